@@ -1,5 +1,557 @@
+// Command ginit is PID 1 of a ginit image. It mounts the pseudo-filesystems,
+// loads kernel modules, brings the network up with DHCP, mounts the root disk
+// made from a container image, and runs the image's entrypoint inside it as a
+// child, reaping every process. When the entrypoint exits it stops what is
+// left, syncs, unmounts and powers off (or does what ginit.onexit says). It
+// never exits: every failure ends in the ginit.onerror action.
+//
+// Kernel parameters read from /proc/cmdline:
+//
+//	root=DEV            root disk: /dev/NAME, LABEL=L or UUID=U (default LABEL=ginit-root)
+//	rootfstype=TYPE     filesystem type (default: probed from the superblock)
+//	rootflags=OPTS      mount data for the root filesystem
+//	ro, rw              mount the root read-only or read-write (default rw)
+//	rootwait[=DUR]      wait for the root device (bare: a day); default 10s
+//	rootdelay=SECS      same, in seconds, as the kernel documents it
+//	ginit.rootwait=DUR  same, as a duration (500ms, 30s)
+//	entrypoint=WORDS    replaces the image's Entrypoint and Cmd (shell words, no expansion)
+//	ginit.cmd=WORDS     replaces the image's Cmd
+//	ginit.env=K=V       adds or overrides an environment variable (repeatable)
+//	ginit.workdir=DIR   working directory (created when missing)
+//	ginit.user=USER     user[:group], names or ids from the image's /etc/passwd
+//	ip=off|dhcp         off: no network; default DHCP on every wired link
+//	ginit.netwait=DUR   how long the workload waits for the first lease (default 3s; 0: no wait)
+//	ginit.modules=A,B   modules to load beyond /etc/modules-load.d
+//	ginit.onexit=ACT    poweroff (default), reboot, halt or shell when the workload ends
+//	ginit.onerror=ACT   shell (default), poweroff, reboot or halt when the boot fails
+//	ginit.shell=1       also start a shell on the console beside the workload
+//	ginit.stoptimeout=DUR grace between the stop signal and SIGKILL (default 10s)
+//	ginit.debugexit=P   isa-debug-exit port on QEMU (default 0xf4; off to disable)
+//	ginit.debug         log more
+//	quiet               log less on the console
 package main
 
-import "fmt"
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
-func main() { fmt.Println("hi") }
+	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/blockdev"
+	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/console"
+	"github.com/ginit-dev/ginit/internal/klog"
+	"github.com/ginit-dev/ginit/internal/kmod"
+	"github.com/ginit-dev/ginit/internal/mounts"
+	"github.com/ginit-dev/ginit/internal/netconf"
+	"github.com/ginit-dev/ginit/internal/reaper"
+	"github.com/ginit-dev/ginit/internal/shutdown"
+	"github.com/ginit-dev/ginit/internal/workload"
+)
+
+// newRoot is where the root disk is mounted inside the initramfs.
+const newRoot = "/newroot"
+
+// shellPath is the image's shell, for onerror=shell and ginit.shell=1.
+const shellPath = "/bin/sh"
+
+// exitBootFailed is the status QEMU sees when the boot itself failed, as
+// `docker run` uses 125 for its own failures.
+const exitBootFailed = 125
+
+func main() {
+	b := &boot{log: klog.New(os.Stdout), cfg: bootcfg.Defaults()}
+	b.run()
+}
+
+// boot is the state of one boot, in the order it is filled in.
+type boot struct {
+	log     *klog.Logger
+	cfg     bootcfg.Config
+	reaper  *reaper.Reaper
+	signals chan os.Signal
+	phases  []phase
+	mounted bool // the root disk is mounted at newRoot
+}
+
+type phase struct {
+	name string
+	at   time.Duration // since kernel start
+}
+
+func (b *boot) mark(name string) {
+	b.phases = append(b.phases, phase{name, klog.Since()})
+}
+
+// run is the boot sequence, top to bottom. It never returns.
+func (b *boot) run() {
+	defer func() {
+		if r := recover(); r != nil {
+			b.fail(fmt.Errorf("panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	b.mark("init")
+
+	// 1. The pseudo-filesystems, before anything reads /proc or /dev.
+	for _, m := range mounts.Early() {
+		if err := m.Do(); err != nil {
+			if m.Optional {
+				b.log.Debugf("optional mount skipped: %v", err)
+				continue
+			}
+			b.fail(err)
+		}
+	}
+	b.log = klog.New(os.Stdout) // now /dev/kmsg exists
+	b.mark("mounts")
+
+	// 2. The kernel command line, once; scrub what the kernel leaked into
+	// our environment, so nothing of it reaches a child.
+	line, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		b.fail(fmt.Errorf("read /proc/cmdline: %w", err))
+	}
+	var warns []bootcfg.Warning
+	b.cfg, warns = bootcfg.Parse(strings.TrimSpace(string(line)))
+	switch {
+	case b.cfg.Debug:
+		b.log.ConsoleLevel = klog.Debug
+	case b.cfg.Quiet:
+		b.log.ConsoleLevel = klog.Warn
+	}
+	for _, w := range warns {
+		b.log.Warnf("%v", w)
+	}
+	os.Clearenv()
+	os.Setenv("PATH", "/bbin:/bin:/usr/bin:/sbin:/usr/sbin")
+	b.log.Debugf("kernel command line: %s", strings.TrimSpace(string(line)))
+
+	// 3. PID 1 duties from here on: one reaper, signals as stop requests.
+	b.reaper = reaper.New()
+	b.signals = make(chan os.Signal, 4)
+	signal.Notify(b.signals, unix.SIGTERM, unix.SIGINT, unix.SIGPWR, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2)
+	// Ctrl-Alt-Del arrives as SIGINT instead of an instant reboot.
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF)
+
+	// DHCP and everything random block until the kernel's RNG is ready; wait
+	// for it once, here, so no later step hangs on it unseen.
+	start := time.Now()
+	_, _ = rand.Read(make([]byte, 1))
+	if d := time.Since(start); d > 100*time.Millisecond {
+		b.log.Warnf("waited %v for the kernel's random number generator", d.Round(time.Millisecond))
+	}
+
+	// 4. Kernel modules the image names, and ginit.modules=.
+	b.loadModules()
+	b.mark("modules")
+
+	// 5. Network in the background; the root disk does not wait for it.
+	network := b.startNetwork()
+
+	// 6. The root disk.
+	dev, err := b.mountRoot()
+	if err != nil {
+		b.fail(err)
+	}
+	b.log.Infof("root %s mounted at %s", dev, newRoot)
+
+	// 7. What to run, as `docker run` would.
+	spec, cred, argv0, err := b.resolveWorkload()
+	if err != nil {
+		var se *workload.StartError
+		if errors.As(err, &se) {
+			b.log.Errorf("entrypoint %v", err)
+			b.finish(se.Code)
+		}
+		b.fail(err)
+	}
+	if err := b.prepareRoot(); err != nil {
+		b.fail(err)
+	}
+
+	// 8. Wait for the network as long as ginit.netwait allows.
+	if network != nil && b.cfg.NetWait > 0 {
+		if !network.WaitFirst(b.cfg.NetWait) {
+			b.log.Warnf("no DHCP lease within %v; starting the workload without one", b.cfg.NetWait)
+		}
+	}
+	b.mark("network")
+
+	// 9. The workload.
+	status := b.runWorkload(spec, cred, argv0)
+	b.finish(status)
+}
+
+func (b *boot) loadModules() {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		b.log.Warnf("uname: %v", err)
+		return
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	names := b.cfg.Modules
+	if files, _ := filepath.Glob("/etc/modules-load.d/*.conf"); len(files) > 0 {
+		var fromImage []string
+		for _, f := range files {
+			fh, err := os.Open(f)
+			if err != nil {
+				b.log.Warnf("read %s: %v", f, err)
+				continue
+			}
+			fromImage = append(fromImage, kmod.ReadList(fh)...)
+			fh.Close()
+		}
+		names = append(fromImage, names...)
+	}
+	if len(names) == 0 {
+		return
+	}
+	loader, err := kmod.NewLoader(filepath.Join("/lib/modules", release))
+	if err != nil {
+		b.log.Warnf("no modules for kernel %s: %v", release, err)
+		return
+	}
+	loaded := 0
+	for _, name := range names {
+		if err := loader.Load(name); err != nil {
+			b.log.Warnf("module %s: %v", name, err)
+			continue
+		}
+		loaded++
+	}
+	b.log.Debugf("loaded %d of %d modules", loaded, len(names))
+}
+
+// startNetwork brings lo up and starts DHCP on the wired links; nil when
+// there is nothing to wait for.
+func (b *boot) startNetwork() *netconf.Network {
+	if err := netconf.LoopbackUp(); err != nil {
+		b.log.Warnf("%v", err)
+	}
+	// The workload's /etc/resolv.conf is this file, leases or not.
+	if err := os.MkdirAll(filepath.Dir(netconf.ResolvConf), 0o755); err == nil {
+		_ = os.WriteFile(netconf.ResolvConf, nil, 0o644)
+	}
+	for _, ip := range b.cfg.IP {
+		if ip == "off" || ip == "none" {
+			b.log.Debugf("ip=%s: no network", ip)
+			return nil
+		}
+	}
+	links, err := netconf.WiredLinks("/sys/class/net")
+	if err != nil {
+		b.log.Warnf("%v", err)
+		return nil
+	}
+	if len(links) == 0 {
+		b.log.Debugf("no wired links")
+		return nil
+	}
+	return netconf.Start(context.Background(), links,
+		func(l netconf.Lease4) { b.log.Infof("dhcp %v", l) },
+		func(err error) { b.log.Warnf("%v", err) })
+}
+
+func (b *boot) mountRoot() (string, error) {
+	spec, err := blockdev.ParseSpec(b.cfg.Root)
+	if err != nil {
+		return "", err
+	}
+	dev, super, err := blockdev.Wait(spec, b.cfg.RootWait)
+	if err != nil {
+		return "", err
+	}
+	b.mark("rootfound")
+	fstype := b.cfg.RootFSType
+	if fstype == "" {
+		fstype = super.Type
+	}
+	if fstype == "" {
+		return "", fmt.Errorf("root device %s: unknown filesystem; give rootfstype=", dev)
+	}
+	var flags uintptr
+	if b.cfg.ReadOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := os.MkdirAll(newRoot, 0o755); err != nil {
+		return "", fmt.Errorf("mkdir %s: %w", newRoot, err)
+	}
+	if err := unix.Mount(dev, newRoot, fstype, flags, b.cfg.RootFlags); err != nil {
+		return "", fmt.Errorf("mount root %s (%s, flags %#x, %q) on %s: %w", dev, fstype, flags, b.cfg.RootFlags, newRoot, err)
+	}
+	b.mounted = true
+	b.mark("rootmounted")
+	return dev, nil
+}
+
+func (b *boot) resolveWorkload() (workload.Spec, workload.Credential, string, error) {
+	img, err := workload.ReadImageConfig(newRoot)
+	if err != nil {
+		return workload.Spec{}, workload.Credential{}, "", err
+	}
+	spec, err := workload.Merge(img, b.cfg)
+	if err != nil {
+		return spec, workload.Credential{}, "", err
+	}
+	cred, err := workload.ResolveUser(newRoot, spec.User)
+	if err != nil {
+		return spec, cred, "", err
+	}
+	if _, ok := workload.Getenv(spec.Env, "HOME"); !ok {
+		spec.Env = append(spec.Env, "HOME="+cred.Home)
+	}
+	if _, ok := workload.Getenv(spec.Env, "TERM"); !ok {
+		spec.Env = append(spec.Env, "TERM=linux")
+	}
+	if spec.WorkingDir == "" {
+		spec.WorkingDir = "/"
+	}
+	dir, err := workload.ResolveIn(newRoot, spec.WorkingDir)
+	if err != nil {
+		return spec, cred, "", fmt.Errorf("working directory %s: %w", spec.WorkingDir, err)
+	}
+	// Docker creates a missing WorkingDir; so does ginit.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return spec, cred, "", fmt.Errorf("working directory %s: %w", spec.WorkingDir, err)
+	}
+	argv0, err := workload.LookPath(newRoot, spec.Argv[0], spec.Env, spec.WorkingDir)
+	return spec, cred, argv0, err
+}
+
+// prepareRoot gives the root the machine's /dev, /proc, /sys and /run, a
+// fresh /tmp, and the DNS settings of the leases.
+func (b *boot) prepareRoot() error {
+	for _, m := range mounts.IntoRoot(newRoot) {
+		if err := m.Do(); err != nil {
+			return err
+		}
+	}
+	resolv, err := workload.ResolveIn(newRoot, "/etc/resolv.conf")
+	if err != nil {
+		b.log.Debugf("no /etc/resolv.conf in the root: %v", err)
+		return nil
+	}
+	if fi, err := os.Stat(resolv); err == nil && fi.Mode().IsRegular() {
+		if err := unix.Mount(netconf.ResolvConf, resolv, "", unix.MS_BIND, ""); err != nil {
+			b.log.Warnf("bind %s on %s: %v", netconf.ResolvConf, resolv, err)
+		}
+	}
+	return nil
+}
+
+func (b *boot) logTiming() {
+	var parts []string
+	for _, p := range b.phases {
+		parts = append(parts, fmt.Sprintf("%s=%d", p.name, p.at.Milliseconds()))
+	}
+	b.log.Infof("boot timing (ms since kernel start): %s", strings.Join(parts, " "))
+}
+
+// runWorkload starts the entrypoint in the root and supervises it until it
+// exits, relaying signals; it returns the exit status.
+func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 string) int {
+	tty, ctty, err := console.Open()
+	if err != nil {
+		b.fail(err)
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   spec.WorkingDir,
+		Env:   spec.Env,
+		Files: []uintptr{tty.Fd(), tty.Fd(), tty.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Chroot:  newRoot,
+			Setsid:  true,
+			Setctty: ctty && !b.cfg.Shell,
+			Ctty:    0,
+		},
+	}
+	if cred.UID != 0 || cred.GID != 0 || len(cred.Groups) > 0 {
+		attr.Sys.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups}
+	}
+	b.mark("workload")
+	b.logTiming()
+	b.log.Infof("starting %q", spec.Argv)
+	pid, done, err := b.reaper.Start(argv0, spec.Argv, attr)
+	tty.Close()
+	if err != nil {
+		code := workload.ExitNotExecutable
+		if errors.Is(err, unix.ENOENT) {
+			code = workload.ExitNotFound
+		}
+		b.log.Errorf("entrypoint %s: %v", argv0, err)
+		return code
+	}
+	if b.cfg.Shell {
+		b.startShell()
+	}
+	stopSignal := parseSignal(spec.StopSignal, unix.SIGTERM)
+	var kill <-chan time.Time
+	for {
+		select {
+		case ws := <-done:
+			code := reaper.ExitCode(ws)
+			if ws.Signaled() {
+				b.log.Infof("entrypoint exited with status %d (signal %s)", code, unix.SignalName(ws.Signal()))
+			} else {
+				b.log.Infof("entrypoint exited with status %d", code)
+			}
+			return code
+		case sig := <-b.signals:
+			s := sig.(syscall.Signal)
+			switch s {
+			case unix.SIGTERM, unix.SIGINT, unix.SIGPWR:
+				b.log.Infof("received %s: sending %s to the workload, SIGKILL in %v", unix.SignalName(s), unix.SignalName(stopSignal), b.cfg.StopTimeout)
+				_ = unix.Kill(-pid, stopSignal)
+				if kill == nil {
+					kill = time.After(b.cfg.StopTimeout)
+				}
+			default:
+				// Reload and user signals go to the workload as they are.
+				_ = unix.Kill(-pid, s)
+			}
+		case <-kill:
+			b.log.Warnf("workload still running after %v: SIGKILL", b.cfg.StopTimeout)
+			_ = unix.Kill(-pid, unix.SIGKILL)
+		}
+	}
+}
+
+// parseSignal reads an image's StopSignal: SIGTERM, TERM or 15.
+func parseSignal(s string, def unix.Signal) unix.Signal {
+	if s == "" {
+		return def
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n > 0 && n < 65 {
+			return unix.Signal(n)
+		}
+		return def
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig
+	}
+	return def
+}
+
+// startShell starts a shell on the console, for ginit.shell=1 and the rescue
+// path; it returns the channel its status arrives on, or nil.
+func (b *boot) startShell() <-chan unix.WaitStatus {
+	tty, ctty, err := console.Open()
+	if err != nil {
+		b.log.Errorf("shell: %v", err)
+		return nil
+	}
+	defer tty.Close()
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"PATH=/bbin:/bin:/usr/bin:/sbin:/usr/sbin", "HOME=/", "TERM=linux"},
+		Files: []uintptr{tty.Fd(), tty.Fd(), tty.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0},
+	}
+	_, done, err := b.reaper.Start(shellPath, []string{shellPath}, attr)
+	if err != nil {
+		b.log.Errorf("shell: %v", err)
+		return nil
+	}
+	return done
+}
+
+// fail logs a boot failure and applies ginit.onerror. It never returns.
+func (b *boot) fail(err error) {
+	b.log.Errorf("boot failed: %v", err)
+	action := b.cfg.OnError
+	if action == bootcfg.Shell {
+		b.log.Errorf("starting a rescue shell on the console; the machine powers off when it exits")
+		if b.reaper == nil {
+			b.reaper = reaper.New()
+		}
+		if done := b.startShell(); done != nil {
+			<-done
+		}
+		action = bootcfg.PowerOff
+	}
+	b.end(action, exitBootFailed)
+}
+
+// finish stops the machine after the workload ended with status, as
+// ginit.onexit says. It never returns.
+func (b *boot) finish(status int) {
+	action := b.cfg.OnExit
+	if action == bootcfg.Shell {
+		b.log.Infof("ginit.onexit=shell: starting a shell; the machine powers off when it exits")
+		if done := b.startShell(); done != nil {
+			<-done
+		}
+		action = bootcfg.PowerOff
+	}
+	b.end(action, status)
+}
+
+// end stops every process, unmounts, and calls reboot(2). It never returns.
+func (b *boot) end(action bootcfg.Action, status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Errorf("panic while shutting down: %v\n%s", r, debug.Stack())
+			hang()
+		}
+	}()
+	var reap func()
+	if b.reaper != nil {
+		reap = func() { b.reaper.Reap() }
+	}
+	if n := shutdown.StopAll(unix.SIGTERM, b.cfg.StopTimeout, reap); n > 0 {
+		b.log.Warnf("killed %d processes that outlived the stop timeout", n)
+	}
+	unix.Sync()
+	if b.mounted {
+		stuck, err := mounts.UnmountAll(newRoot)
+		if err != nil {
+			b.log.Warnf("unmount: %v", err)
+		}
+		if len(stuck) > 0 {
+			b.log.Warnf("could neither unmount nor remount read-only: %s", strings.Join(stuck, " "))
+		}
+	}
+	unix.Sync()
+	var a shutdown.Action
+	switch action {
+	case bootcfg.Reboot:
+		a = shutdown.Reboot
+	case bootcfg.Halt:
+		a = shutdown.Halt
+	default:
+		a = shutdown.PowerOff
+	}
+	b.log.Infof("%s", a)
+	if a == shutdown.PowerOff && b.cfg.DebugExitPort != 0 && shutdown.OnQEMU() {
+		if err := shutdown.DebugExit(b.cfg.DebugExitPort, status); err != nil {
+			b.log.Debugf("debug exit: %v", err)
+		}
+	}
+	if err := a.Reboot(); err != nil {
+		b.log.Errorf("%v", err)
+	}
+	hang()
+}
+
+// hang is the end of the line when even reboot(2) failed: PID 1 must not
+// exit, so it sleeps forever.
+func hang() {
+	for {
+		time.Sleep(time.Hour)
+	}
+}

@@ -1,0 +1,170 @@
+// Package blockdev finds the root device named by root= (a path, LABEL= or
+// UUID=) among the machine's block devices, waiting for it to appear.
+package blockdev
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Super is what a filesystem's superblock says about it.
+type Super struct {
+	Type  string // "ext4", "ext3" or "ext2"
+	UUID  string // lower-case, dashed
+	Label string
+}
+
+// superblock offsets of ext2/3/4 (the superblock starts at 1024).
+const (
+	extSuperOffset = 1024
+	extMagicOffset = 0x38
+	extMagic       = 0xEF53
+	extCompatOff   = 0x5C
+	extIncompatOff = 0x60
+	extUUIDOffset  = 0x68
+	extLabelOffset = 0x78
+	extHasJournal  = 0x4
+	extIncompatExt = 0x40 | 0x200 | 0x80 // extents, flex_bg, 64bit
+)
+
+// ErrUnknownFS is returned for a device whose superblock ginit does not know.
+var ErrUnknownFS = errors.New("no known filesystem")
+
+// ParseSuper reads a filesystem's identity from the first 2 KiB of a device.
+func ParseSuper(b []byte) (Super, error) {
+	if len(b) < extSuperOffset+extLabelOffset+16 {
+		return Super{}, fmt.Errorf("%w: short read (%d bytes)", ErrUnknownFS, len(b))
+	}
+	sb := b[extSuperOffset:]
+	if binary.LittleEndian.Uint16(sb[extMagicOffset:]) != extMagic {
+		return Super{}, ErrUnknownFS
+	}
+	s := Super{Type: "ext2"}
+	if binary.LittleEndian.Uint32(sb[extCompatOff:])&extHasJournal != 0 {
+		s.Type = "ext3"
+	}
+	if binary.LittleEndian.Uint32(sb[extIncompatOff:])&extIncompatExt != 0 {
+		s.Type = "ext4"
+	}
+	s.UUID = formatUUID(sb[extUUIDOffset : extUUIDOffset+16])
+	label := sb[extLabelOffset : extLabelOffset+16]
+	if i := strings.IndexByte(string(label), 0); i >= 0 {
+		label = label[:i]
+	}
+	s.Label = string(label)
+	return s, nil
+}
+
+func formatUUID(b []byte) string {
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// Probe reads the superblock of the device at path.
+func Probe(path string) (Super, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Super{}, err
+	}
+	defer f.Close()
+	b := make([]byte, 2048)
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return Super{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	s, err := ParseSuper(b[:n])
+	if err != nil {
+		return Super{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Spec is a parsed root= value.
+type Spec struct {
+	Path  string // /dev/...
+	Label string // LABEL=
+	UUID  string // UUID=, lower case
+}
+
+func (s Spec) String() string {
+	switch {
+	case s.Label != "":
+		return "LABEL=" + s.Label
+	case s.UUID != "":
+		return "UUID=" + s.UUID
+	}
+	return s.Path
+}
+
+// ParseSpec parses root=.
+func ParseSpec(v string) (Spec, error) {
+	switch {
+	case strings.HasPrefix(v, "LABEL="):
+		return Spec{Label: strings.TrimPrefix(v, "LABEL=")}, nil
+	case strings.HasPrefix(v, "UUID="):
+		return Spec{UUID: strings.ToLower(strings.TrimPrefix(v, "UUID="))}, nil
+	case strings.HasPrefix(v, "PARTUUID="), strings.HasPrefix(v, "PARTLABEL="):
+		return Spec{}, fmt.Errorf("root=%s: partition tables are not read yet; use a device path, LABEL= or UUID=", v)
+	case strings.HasPrefix(v, "/dev/"):
+		return Spec{Path: filepath.Clean(v)}, nil
+	}
+	return Spec{}, fmt.Errorf("root=%s: want /dev/NAME, LABEL=, or UUID=", v)
+}
+
+// Find returns the device path for spec and what its superblock says (zero
+// for a path whose filesystem is unknown), or os.ErrNotExist.
+func Find(sysBlock, devDir string, spec Spec) (string, Super, error) {
+	if spec.Path != "" {
+		if _, err := os.Stat(spec.Path); err != nil {
+			return "", Super{}, err
+		}
+		s, _ := Probe(spec.Path)
+		return spec.Path, s, nil
+	}
+	entries, err := os.ReadDir(sysBlock)
+	if err != nil {
+		return "", Super{}, fmt.Errorf("list block devices: %w", err)
+	}
+	for _, e := range entries {
+		dev := filepath.Join(devDir, e.Name())
+		s, err := Probe(dev)
+		if err != nil {
+			continue
+		}
+		if (spec.Label != "" && s.Label == spec.Label) || (spec.UUID != "" && s.UUID == spec.UUID) {
+			return dev, s, nil
+		}
+	}
+	return "", Super{}, os.ErrNotExist
+}
+
+// Wait polls for spec until it appears or timeout passes. Devices appear
+// within milliseconds of their driver loading, so a short poll costs nothing
+// and needs no uevent plumbing.
+func Wait(spec Spec, timeout time.Duration) (string, Super, error) {
+	deadline := time.Now().Add(timeout)
+	delay := 5 * time.Millisecond
+	for {
+		dev, s, err := Find("/sys/class/block", "/dev", spec)
+		if err == nil {
+			return dev, s, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", Super{}, err
+		}
+		if time.Now().After(deadline) {
+			return "", Super{}, fmt.Errorf("root device %s did not appear within %v: %w", spec, timeout, os.ErrNotExist)
+		}
+		time.Sleep(delay)
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+}

@@ -1,0 +1,317 @@
+// Package bootcfg turns the kernel command line into ginit's typed boot
+// configuration. Every parameter ginit reads is parsed here, once; a bad value
+// yields a warning that names the parameter, and the default stays in force.
+package bootcfg
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/cmdline"
+)
+
+// Action is what ginit does when the workload ends or the boot fails.
+type Action string
+
+// The actions ginit.onexit and ginit.onerror accept.
+const (
+	PowerOff Action = "poweroff"
+	Reboot   Action = "reboot"
+	Halt     Action = "halt"
+	Shell    Action = "shell"
+)
+
+// DefaultRootLabel is the filesystem label the disk tool gives the root disk;
+// without root= ginit looks for it.
+const DefaultRootLabel = "ginit-root"
+
+// Config is everything ginit takes from /proc/cmdline.
+type Config struct {
+	Root       string        // root=: /dev/..., LABEL=, UUID=, PARTUUID=, PARTLABEL=
+	RootFSType string        // rootfstype=; empty: probe
+	RootFlags  string        // rootflags=: data for mount(2)
+	ReadOnly   bool          // ro (rw clears it)
+	RootWait   time.Duration // rootwait, rootdelay=, ginit.rootwait=
+
+	Entrypoint    []string // entrypoint=: replaces the image's Entrypoint and Cmd
+	HasEntrypoint bool
+	Cmd           []string // ginit.cmd=: replaces the image's Cmd
+	HasCmd        bool
+	Env           []string // ginit.env=K=V, repeatable
+	Workdir       string   // ginit.workdir=
+	User          string   // ginit.user=
+
+	IP      []string      // ip=, repeatable, kept raw for the network code
+	NetWait time.Duration // ginit.netwait=
+
+	Modules     []string      // ginit.modules=a,b
+	OnExit      Action        // ginit.onexit=
+	OnError     Action        // ginit.onerror=
+	Shell       bool          // ginit.shell=1
+	StopTimeout time.Duration // ginit.stoptimeout=
+	Debug       bool          // ginit.debug
+	Quiet       bool          // quiet
+
+	// DebugExitPort is the I/O port of QEMU's isa-debug-exit device that
+	// carries the exit status out of the VM; 0 turns it off.
+	// ginit.debugexit=off|PORT, default 0xf4 (used only on QEMU).
+	DebugExitPort uint16
+
+	// Unknown holds the words ginit does not read, for the debug log.
+	Unknown []cmdline.Param
+}
+
+// Defaults returns the configuration in force with an empty command line.
+func Defaults() Config {
+	return Config{
+		Root:          "LABEL=" + DefaultRootLabel,
+		RootWait:      10 * time.Second,
+		NetWait:       3 * time.Second,
+		OnExit:        PowerOff,
+		OnError:       Shell,
+		StopTimeout:   10 * time.Second,
+		DebugExitPort: 0xf4,
+	}
+}
+
+// Warning is a parameter ginit could not use; the boot goes on without it.
+type Warning struct {
+	Param cmdline.Param
+	Err   error
+}
+
+func (w Warning) Error() string {
+	return fmt.Sprintf("ignoring kernel parameter %q: %v", w.Param.String(), w.Err)
+}
+
+// Parse reads the kernel command line into a Config. For a key given more than
+// once, the last one wins, except for the repeatable ginit.env= and ip=.
+func Parse(line string) (Config, []Warning) {
+	params, _ := cmdline.Split(line)
+	return FromParams(params)
+}
+
+// FromParams is Parse for an already split command line.
+func FromParams(params []cmdline.Param) (Config, []Warning) {
+	c := Defaults()
+	var warns []Warning
+	warn := func(p cmdline.Param, format string, args ...any) {
+		warns = append(warns, Warning{Param: p, Err: fmt.Errorf(format, args...)})
+	}
+	for _, p := range params {
+		needValue := func() bool {
+			if !p.HasValue || p.Value == "" {
+				warn(p, "needs a value")
+				return false
+			}
+			return true
+		}
+		switch p.Key {
+		case "root":
+			if needValue() {
+				c.Root = p.Value
+			}
+		case "rootfstype":
+			if needValue() {
+				c.RootFSType = p.Value
+			}
+		case "rootflags":
+			if needValue() {
+				c.RootFlags = p.Value
+			}
+		case "ro":
+			c.ReadOnly = true
+		case "rw":
+			c.ReadOnly = false
+		case "rootwait":
+			if p.HasValue {
+				if d, err := parseDuration(p.Value); err != nil {
+					warn(p, "%v", err)
+				} else {
+					c.RootWait = d
+				}
+			} else {
+				// The kernel's rootwait waits forever; a day is forever enough
+				// and still ends in a clear error.
+				c.RootWait = 24 * time.Hour
+			}
+		case "rootdelay":
+			// rootdelay= is in seconds, as the kernel documents it.
+			if needValue() {
+				n, err := strconv.Atoi(p.Value)
+				if err != nil || n < 0 {
+					warn(p, "want whole seconds")
+				} else {
+					c.RootWait = time.Duration(n) * time.Second
+				}
+			}
+		case "ginit.rootwait":
+			if needValue() {
+				if d, err := parseDuration(p.Value); err != nil {
+					warn(p, "%v", err)
+				} else {
+					c.RootWait = d
+				}
+			}
+		case "entrypoint":
+			if !p.HasValue {
+				warn(p, "needs a value")
+				break
+			}
+			words, err := cmdline.Words(p.Value)
+			if err != nil {
+				warn(p, "%v", err)
+				break
+			}
+			c.Entrypoint, c.HasEntrypoint = words, true
+		case "ginit.cmd":
+			if !p.HasValue {
+				warn(p, "needs a value")
+				break
+			}
+			words, err := cmdline.Words(p.Value)
+			if err != nil {
+				warn(p, "%v", err)
+				break
+			}
+			c.Cmd, c.HasCmd = words, true
+		case "ginit.env":
+			if !p.HasValue || !strings.Contains(p.Value, "=") || strings.HasPrefix(p.Value, "=") {
+				warn(p, "want NAME=VALUE")
+				break
+			}
+			c.Env = append(c.Env, p.Value)
+		case "ginit.workdir":
+			if needValue() {
+				if !strings.HasPrefix(p.Value, "/") {
+					warn(p, "want an absolute path")
+				} else {
+					c.Workdir = p.Value
+				}
+			}
+		case "ginit.user":
+			if needValue() {
+				c.User = p.Value
+			}
+		case "ip":
+			if needValue() {
+				c.IP = append(c.IP, p.Value)
+			}
+		case "ginit.netwait":
+			if needValue() {
+				if d, err := parseDuration(p.Value); err != nil {
+					warn(p, "%v", err)
+				} else {
+					c.NetWait = d
+				}
+			}
+		case "ginit.modules":
+			if needValue() {
+				for _, m := range strings.Split(p.Value, ",") {
+					if m = strings.TrimSpace(m); m != "" {
+						c.Modules = append(c.Modules, m)
+					}
+				}
+			}
+		case "ginit.onexit":
+			if a, err := parseAction(p, PowerOff, Reboot, Halt, Shell); err != nil {
+				warn(p, "%v", err)
+			} else {
+				c.OnExit = a
+			}
+		case "ginit.onerror":
+			if a, err := parseAction(p, Shell, PowerOff, Reboot, Halt); err != nil {
+				warn(p, "%v", err)
+			} else {
+				c.OnError = a
+			}
+		case "ginit.shell":
+			if b, err := parseBool(p); err != nil {
+				warn(p, "%v", err)
+			} else {
+				c.Shell = b
+			}
+		case "ginit.stoptimeout":
+			if needValue() {
+				if d, err := parseDuration(p.Value); err != nil {
+					warn(p, "%v", err)
+				} else {
+					c.StopTimeout = d
+				}
+			}
+		case "ginit.debug":
+			if b, err := parseBool(p); err != nil {
+				warn(p, "%v", err)
+			} else {
+				c.Debug = b
+			}
+		case "quiet":
+			c.Quiet = true
+		case "ginit.debugexit":
+			if !needValue() {
+				break
+			}
+			if p.Value == "off" || p.Value == "0" {
+				c.DebugExitPort = 0
+				break
+			}
+			n, err := strconv.ParseUint(p.Value, 0, 16)
+			if err != nil {
+				warn(p, "want off or an I/O port number such as 0xf4")
+				break
+			}
+			c.DebugExitPort = uint16(n)
+		default:
+			if strings.HasPrefix(p.Key, "ginit.") {
+				warn(p, "unknown ginit parameter")
+				break
+			}
+			c.Unknown = append(c.Unknown, p)
+		}
+	}
+	return c, warns
+}
+
+// parseDuration takes Go durations ("500ms", "2m") and bare numbers as seconds,
+// since that is how the kernel's own delays are written.
+func parseDuration(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 || n > 1e9 {
+			return 0, fmt.Errorf("duration %q out of range", s)
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("want a duration such as 5s or 500ms, got %q", s)
+	}
+	return d, nil
+}
+
+func parseBool(p cmdline.Param) (bool, error) {
+	if !p.HasValue {
+		return true, nil
+	}
+	switch strings.ToLower(p.Value) {
+	case "1", "y", "yes", "on", "true":
+		return true, nil
+	case "0", "n", "no", "off", "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("want 1 or 0, got %q", p.Value)
+}
+
+func parseAction(p cmdline.Param, allowed ...Action) (Action, error) {
+	for _, a := range allowed {
+		if p.Value == string(a) {
+			return a, nil
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	return "", fmt.Errorf("want one of %s, got %q", strings.Join(names, "|"), p.Value)
+}

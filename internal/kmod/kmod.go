@@ -1,0 +1,152 @@
+// Package kmod loads kernel modules from an image's /lib/modules/<release>
+// with finit_module(2), dependencies first, reading the modules.dep that the
+// image build generates.
+package kmod
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Name normalises a module name or path the way the kernel names modules:
+// base name, no .ko suffix, dashes as underscores.
+func Name(s string) string {
+	s = filepath.Base(s)
+	if i := strings.Index(s, ".ko"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.ReplaceAll(s, "-", "_")
+}
+
+// Dep is one module's file and the files of the modules it needs.
+type Dep struct {
+	Path    string   // relative to the release directory
+	Depends []string // paths, in the order modules.dep gives them
+}
+
+// ParseDep reads modules.dep ("path: dep dep ...") into a map from module
+// name to its entry.
+func ParseDep(r io.Reader) (map[string]Dep, error) {
+	deps := map[string]Dep{}
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; s.Scan(); n++ {
+		line := strings.TrimSpace(s.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		path, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("modules.dep line %d: no ':' in %q", n, line)
+		}
+		deps[Name(path)] = Dep{Path: strings.TrimSpace(path), Depends: strings.Fields(rest)}
+	}
+	return deps, s.Err()
+}
+
+// Loader loads modules from one release directory.
+type Loader struct {
+	Dir     string         // /lib/modules/<release>
+	deps    map[string]Dep // nil until read
+	mu      sync.Mutex
+	loaded  map[string]bool
+	builtin map[string]bool
+}
+
+// NewLoader reads Dir/modules.dep and Dir/modules.builtin.
+func NewLoader(dir string) (*Loader, error) {
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		return nil, fmt.Errorf("open modules.dep: %w", err)
+	}
+	defer f.Close()
+	deps, err := ParseDep(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	l := &Loader{Dir: dir, deps: deps, loaded: map[string]bool{}, builtin: map[string]bool{}}
+	if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
+		for _, line := range strings.Fields(string(b)) {
+			l.builtin[Name(line)] = true
+		}
+	}
+	return l, nil
+}
+
+// ErrNotFound is returned for a module that is neither in modules.dep nor
+// built into the kernel.
+var ErrNotFound = errors.New("module not found")
+
+// Load loads the named module after the modules it depends on. A module that
+// is built in or already loaded counts as loaded.
+func (l *Loader) Load(name string) error {
+	return l.load(Name(name), map[string]bool{})
+}
+
+// load walks the dependencies itself rather than trusting the order of
+// modules.dep, so a list in any order loads.
+func (l *Loader) load(name string, visiting map[string]bool) error {
+	if l.builtin[name] {
+		return nil
+	}
+	d, ok := l.deps[name]
+	if !ok {
+		return fmt.Errorf("%s: %w in %s/modules.dep", name, ErrNotFound, l.Dir)
+	}
+	if visiting[name] {
+		return nil // a cycle; the kernel will say what is missing
+	}
+	visiting[name] = true
+	for _, dep := range d.Depends {
+		if err := l.load(Name(dep), visiting); err != nil {
+			return fmt.Errorf("%s needs %w", name, err)
+		}
+	}
+	return l.loadFile(d.Path)
+}
+
+func (l *Loader) loadFile(rel string) error {
+	name := Name(rel)
+	l.mu.Lock()
+	done := l.loaded[name]
+	l.mu.Unlock()
+	if done {
+		return nil
+	}
+	path := filepath.Join(l.Dir, rel)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open module: %w", err)
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("finit_module %s: %w", path, err)
+	}
+	l.mu.Lock()
+	l.loaded[name] = true
+	l.mu.Unlock()
+	return nil
+}
+
+// ReadList reads a modules-load.d file: one module name a line, '#' and ';'
+// start comments.
+func ReadList(r io.Reader) []string {
+	var names []string
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		line := strings.TrimSpace(s.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		names = append(names, line)
+	}
+	return names
+}

@@ -1,0 +1,242 @@
+package workload
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ResolveIn follows p inside root as if root were "/": absolute symlinks and
+// ".." stop at root. It returns the host path of the result. The last
+// element need not exist.
+func ResolveIn(root, p string) (string, error) {
+	const maxLinks = 40
+	links := 0
+	resolved := "/"
+	rest := strings.Split(path.Clean("/"+p), "/")
+	for len(rest) > 0 {
+		elem := rest[0]
+		rest = rest[1:]
+		if elem == "" || elem == "." {
+			continue
+		}
+		if elem == ".." {
+			resolved = path.Dir(resolved)
+			continue
+		}
+		next := path.Join(resolved, elem)
+		fi, err := os.Lstat(filepath.Join(root, next))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && len(rest) == 0 {
+				return filepath.Join(root, next), nil
+			}
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			resolved = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+		}
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if path.IsAbs(target) {
+			resolved = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return filepath.Join(root, resolved), nil
+}
+
+// Exit codes of a command that cannot start, as shells and Docker use them.
+const (
+	ExitNotFound      = 127
+	ExitNotExecutable = 126
+)
+
+// StartError is a command that could not start, with the exit code a shell
+// would give it.
+type StartError struct {
+	Path string
+	Code int
+	Err  error
+}
+
+func (e *StartError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// LookPath finds the command name inside root, using the PATH in env, and
+// returns its path as seen inside root. A name with a slash is taken as it is
+// (relative to workdir).
+func LookPath(root, name string, env []string, workdir string) (string, error) {
+	if name == "" {
+		return "", &StartError{Path: name, Code: ExitNotFound, Err: errors.New("empty command")}
+	}
+	if strings.Contains(name, "/") {
+		p := name
+		if !path.IsAbs(p) {
+			p = path.Join("/", workdir, p)
+		}
+		if err := checkExecutable(root, p); err != nil {
+			return "", err
+		}
+		return p, nil
+	}
+	pathVar, ok := Getenv(env, "PATH")
+	if !ok {
+		pathVar = DefaultPath
+	}
+	var firstErr error
+	for _, dir := range strings.Split(pathVar, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := path.Join("/", dir, name)
+		err := checkExecutable(root, p)
+		if err == nil {
+			return p, nil
+		}
+		var se *StartError
+		if errors.As(err, &se) && se.Code == ExitNotExecutable && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return "", &StartError{Path: name, Code: ExitNotFound, Err: fmt.Errorf("not found in PATH %s", pathVar)}
+}
+
+func checkExecutable(root, p string) error {
+	host, err := ResolveIn(root, p)
+	if err != nil {
+		return &StartError{Path: p, Code: ExitNotFound, Err: err}
+	}
+	fi, err := os.Stat(host)
+	if err != nil {
+		return &StartError{Path: p, Code: ExitNotFound, Err: errors.New("no such file")}
+	}
+	if fi.IsDir() {
+		return &StartError{Path: p, Code: ExitNotExecutable, Err: errors.New("is a directory")}
+	}
+	if fi.Mode()&0o111 == 0 {
+		return &StartError{Path: p, Code: ExitNotExecutable, Err: errors.New("permission denied: not executable")}
+	}
+	return nil
+}
+
+// Credential is who the workload runs as.
+type Credential struct {
+	UID, GID uint32
+	Groups   []uint32
+	Home     string
+}
+
+// ResolveUser resolves Docker's User forms (name, uid, name:group, uid:gid)
+// against root's /etc/passwd and /etc/group. An empty user is root.
+func ResolveUser(root, user string) (Credential, error) {
+	cred := Credential{Home: "/root"}
+	if user == "" {
+		return cred, nil
+	}
+	userPart, groupPart, hasGroup := strings.Cut(user, ":")
+	passwd := readColonFile(root, "/etc/passwd")
+	groups := readColonFile(root, "/etc/group")
+
+	found := false
+	var name string
+	for _, f := range passwd {
+		if len(f) < 6 {
+			continue
+		}
+		if f[0] == userPart || f[2] == userPart {
+			uid, err1 := strconv.ParseUint(f[2], 10, 32)
+			gid, err2 := strconv.ParseUint(f[3], 10, 32)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			cred.UID, cred.GID, cred.Home, name = uint32(uid), uint32(gid), f[5], f[0]
+			found = true
+			break
+		}
+	}
+	if !found {
+		uid, err := strconv.ParseUint(userPart, 10, 32)
+		if err != nil {
+			return cred, fmt.Errorf("user %q: no such user in the image's /etc/passwd", userPart)
+		}
+		cred.UID, cred.GID, cred.Home = uint32(uid), uint32(uid), "/"
+		if uid == 0 {
+			cred.Home = "/root"
+		}
+		if !hasGroup {
+			cred.GID = 0 // Docker runs a bare unknown uid with gid 0
+		}
+	}
+	if hasGroup {
+		gid, ok := lookupGroup(groups, groupPart)
+		if !ok {
+			return cred, fmt.Errorf("group %q: no such group in the image's /etc/group", groupPart)
+		}
+		cred.GID = gid
+	}
+	if name != "" {
+		for _, f := range groups {
+			if len(f) < 4 {
+				continue
+			}
+			for _, member := range strings.Split(f[3], ",") {
+				if member != name {
+					continue
+				}
+				if gid, err := strconv.ParseUint(f[2], 10, 32); err == nil && uint32(gid) != cred.GID {
+					cred.Groups = append(cred.Groups, uint32(gid))
+				}
+			}
+		}
+	}
+	return cred, nil
+}
+
+func lookupGroup(groups [][]string, g string) (uint32, bool) {
+	for _, f := range groups {
+		if len(f) >= 3 && (f[0] == g || f[2] == g) {
+			if gid, err := strconv.ParseUint(f[2], 10, 32); err == nil {
+				return uint32(gid), true
+			}
+		}
+	}
+	if gid, err := strconv.ParseUint(g, 10, 32); err == nil {
+		return uint32(gid), true
+	}
+	return 0, false
+}
+
+// readColonFile reads a passwd-style file inside root; a missing file reads
+// as empty, as it does for Docker.
+func readColonFile(root, p string) [][]string {
+	host, err := ResolveIn(root, p)
+	if err != nil {
+		return nil
+	}
+	b, err := os.ReadFile(host)
+	if err != nil {
+		return nil
+	}
+	var out [][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, strings.Split(line, ":"))
+	}
+	return out
+}
