@@ -141,17 +141,3 @@ func OnQEMU() bool {
 	b, err := os.ReadFile("/sys/class/dmi/id/sys_vendor")
 	return err == nil && strings.TrimSpace(string(b)) == "QEMU"
 }
-
-// DebugExit writes status to QEMU's isa-debug-exit port, which ends QEMU
-// with exit status (status<<1)|1. Without the device the write does nothing.
-func DebugExit(port uint16, status int) error {
-	f, err := os.OpenFile("/dev/port", os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("open /dev/port: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte{byte(status)}, int64(port)); err != nil {
-		return fmt.Errorf("write /dev/port at %#x: %w", port, err)
-	}
-	return nil
-}

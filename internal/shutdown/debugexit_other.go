@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package shutdown
+
+import "errors"
+
+// DebugExit is only wired up for QEMU's x86 isa-debug-exit device.
+func DebugExit(port uint16, status int) error {
+	return errors.New("isa-debug-exit is only supported on amd64")
+}

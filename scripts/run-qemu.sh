@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Boot a kernel, a ginit initramfs and a root disk in QEMU, with the serial
+# console on stdio. Exits with the workload's exit status, carried out of the
+# VM by QEMU's isa-debug-exit device (ginit writes it there on QEMU).
+#
+#   scripts/run-qemu.sh [flags] [-- extra QEMU args]
+#     --kernel PATH     kernel image          (default build/kernel/vmlinuz)
+#     --initrd PATH     initramfs             (default build/minimal.cpio)
+#     --disk PATH       root disk, virtio     (default none)
+#     --append TEXT     extra kernel command line, e.g. 'entrypoint="/bin/app -v"'
+#     --fwd H:G         forward host 127.0.0.1:H to guest port G (repeatable)
+#     --net none        no network card
+#     --mem MB          memory (default 256)
+#     --smp N           CPUs (default 1)
+#     --monitor PATH    QEMU monitor on a unix socket (system_powerdown, ...)
+#     --timeout SECS    kill QEMU after this long (default 0: never)
+#
+# Exit status: the workload's status (0-127 exactly; above 127 only its low
+# 7 bits survive QEMU's own exit code, so read the console line
+# "ginit: entrypoint exited with status N" for those); 124 on --timeout;
+# QEMU's own status when it ended without ginit's debug exit.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+kernel=$here/build/kernel/vmlinuz
+initrd=$here/build/minimal.cpio
+disk=
+append=
+net=user
+mem=256
+smp=1
+monitor=
+timeout=0
+fwds=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernel=$2; shift 2 ;;
+	--initrd) initrd=$2; shift 2 ;;
+	--disk) disk=$2; shift 2 ;;
+	--append) append=$2; shift 2 ;;
+	--fwd) fwds+=("$2"); shift 2 ;;
+	--net) net=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
+	--monitor) monitor=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--) shift; break ;;
+	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+	*) echo "run-qemu.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+for f in "$kernel" "$initrd" ${disk:+"$disk"}; do
+	[ -r "$f" ] || { echo "run-qemu.sh: cannot read $f" >&2; exit 2; }
+done
+
+# KVM only where it really works; these machines run TCG.
+accel=(-accel tcg -cpu max)
+if [ -w /dev/kvm ] && [ "${GINIT_KVM:-0}" = 1 ]; then accel=(-accel kvm -cpu host); fi
+
+args=(qemu-system-x86_64 -M pc "${accel[@]}" -m "$mem" -smp "$smp"
+	-display none -no-reboot
+	-device isa-debug-exit,iobase=0xf4,iosize=0x01
+	-kernel "$kernel" -initrd "$initrd"
+	-append "console=ttyS0 panic=-1 $append")
+if [ -n "$monitor" ]; then
+	args+=(-serial stdio -monitor "unix:$monitor,server,nowait")
+else
+	args+=(-serial mon:stdio) # Ctrl-A X quits
+fi
+if [ -n "$disk" ]; then args+=(-drive "file=$disk,if=virtio,format=raw"); fi
+if [ "$net" = none ]; then
+	args+=(-nic none)
+else
+	hostfwd=
+	for f in "${fwds[@]}"; do hostfwd+=",hostfwd=tcp:127.0.0.1:${f%%:*}-:${f##*:}"; done
+	args+=(-nic "user,model=virtio-net-pci$hostfwd")
+fi
+args+=("$@")
+
+set +e
+if [ "$timeout" != 0 ]; then timeout --foreground "$timeout" "${args[@]}" </dev/null; else "${args[@]}"; fi
+rc=$?
+set -e
+if [ "$rc" = 124 ]; then echo "run-qemu.sh: timed out after ${timeout}s" >&2; exit 124; fi
+# isa-debug-exit ends QEMU with (status << 1) | 1.
+if [ $((rc % 2)) = 1 ]; then exit $(((rc - 1) / 2)); fi
+exit "$rc"
