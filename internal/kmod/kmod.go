@@ -59,6 +59,8 @@ type Loader struct {
 	mu      sync.Mutex
 	loaded  map[string]bool
 	builtin map[string]bool
+	// insert loads one module file; finit_module(2) unless a test sets it.
+	insert func(path string) error
 }
 
 // NewLoader reads Dir/modules.dep and Dir/modules.builtin.
@@ -72,7 +74,7 @@ func NewLoader(dir string) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
-	l := &Loader{Dir: dir, deps: deps, loaded: map[string]bool{}, builtin: map[string]bool{}}
+	l := &Loader{Dir: dir, deps: deps, loaded: map[string]bool{}, builtin: map[string]bool{}, insert: finit}
 	if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
 		for _, line := range strings.Fields(string(b)) {
 			l.builtin[Name(line)] = true
@@ -121,7 +123,16 @@ func (l *Loader) loadFile(rel string) error {
 	if done {
 		return nil
 	}
-	path := filepath.Join(l.Dir, rel)
+	if err := l.insert(filepath.Join(l.Dir, rel)); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.loaded[name] = true
+	l.mu.Unlock()
+	return nil
+}
+
+func finit(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open module: %w", err)
@@ -130,9 +141,6 @@ func (l *Loader) loadFile(rel string) error {
 	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("finit_module %s: %w", path, err)
 	}
-	l.mu.Lock()
-	l.loaded[name] = true
-	l.mu.Unlock()
 	return nil
 }
 

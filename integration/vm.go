@@ -1,0 +1,188 @@
+// Package integration boots the real image in QEMU and checks what a user
+// would see: the console, QEMU's exit status, and the disk afterwards.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Artifacts are the kernel and image the VM tests boot.
+type Artifacts struct {
+	Kernel string
+	Initrd string
+	Repo   string
+}
+
+// FindArtifacts locates the build outputs. Without them the VM tests cannot
+// run: they fail when GINIT_VM_TESTS=1 (make test sets it) and skip, saying
+// why, otherwise.
+func FindArtifacts(t *testing.T) Artifacts {
+	t.Helper()
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Artifacts{
+		Kernel: envOr("GINIT_KERNEL", filepath.Join(repo, "build/kernel/vmlinuz")),
+		Initrd: envOr("GINIT_INITRD", filepath.Join(repo, "build/minimal.cpio")),
+		Repo:   repo,
+	}
+	var missing []string
+	for _, p := range []string{a.Kernel, a.Initrd} {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		missing = append(missing, "qemu-system-x86_64")
+	}
+	if len(missing) > 0 {
+		msg := fmt.Sprintf("VM test needs %v: run `make test` (it fetches the kernel and builds the image)", missing)
+		if os.Getenv("GINIT_VM_TESTS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return a
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// VM is one QEMU boot.
+type VM struct {
+	Disk    string // raw root disk, virtio; empty for none
+	Append  string // kernel command line after console=
+	NoNet   bool
+	Timeout time.Duration
+}
+
+// Result is what a boot left behind.
+type Result struct {
+	Console  string
+	QEMUExit int // QEMU's own exit status
+}
+
+// DebugExitStatus decodes QEMU's status into the one ginit wrote to
+// isa-debug-exit, or -1 when QEMU ended some other way.
+func (r Result) DebugExitStatus() int {
+	if r.QEMUExit%2 == 1 {
+		return (r.QEMUExit - 1) / 2
+	}
+	return -1
+}
+
+var exitLine = regexp.MustCompile(`ginit: entrypoint exited with status (\d+)`)
+
+// ExitLine returns the status from ginit's console line, or -1.
+func (r Result) ExitLine() int {
+	m := exitLine.FindStringSubmatch(r.Console)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// Boot runs the VM to its end and returns its console and exit status.
+func (a Artifacts) Boot(t *testing.T, vm VM) Result {
+	t.Helper()
+	if vm.Timeout == 0 {
+		vm.Timeout = 90 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), vm.Timeout)
+	defer cancel()
+	args := []string{"-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1",
+		"-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
+		"-kernel", a.Kernel, "-initrd", a.Initrd,
+		"-append", "console=ttyS0 panic=-1 " + vm.Append}
+	if vm.Disk != "" {
+		args = append(args, "-drive", "file="+vm.Disk+",if=virtio,format=raw")
+	}
+	if vm.NoNet {
+		args = append(args, "-nic", "none")
+	} else {
+		args = append(args, "-nic", "user,model=virtio-net-pci")
+	}
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	res := Result{Console: out.String()}
+	if ctx.Err() != nil {
+		t.Fatalf("VM did not stop within %v; console:\n%s", vm.Timeout, res.Console)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		res.QEMUExit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("qemu: %v\n%s", err, res.Console)
+	}
+	t.Logf("VM ran %v, QEMU exit %d", time.Since(start).Round(time.Millisecond), res.QEMUExit)
+	if os.Getenv("GINIT_TEST_CONSOLE") == "1" {
+		t.Logf("console:\n%s", res.Console)
+	}
+	return res
+}
+
+// BuildProbe builds the test workload statically into dir/probe.
+func (a Artifacts) BuildProbe(t *testing.T, dir string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), "./integration/testdata/probe")
+	cmd.Dir = a.Repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build probe: %v\n%s", err, out)
+	}
+}
+
+// MakeDisk turns root into an ext4 disk with the project's disk tool.
+func (a Artifacts) MakeDisk(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "disk.img")
+	cmdArgs := append([]string{"run", "./cmds/oci2disk", "-q"}, args...)
+	cmdArgs = append(cmdArgs, "dir:"+root, img)
+	cmd := exec.Command("go", cmdArgs...)
+	cmd.Dir = a.Repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("oci2disk: %v\n%s", err, out)
+	}
+	return img
+}
+
+// Fsck runs e2fsck -fn on img and fails the test if it finds anything.
+func Fsck(t *testing.T, img string) {
+	t.Helper()
+	out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput()
+	if err != nil {
+		t.Errorf("e2fsck -fn %s: %v\n%s", img, err, out)
+	}
+}
+
+// DebugfsCat reads a file out of an ext4 image without mounting it.
+func DebugfsCat(t *testing.T, img, path string) string {
+	t.Helper()
+	cmd := exec.Command("debugfs", "-R", "cat "+path, img)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("debugfs cat %s: %v\n%s", path, err, stderr.String())
+	}
+	return stdout.String()
+}

@@ -1,0 +1,83 @@
+package kmod
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const dep = `kernel/drivers/net/virtio_net.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko
+kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_ring.ko:
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
+kernel/net/core/failover.ko:
+kernel/drivers/block/virtio-blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+`
+
+func TestName(t *testing.T) {
+	for in, want := range map[string]string{
+		"kernel/drivers/block/virtio-blk.ko": "virtio_blk",
+		"e1000e.ko.xz":                       "e1000e",
+		"snd-hda-intel":                      "snd_hda_intel",
+	} {
+		if got := Name(in); got != want {
+			t.Errorf("Name(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseDep(t *testing.T) {
+	deps, err := ParseDep(strings.NewReader(dep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := deps["virtio_blk"]; got.Path != "kernel/drivers/block/virtio-blk.ko" || len(got.Depends) != 2 {
+		t.Errorf("deps[virtio_blk] = %+v; want its path and 2 dependencies", got)
+	}
+	if _, err := ParseDep(strings.NewReader("no colon here\n")); err == nil {
+		t.Errorf("ParseDep(bad line) succeeded; want an error")
+	}
+}
+
+// Dependencies load before the modules that need them, each once, and
+// builtin modules are not loaded at all.
+func TestLoadOrder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/fs/ext4/ext4.ko\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLoader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	l.insert = func(path string) error {
+		order = append(order, Name(path))
+		return nil
+	}
+	for _, m := range []string{"virtio_net", "virtio-blk", "ext4"} {
+		if err := l.Load(m); err != nil {
+			t.Fatalf("Load(%s): %v", m, err)
+		}
+	}
+	want := []string{"virtio_ring", "virtio", "failover", "net_failover", "virtio_net", "virtio_blk"}
+	if !reflect.DeepEqual(order, want) {
+		t.Errorf("load order = %q; want %q", order, want)
+	}
+	if err := l.Load("nosuch"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Load(nosuch) = %v; want ErrNotFound", err)
+	}
+}
+
+func TestReadList(t *testing.T) {
+	got := ReadList(strings.NewReader("# comment\nvirtio_pci\n\n; other\n  e1000 \n"))
+	if want := []string{"virtio_pci", "e1000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ReadList = %q; want %q", got, want)
+	}
+}

@@ -1,0 +1,45 @@
+package shutdown
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestIsKernelThread(t *testing.T) {
+	for _, tt := range []struct {
+		stat        string
+		kthread, ok bool
+	}{
+		{"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0", true, true},
+		{"88 (my (odd) app) S 1 88 88 34816 88 4194560 10", false, true},
+		{"90 (zombie) Z 1 90 90 0 -1 4227084 0", false, true},
+		{"garbage", false, false},
+	} {
+		k, ok := isKernelThread(tt.stat)
+		if k != tt.kthread || ok != tt.ok {
+			t.Errorf("isKernelThread(%q) = %v, %v; want %v, %v", tt.stat, k, ok, tt.kthread, tt.ok)
+		}
+	}
+}
+
+func TestUserProcesses(t *testing.T) {
+	proc := t.TempDir()
+	for pid, stat := range map[string]string{
+		"1":    "1 (ginit) S 0 1 1 0 -1 4194560 0",
+		"2":    "2 (kthreadd) S 0 0 0 0 -1 2129984 0",
+		"77":   "77 (server) S 1 77 77 0 -1 4194560 0",
+		"self": "x",
+	} {
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, pid, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := UserProcesses(proc); !reflect.DeepEqual(got, []int{77}) {
+		t.Errorf("UserProcesses = %v; want [77]", got)
+	}
+}

@@ -1,0 +1,162 @@
+package workload
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/ginit-dev/ginit/internal/bootcfg"
+)
+
+func img(entry, cmd, env []string) ImageConfig {
+	var c ImageConfig
+	c.Config.Entrypoint, c.Config.Cmd, c.Config.Env = entry, cmd, env
+	c.Config.WorkingDir, c.Config.User = "/srv", "app"
+	return c
+}
+
+func TestMergeDockerSemantics(t *testing.T) {
+	image := img([]string{"/bin/server"}, []string{"--port", "80"}, []string{"PATH=/usr/bin", "MODE=prod"})
+	for _, tt := range []struct {
+		name    string
+		cfg     func(*bootcfg.Config)
+		argv    []string
+		env     []string
+		workdir string
+		user    string
+	}{
+		{"image as it is", func(*bootcfg.Config) {}, []string{"/bin/server", "--port", "80"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
+		{"entrypoint= drops Cmd", func(c *bootcfg.Config) { c.Entrypoint, c.HasEntrypoint = []string{"/bin/sh"}, true },
+			[]string{"/bin/sh"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
+		{"ginit.cmd= replaces Cmd", func(c *bootcfg.Config) { c.Cmd, c.HasCmd = []string{"--port", "8080"}, true },
+			[]string{"/bin/server", "--port", "8080"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
+		{"both", func(c *bootcfg.Config) {
+			c.Entrypoint, c.HasEntrypoint = []string{"/bin/echo"}, true
+			c.Cmd, c.HasCmd = []string{"hi"}, true
+		}, []string{"/bin/echo", "hi"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
+		{"env, workdir, user", func(c *bootcfg.Config) {
+			c.Env = []string{"MODE=dev", "EXTRA=1"}
+			c.Workdir, c.User = "/tmp", "0:0"
+		}, []string{"/bin/server", "--port", "80"}, []string{"PATH=/usr/bin", "MODE=dev", "EXTRA=1"}, "/tmp", "0:0"},
+	} {
+		c := bootcfg.Defaults()
+		tt.cfg(&c)
+		got, err := Merge(image, c)
+		if err != nil {
+			t.Errorf("%s: Merge() error %v", tt.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got.Argv, tt.argv) || !reflect.DeepEqual(got.Env, tt.env) || got.WorkingDir != tt.workdir || got.User != tt.user {
+			t.Errorf("%s: Merge() = %+v; want argv %q env %q workdir %q user %q", tt.name, got, tt.argv, tt.env, tt.workdir, tt.user)
+		}
+	}
+	if _, err := Merge(ImageConfig{}, bootcfg.Defaults()); !errors.Is(err, ErrNoCommand) {
+		t.Errorf("Merge(empty image) error = %v; want ErrNoCommand", err)
+	}
+}
+
+func TestMergeEnvAddsPath(t *testing.T) {
+	got := MergeEnv([]string{"A=1"}, nil)
+	want := []string{"PATH=" + DefaultPath, "A=1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("MergeEnv = %q; want %q", got, want)
+	}
+}
+
+func mkroot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"usr/bin", "etc", "home/app", "data"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(root, p), []byte(s), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("usr/bin/app", "#!/bin/sh\n", 0o755)
+	write("usr/bin/noexec", "data", 0o644)
+	write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n", 0o644)
+	write("etc/group", "root:x:0:\napp:x:1000:\nstaff:x:50:app,other\nvideo:x:44:app\n", 0o644)
+	for link, target := range map[string]string{"bin": "usr/bin", "abs": "/usr/bin", "escape": "../../../../etc", "loop": "loop"} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+
+
+func TestResolveInStaysInRoot(t *testing.T) {
+	root := mkroot(t)
+	for _, tt := range []struct{ in, want string }{
+		{"/bin/app", "usr/bin/app"},
+		{"/abs/app", "usr/bin/app"},
+		{"/escape/passwd", "etc/passwd"},
+		{"/../../etc/passwd", "etc/passwd"},
+		{"/bin/missing", "usr/bin/missing"},
+	} {
+		got, err := ResolveIn(root, tt.in)
+		if want := filepath.Join(root, tt.want); err != nil || got != want {
+			t.Errorf("ResolveIn(%q) = %q, %v; want %q", tt.in, got, err, want)
+		}
+	}
+	if _, err := ResolveIn(root, "/loop/x"); err == nil {
+		t.Errorf("ResolveIn(/loop/x) succeeded; want a symlink loop error")
+	}
+}
+
+func TestLookPathExitCodes(t *testing.T) {
+	root := mkroot(t)
+	env := []string{"PATH=/bin:/usr/bin"}
+	if got, err := LookPath(root, "app", env, "/"); err != nil || got != "/bin/app" {
+		t.Errorf("LookPath(app) = %q, %v; want /bin/app", got, err)
+	}
+	for _, tt := range []struct {
+		name string
+		code int
+	}{
+		{"missing", ExitNotFound},
+		{"/usr/bin/missing", ExitNotFound},
+		{"/usr/bin/noexec", ExitNotExecutable},
+		{"noexec", ExitNotExecutable},
+		{"/data", ExitNotExecutable},
+	} {
+		_, err := LookPath(root, tt.name, env, "/")
+		var se *StartError
+		if !errors.As(err, &se) || se.Code != tt.code {
+			t.Errorf("LookPath(%q) error = %v; want exit code %d", tt.name, err, tt.code)
+		}
+	}
+}
+
+func TestResolveUser(t *testing.T) {
+	root := mkroot(t)
+	for _, tt := range []struct {
+		user string
+		want Credential
+	}{
+		{"", Credential{Home: "/root"}},
+		{"app", Credential{UID: 1000, GID: 1000, Groups: []uint32{50, 44}, Home: "/home/app"}},
+		{"1000", Credential{UID: 1000, GID: 1000, Groups: []uint32{50, 44}, Home: "/home/app"}},
+		{"app:staff", Credential{UID: 1000, GID: 50, Groups: []uint32{44}, Home: "/home/app"}},
+		{"1000:44", Credential{UID: 1000, GID: 44, Groups: []uint32{50}, Home: "/home/app"}},
+		{"4242", Credential{UID: 4242, GID: 0, Home: "/"}},
+		{"4242:4343", Credential{UID: 4242, GID: 4343, Home: "/"}},
+	} {
+		got, err := ResolveUser(root, tt.user)
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ResolveUser(%q) = %+v, %v; want %+v", tt.user, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"nobody-here", "app:nogroup"} {
+		if _, err := ResolveUser(root, bad); err == nil {
+			t.Errorf("ResolveUser(%q) succeeded; want an error naming it", bad)
+		}
+	}
+}
