@@ -90,8 +90,6 @@ func mkroot(t *testing.T) string {
 	return root
 }
 
-
-
 func TestResolveInStaysInRoot(t *testing.T) {
 	root := mkroot(t)
 	for _, tt := range []struct{ in, want string }{
