@@ -1,0 +1,199 @@
+// Command oci2disk turns a root filesystem into an ext4 disk image for
+// ginit, with no loop mount and no root.
+//
+// Usage:
+//
+//	oci2disk [flags] SOURCE OUTPUT.img
+//
+// SOURCE is dir:PATH (a directory holding the root filesystem), tar:PATH (a
+// flat rootfs tar such as `docker export` writes, plain or gzip) or tar:-
+// (the same on standard input). A bare path is taken as dir: or tar: by
+// what it is.
+//
+// The disk is ext4 with a journal, labelled ginit-root, sized to the content
+// plus --free headroom unless --size is given, and written atomically: to
+// OUTPUT.img.tmp-XXXX beside OUTPUT, synced, then renamed. The same input
+// gives the same bytes: the UUID and directory hash seed derive from the
+// content unless --uuid is given, and every timestamp comes from the
+// content or SOURCE_DATE_EPOCH.
+//
+// The image configuration flags write /.ginit/image.json (the OCI image
+// configuration document ginit reads). A document already in the source
+// is kept when none is given, and updated field by field when some are.
+// --entrypoint and --cmd take a JSON array (--cmd '["sh","-c","echo hi"]')
+// or shell words without expansion (--cmd 'sh -c "echo hi"'); an empty
+// value clears the field. As in a Dockerfile, --entrypoint without --cmd
+// drops the existing Cmd.
+//
+// Run as root, a tar's device nodes and all its xattrs are kept; unprivileged
+// they are skipped with a warning. Ownership and modes are kept either way.
+// It needs e2fsprogs (mkfs.ext4 and debugfs).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/ginit-dev/ginit/internal/disk"
+	"github.com/ginit-dev/ginit/internal/ext4img"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "oci2disk: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+const usageHead = `Usage: oci2disk [flags] SOURCE OUTPUT.img
+
+Makes an ext4 disk image for ginit from a root filesystem, without a loop
+mount or root.
+
+SOURCE:
+  dir:PATH   a directory holding the root filesystem
+  tar:PATH   a flat rootfs tar (docker export), plain or gzip
+  tar:-      the same on standard input
+
+Examples:
+  oci2disk dir:./rootfs disk.img
+  oci2disk --free 1G tar:rootfs.tar.gz disk.img
+  docker export $(docker create alpine) | oci2disk --cmd '["/bin/sh"]' tar:- disk.img
+  oci2disk --entrypoint /usr/bin/app --cmd '--port 80' --env MODE=prod \
+           --workdir /srv --user 1000:1000 tar:app.tar disk.img
+
+Flags:
+`
+
+const usageTail = `
+--entrypoint and --cmd take a JSON array or shell words (no expansion); an
+empty value clears the field. The image flags write /.ginit/image.json; an
+image.json already in the source is kept when none is given.
+SOURCE_DATE_EPOCH, when set, stamps the file system and clamps file mtimes.
+`
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+type optString struct {
+	v   string
+	set bool
+}
+
+func (o *optString) String() string     { return o.v }
+func (o *optString) Set(s string) error { o.v, o.set = s, true; return nil }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("oci2disk", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // Parse's complaints come back as errors
+	var (
+		label      = fs.String("label", disk.DefaultLabel, "file system `LABEL` (at most 16 bytes)")
+		size       = fs.String("size", "", "total disk `SIZE` (e.g. 2G); default: content plus --free")
+		free       = fs.String("free", "64M", "free space to leave when sizing automatically (`SIZE`: 64M, 1G, bytes)")
+		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the content")
+		tmpdir     = fs.String("tmpdir", "", "`DIR` to stage a tar in; default $TMPDIR or /tmp")
+		arch       = fs.String("arch", runtime.GOARCH, "`ARCH` recorded in a new image.json")
+		entrypoint optString
+		cmd        optString
+		env        stringList
+		workdir    = fs.String("workdir", "", "image WorkingDir (`DIR`)")
+		user       = fs.String("user", "", "image User (`USER[:GROUP]`)")
+		quiet      = fs.Bool("q", false, "quiet: print errors and warnings only")
+	)
+	fs.Var(&entrypoint, "entrypoint", "image Entrypoint (`CMD`: JSON array or shell words)")
+	fs.Var(&cmd, "cmd", "image Cmd (`ARGS`: JSON array or shell words)")
+	fs.Var(&env, "env", "image Env entry `K=V` (repeatable)")
+	fs.Usage = func() {}
+	usage := func() {
+		fs.SetOutput(stdout)
+		fmt.Fprint(stdout, usageHead)
+		fs.PrintDefaults()
+		fmt.Fprint(stdout, usageTail)
+	}
+
+	// Flags may come before, between or after the two arguments.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				usage()
+				return err
+			}
+			return fmt.Errorf("%w (see oci2disk --help)", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("want SOURCE and OUTPUT.img, got %d arguments (see oci2disk --help)", len(pos))
+	}
+	src, err := disk.ParseSource(pos[0])
+	if err != nil {
+		return err
+	}
+	o := disk.Options{Source: src, Output: pos[1], Label: *label, UUID: *uuid, TmpDir: *tmpdir, Stdin: stdin,
+		Warnf: func(format string, a ...any) { fmt.Fprintf(stderr, "oci2disk: warning: "+format+"\n", a...) }}
+	if *size != "" {
+		if o.Size, err = ext4img.ParseSize(*size); err != nil {
+			return fmt.Errorf("--size: %w", err)
+		}
+	}
+	if o.Free, err = ext4img.ParseSize(*free); err != nil {
+		return fmt.Errorf("--free: %w", err)
+	}
+	c := &o.Config
+	c.Arch, c.WorkingDir, c.User = *arch, *workdir, *user
+	if entrypoint.set {
+		c.EntrypointSet = true
+		if c.Entrypoint, err = disk.ParseCommand(entrypoint.v); err != nil {
+			return fmt.Errorf("--entrypoint: %w", err)
+		}
+	}
+	if cmd.set {
+		c.CmdSet = true
+		if c.Cmd, err = disk.ParseCommand(cmd.v); err != nil {
+			return fmt.Errorf("--cmd: %w", err)
+		}
+	}
+	for _, kv := range env {
+		if err := disk.CheckEnv(kv); err != nil {
+			return fmt.Errorf("--env: %w", err)
+		}
+	}
+	c.Env = env
+
+	rep, err := disk.Build(ctx, o)
+	if err != nil {
+		return err
+	}
+	if !*quiet {
+		cfg := "no image.json"
+		if rep.ImageJSON {
+			cfg = "with " + disk.ImageConfigPath
+		}
+		fmt.Fprintf(stderr, "oci2disk: wrote %s: %s, %s free, label %s, UUID %s, %d inodes (%s of files), %s, in %.2fs\n",
+			rep.Output, ext4img.FormatSize(rep.Size), ext4img.FormatSize(rep.Free), o.Label, rep.UUID,
+			rep.Inodes, ext4img.FormatSize(rep.Bytes), cfg, rep.Elapsed.Seconds())
+	}
+	return nil
+}

@@ -1,0 +1,431 @@
+// Package disk turns a root filesystem (a directory or a flat tar) into an
+// ext4 disk image for ginit, without a loop mount and without root.
+//
+// The steps: a tar is extracted into a private staging directory (see
+// package rootfs; ownership and modes go to a side table, so none of it
+// needs root); the tree is walked once to size the disk and hash its
+// content; mkfs.ext4 -d copies the tree into a temporary image next to the
+// output; package ext4img then applies the side table to the image's inodes,
+// makes every timestamp reproducible and writes /.ginit/image.json; the
+// image is synced and renamed into place.
+package disk
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/rootfs"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultLabel is the file system label ginit looks for.
+const DefaultLabel = "ginit-root"
+
+// DefaultFree is the default headroom.
+const DefaultFree = 64 << 20
+
+// Options describe one disk to make.
+type Options struct {
+	Source Source
+	Output string
+	Label  string // DefaultLabel when empty
+	Size   int64  // total size in bytes; 0 sizes automatically
+	Free   int64  // free space in an automatically sized disk
+	UUID   string // file system UUID; derived from the content when empty
+	Config Config // image configuration given on the command line
+	// Time stamps the file system and clamps file mtimes; nil takes
+	// SOURCE_DATE_EPOCH from the environment, or else the newest mtime
+	// in the content (which then clamps nothing).
+	Time   *int64
+	TmpDir string    // staging directory parent; os.TempDir() when empty
+	Stdin  io.Reader // for tar:-; os.Stdin when nil
+	// Unprivileged forces the unprivileged extraction path (no device
+	// nodes, only user.* xattrs) even as root. Tests use it.
+	Unprivileged bool
+	Warnf        func(format string, args ...any) // nil discards
+}
+
+// Report says what Build made.
+type Report struct {
+	Output     string
+	Size       int64
+	Free       int64 // free bytes in the file system
+	UUID       string
+	Inodes     int64 // inodes of the content
+	Bytes      int64 // apparent size of the content's regular files
+	ImageJSON  bool  // whether the disk has /.ginit/image.json
+	Time       int64
+	Elapsed    time.Duration
+	Unverified []string // what the disk could not preserve
+}
+
+// Build makes the disk. On error no file is left at Output, and an
+// existing one is untouched.
+func Build(ctx context.Context, o Options) (*Report, error) {
+	start := time.Now()
+	if o.Label == "" {
+		o.Label = DefaultLabel
+	}
+	if len(o.Label) > 16 {
+		return nil, fmt.Errorf("label %q: longer than 16 bytes", o.Label)
+	}
+	warnf := o.Warnf
+	if warnf == nil {
+		warnf = func(string, ...any) {}
+	}
+	if err := checkOutput(o.Output); err != nil {
+		return nil, err
+	}
+	var uuid *[16]byte
+	if o.UUID != "" {
+		u, err := ext4img.ParseUUID(o.UUID)
+		if err != nil {
+			return nil, err
+		}
+		uuid = &u
+	}
+	fixedTime, clamp := o.Time, o.Time != nil
+	if fixedTime == nil {
+		if s, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok && s != "" {
+			t, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || t < 0 {
+				return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds since 1970", s)
+			}
+			fixedTime, clamp = &t, true
+		}
+	}
+
+	rep := &Report{Output: o.Output}
+	root, metas, cleanup, err := prepare(ctx, o, warnf, rep)
+	if cleanup != nil {
+		defer cleanup()
+	}
+	if err != nil {
+		return nil, err
+	}
+	tr, err := scanTree(ctx, root, metas)
+	if err != nil {
+		return nil, fmt.Errorf("scanning %s: %w", root, err)
+	}
+	if metas == nil && os.Geteuid() != 0 {
+		if n := tr.ownedBy[uint32(os.Geteuid())]; n > 0 && os.Geteuid() != 0 {
+			warnf("%d files of %s are owned by uid %d (you) and keep that owner in the disk; extract the tree as root or give a tar to keep the image's ownership", n, o.Source.Path, os.Geteuid())
+		}
+	}
+	t := tr.maxMtime
+	if fixedTime != nil {
+		t = *fixedTime
+	}
+	rep.Time, rep.Inodes, rep.Bytes = t, tr.content.Inodes, tr.bytes
+
+	var file *ext4img.File
+	if o.Config.Any() {
+		file, err = imageConfigFile(root, &o.Config, t)
+		if err != nil {
+			return nil, err
+		}
+		rep.ImageJSON = true
+	} else if p, err := rootfs.Resolve(root, ImageConfigPath); err == nil {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			rep.ImageJSON = true
+		}
+	}
+	content := tr.content
+	if file != nil {
+		content.Inodes += 2
+		content.Blocks += 2 + int64(len(file.Data))/ext4img.BlockSize
+	}
+
+	var layout ext4img.Layout
+	if o.Size > 0 {
+		if layout, err = ext4img.FixedLayout(content, o.Size); err != nil {
+			return nil, err
+		}
+	} else {
+		layout = ext4img.AutoLayout(content, o.Free)
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(o.Output), filepath.Base(o.Output)+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("creating temporary output: %w", err)
+	}
+	tmpName := tmp.Name()
+	err = tmp.Chmod(0o644)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmpName)
+		return nil, fmt.Errorf("creating temporary output: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.Remove(tmpName)
+		}
+	}()
+
+	for attempt := 0; ; attempt++ {
+		id := ids(tr.digest, o.Label, layout, t, file)
+		p := ext4img.Params{Dir: root, Layout: layout, Label: o.Label, UUID: id[0], HashSeed: id[1], Time: t}
+		if uuid != nil {
+			p.UUID = *uuid
+		}
+		err := make1(ctx, tmpName, p, metas, tr.hasLF, clamp, file)
+		if errors.Is(err, ext4img.ErrNoSpace) && o.Size == 0 && attempt < 2 {
+			layout = ext4img.AutoLayout(ext4img.Content{Inodes: content.Inodes, Blocks: content.Blocks*5/4 + 4096}, o.Free)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sb, err := ext4img.ReadSuperblock(tmpName)
+		if err != nil {
+			return nil, err
+		}
+		free := sb.FreeBlocks * sb.BlockSize
+		if o.Size == 0 && free < o.Free && attempt < 2 {
+			// The estimate was short: grow by what was missing.
+			layout = ext4img.AutoLayout(ext4img.Content{Inodes: content.Inodes, Blocks: content.Blocks + (o.Free-free)/ext4img.BlockSize + 256}, o.Free)
+			continue
+		}
+		rep.Size, rep.Free, rep.UUID = layout.Size, free, ext4img.FormatUUID(sb.UUID)
+		break
+	}
+	if err := syncFile(tmpName); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmpName, o.Output); err != nil {
+		return nil, fmt.Errorf("renaming %s to %s: %w", tmpName, o.Output, err)
+	}
+	done = true
+	if err := syncDir(filepath.Dir(o.Output)); err != nil {
+		return nil, err
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// make1 runs mkfs.ext4 and the fix-ups on the temporary image.
+func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, hasLF, clamp bool, file *ext4img.File) error {
+	if err := ext4img.Make(ctx, img, p); err != nil {
+		return err
+	}
+	sb, err := ext4img.ReadSuperblock(img)
+	if err != nil {
+		return err
+	}
+	lostFound := sb.FirstIno // mkfs.ext4 makes lost+found first
+	t := p.Time
+	faked := ext4img.Time{Sec: max(t, 1)} // what mkfs.ext4 wrote for "now"
+	err = ext4img.Patch(img, func(ino uint32, a *ext4img.Attrs) error {
+		staged := ino > lostFound || ino == lostFound && hasLF
+		if !staged {
+			for _, x := range []*ext4img.Time{&a.Atime, &a.Ctime, &a.Mtime, &a.Crtime} {
+				if *x == faked {
+					*x = ext4img.Time{Sec: t}
+				}
+			}
+			return nil
+		}
+		if metas != nil {
+			m, ok := metas.MetaFor(a.Atime.Sec)
+			if !ok {
+				return fmt.Errorf("no staging marker (atime %d)", a.Atime.Sec)
+			}
+			a.UID, a.GID = uint32(m.UID), uint32(m.GID)
+			if a.Mode&unix.S_IFMT != unix.S_IFLNK {
+				a.Mode = a.Mode&unix.S_IFMT | uint16(m.Perm&0o7777)
+			}
+			a.Mtime = ext4img.Time{Sec: m.Mtime}
+		}
+		if clamp && a.Mtime.Sec > t {
+			a.Mtime = ext4img.Time{Sec: t}
+		}
+		a.Atime, a.Ctime, a.Crtime = a.Mtime, a.Mtime, ext4img.Time{Sec: t}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if file != nil {
+		if err := ext4img.WriteFile(ctx, img, *file); err != nil {
+			return err
+		}
+	}
+	return ext4img.SetSuperblockTimes(img, t)
+}
+
+// prepare returns the tree to copy: the source directory itself, or a
+// staging directory with the tar extracted into it.
+func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Report) (string, *rootfs.Result, func(), error) {
+	switch o.Source.Kind {
+	case "dir":
+		fi, err := os.Stat(o.Source.Path)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("source: %w", err)
+		}
+		if !fi.IsDir() {
+			return "", nil, nil, fmt.Errorf("source %s: not a directory", o.Source.Path)
+		}
+		return o.Source.Path, nil, nil, nil
+	case "tar":
+	default:
+		return "", nil, nil, fmt.Errorf("source %q: unknown kind %q", o.Source, o.Source.Kind)
+	}
+	r, closeTar, err := openTar(o.Source, o.Stdin)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("source: %w", err)
+	}
+	defer closeTar()
+	staging, err := os.MkdirTemp(o.TmpDir, "oci2disk-rootfs-")
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("creating staging directory: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(staging) }
+	unpriv := o.Unprivileged || os.Geteuid() != 0
+	res, err := rootfs.ExtractWith(ctx, r, staging, rootfs.Options{Unprivileged: unpriv, Warnf: warnf})
+	if err != nil {
+		return "", nil, cleanup, fmt.Errorf("extracting %s: %w", o.Source, err)
+	}
+	if n := len(res.SkippedDevices); n > 0 {
+		msg := fmt.Sprintf("%d device nodes not preserved (creating them needs root): %s", n, list(res.SkippedDevices))
+		warnf("%s", msg)
+		rep.Unverified = append(rep.Unverified, msg)
+	}
+	if n := len(res.SkippedXattrs); n > 0 {
+		msg := fmt.Sprintf("%d extended attributes not preserved (setting them needs root): %s", n, list(res.SkippedXattrs))
+		warnf("%s", msg)
+		rep.Unverified = append(rep.Unverified, msg)
+	}
+	return staging, res, cleanup, nil
+}
+
+func list(s []string) string {
+	if len(s) > 5 {
+		return strings.Join(s[:5], ", ") + fmt.Sprintf(" and %d more", len(s)-5)
+	}
+	return strings.Join(s, ", ")
+}
+
+// imageConfigFile builds /.ginit/image.json from the flags and whatever
+// document the tree already has, and says how to put it in the disk.
+func imageConfigFile(root string, c *Config, t int64) (*ext4img.File, error) {
+	f := &ext4img.File{Path: ImageConfigPath, Perm: 0o644, Time: t}
+	dirHost := filepath.Join(root, ".ginit")
+	switch fi, err := os.Lstat(dirHost); {
+	case errors.Is(err, fs.ErrNotExist):
+		f.MakeDir = true
+	case err != nil:
+		return nil, err
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%s: /.ginit in the source is not a directory", dirHost)
+	}
+	var existing []byte
+	if !f.MakeDir {
+		host := filepath.Join(dirHost, "image.json")
+		switch fi, err := os.Lstat(host); {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, err
+		case fi.IsDir():
+			return nil, fmt.Errorf("%s: is a directory", host)
+		default:
+			f.Overwrite = true
+			if p, err := rootfs.Resolve(root, ImageConfigPath); err == nil {
+				if existing, err = os.ReadFile(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, fmt.Errorf("reading the source's %s: %w", ImageConfigPath, err)
+				}
+			}
+		}
+	}
+	data, err := c.Apply(existing)
+	if err != nil {
+		return nil, err
+	}
+	f.Data = data
+	return f, nil
+}
+
+// ids derives the file system UUID and directory hash seed from the
+// content and everything else that shapes the image, so the same input
+// gives the same bytes.
+func ids(digest [32]byte, label string, l ext4img.Layout, t int64, file *ext4img.File) [2][16]byte {
+	h := sha256.New()
+	h.Write([]byte("oci2disk v1\x00"))
+	h.Write(digest[:])
+	h.Write([]byte(label + "\x00"))
+	binary.Write(h, binary.LittleEndian, []int64{l.Size, l.Inodes, l.JournalBlocks, t})
+	if file != nil {
+		h.Write(file.Data)
+	}
+	seed := h.Sum(nil)
+	var out [2][16]byte
+	for i, what := range []string{"uuid", "hash_seed"} {
+		s := sha256.Sum256(append([]byte(what+"\x00"), seed...))
+		copy(out[i][:], s[:16])
+		out[i][6] = out[i][6]&0x0f | 0x80 // version 8: custom
+		out[i][8] = out[i][8]&0x3f | 0x80 // RFC 9562 variant
+	}
+	return out
+}
+
+// checkOutput refuses an output that is not a regular file or missing.
+func checkOutput(out string) error {
+	if out == "" {
+		return errors.New("no output path")
+	}
+	fi, err := os.Stat(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("output: %w", err)
+	case fi.IsDir():
+		return fmt.Errorf("output %s: is a directory", out)
+	case fi.Mode()&fs.ModeDevice != 0:
+		return fmt.Errorf("output %s: is a device; oci2disk writes image files only", out)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("output %s: not a regular file", out)
+	}
+	if fi, err := os.Stat(filepath.Dir(out)); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("output directory %s: not a directory", filepath.Dir(out))
+	}
+	return nil
+}
+
+func syncFile(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", p, err)
+	}
+	return f.Close()
+}
+
+func syncDir(p string) error {
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", p, err)
+	}
+	return nil
+}
