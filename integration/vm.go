@@ -5,15 +5,14 @@ package integration
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
 // Artifacts are the kernel and image the VM tests boot.
@@ -63,7 +62,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-// VM is one QEMU boot.
+// VM is one QEMU boot of the artifacts.
 type VM struct {
 	Disk    string // raw root disk, virtio; empty for none
 	Append  string // kernel command line after console=
@@ -71,70 +70,14 @@ type VM struct {
 	Timeout time.Duration
 }
 
-// Result is what a boot left behind.
-type Result struct {
-	Console  string
-	QEMUExit int // QEMU's own exit status
-}
-
-// DebugExitStatus decodes QEMU's status into the one ginit wrote to
-// isa-debug-exit, or -1 when QEMU ended some other way.
-func (r Result) DebugExitStatus() int {
-	if r.QEMUExit%2 == 1 {
-		return (r.QEMUExit - 1) / 2
-	}
-	return -1
-}
-
-var exitLine = regexp.MustCompile(`ginit: entrypoint exited with status (\d+)`)
-
-// ExitLine returns the status from ginit's console line, or -1.
-func (r Result) ExitLine() int {
-	m := exitLine.FindStringSubmatch(r.Console)
-	if m == nil {
-		return -1
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
 // Boot runs the VM to its end and returns its console and exit status.
-func (a Artifacts) Boot(t *testing.T, vm VM) Result {
+func (a Artifacts) Boot(t *testing.T, vm VM) qemu.Result {
 	t.Helper()
-	if vm.Timeout == 0 {
-		vm.Timeout = 90 * time.Second
+	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet, Timeout: vm.Timeout}.Run(context.Background())
+	if err != nil {
+		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), vm.Timeout)
-	defer cancel()
-	args := []string{"-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1",
-		"-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
-		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
-		"-kernel", a.Kernel, "-initrd", a.Initrd,
-		"-append", "console=ttyS0 panic=-1 " + vm.Append}
-	if vm.Disk != "" {
-		args = append(args, "-drive", "file="+vm.Disk+",if=virtio,format=raw")
-	}
-	if vm.NoNet {
-		args = append(args, "-nic", "none")
-	} else {
-		args = append(args, "-nic", "user,model=virtio-net-pci")
-	}
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	res := Result{Console: out.String()}
-	if ctx.Err() != nil {
-		t.Fatalf("VM did not stop within %v; console:\n%s", vm.Timeout, res.Console)
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		res.QEMUExit = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("qemu: %v\n%s", err, res.Console)
-	}
-	t.Logf("VM ran %v, QEMU exit %d", time.Since(start).Round(time.Millisecond), res.QEMUExit)
+	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
 	if os.Getenv("GINIT_TEST_CONSOLE") == "1" {
 		t.Logf("console:\n%s", res.Console)
 	}

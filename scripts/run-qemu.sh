@@ -12,7 +12,7 @@
 #     --net none        no network card
 #     --mem MB          memory (default 256)
 #     --smp N           CPUs (default 1)
-#     --monitor PATH    QEMU monitor on a unix socket (system_powerdown, ...)
+#     --monitor ADDR    QEMU monitor at unix:PATH or tcp:127.0.0.1:PORT (sendkey, system_powerdown)
 #     --timeout SECS    kill QEMU after this long (default 0: never)
 #
 # Exit status: the workload's status (0-127 exactly; above 127 only its low
@@ -62,7 +62,7 @@ args=(qemu-system-x86_64 -M pc "${accel[@]}" -m "$mem" -smp "$smp"
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 $append")
 if [ -n "$monitor" ]; then
-	args+=(-serial stdio -monitor "unix:$monitor,server,nowait")
+	args+=(-serial stdio -monitor "$monitor,server,nowait")
 else
 	args+=(-serial mon:stdio) # Ctrl-A X quits
 fi

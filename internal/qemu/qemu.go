@@ -1,0 +1,153 @@
+// Package qemu boots a kernel and initramfs under QEMU (TCG on these
+// machines) and returns the serial console and QEMU's exit status. The VM
+// tests and the benchmarks share it.
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// VM is one boot.
+type VM struct {
+	Kernel, Initrd string
+	Disk           string // raw root disk; empty for none
+	DiskBus        string // "virtio" (default) or "nvme"
+	Append         string // kernel command line after console=
+	NoNet          bool
+	MemMB          int           // default 256
+	Timeout        time.Duration // default 90s
+	Extra          []string      // more QEMU arguments
+}
+
+// Result is what a boot left behind.
+type Result struct {
+	Console  string
+	QEMUExit int
+	Wall     time.Duration
+}
+
+// Args returns QEMU's command line for vm.
+func (vm VM) Args() []string {
+	mem := vm.MemMB
+	if mem == 0 {
+		mem = 256
+	}
+	args := []string{"-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", "1",
+		"-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
+		"-kernel", vm.Kernel, "-initrd", vm.Initrd,
+		"-append", "console=ttyS0 panic=-1 " + vm.Append}
+	switch {
+	case vm.Disk == "":
+	case vm.DiskBus == "nvme":
+		args = append(args, "-drive", "file="+vm.Disk+",if=none,id=root,format=raw", "-device", "nvme,drive=root,serial=ginit")
+	default:
+		args = append(args, "-drive", "file="+vm.Disk+",if=virtio,format=raw")
+	}
+	if vm.NoNet {
+		args = append(args, "-nic", "none")
+	} else {
+		args = append(args, "-nic", "user,model=virtio-net-pci")
+	}
+	return append(args, vm.Extra...)
+}
+
+// ErrTimeout is returned when the VM did not stop in time.
+var ErrTimeout = errors.New("VM did not stop in time")
+
+// Run boots vm and waits for QEMU to exit.
+func (vm VM) Run(ctx context.Context) (Result, error) {
+	timeout := vm.Timeout
+	if timeout == 0 {
+		timeout = 90 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", vm.Args()...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	res := Result{Console: out.String(), Wall: time.Since(start)}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("%w (%v)", ErrTimeout, timeout)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		res.QEMUExit = ee.ExitCode()
+	} else if err != nil {
+		return res, fmt.Errorf("qemu: %w", err)
+	}
+	return res, nil
+}
+
+// DebugExitStatus decodes QEMU's status into the one ginit wrote to
+// isa-debug-exit, or -1 when QEMU ended some other way.
+func (r Result) DebugExitStatus() int {
+	if r.QEMUExit%2 == 1 {
+		return (r.QEMUExit - 1) / 2
+	}
+	return -1
+}
+
+var exitLine = regexp.MustCompile(`ginit: entrypoint exited with status (\d+)`)
+
+// ExitLine returns the status from ginit's console line, or -1.
+func (r Result) ExitLine() int {
+	m := exitLine.FindStringSubmatch(r.Console)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+var kernelStamp = regexp.MustCompile(`\[\s*(\d+\.\d+)\] (.*)`)
+
+// KernelTime returns the printk timestamp of the first kernel line that
+// contains text.
+func (r Result) KernelTime(text string) (time.Duration, bool) {
+	for _, m := range kernelStamp.FindAllStringSubmatch(r.Console, -1) {
+		if bytes.Contains([]byte(m[2]), []byte(text)) {
+			f, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				return 0, false
+			}
+			return time.Duration(f * float64(time.Second)), true
+		}
+	}
+	return 0, false
+}
+
+var timingLine = regexp.MustCompile(`ginit: boot timing \(ms since kernel start\): (.*)`)
+
+// Phases returns ginit's boot timing line as phase name to time since
+// kernel start, in the order printed.
+func (r Result) Phases() ([]string, map[string]time.Duration) {
+	m := timingLine.FindStringSubmatch(r.Console)
+	if m == nil {
+		return nil, nil
+	}
+	var names []string
+	at := map[string]time.Duration{}
+	for _, f := range bytes.Fields([]byte(m[1])) {
+		k, v, ok := bytes.Cut(f, []byte("="))
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			continue
+		}
+		names = append(names, string(k))
+		at[string(k)] = time.Duration(n) * time.Millisecond
+	}
+	return names, at
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: vet, unit and root tests, and the VM tests against
+# the kernel and image in build/ (make test builds them first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+# VM tests fail instead of skipping when their kernel or image is missing.
+export GINIT_VM_TESTS=1
+go vet ./...
+go test -count=1 -timeout 25m ./... 2>&1 | tee build/test.log
