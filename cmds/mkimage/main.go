@@ -1,0 +1,71 @@
+// Command mkimage builds one of ginit's initramfs images on the build host.
+//
+// It has u-root compile the config's Go commands into one gbb binary (on a
+// base archive of its own, so nothing of the host leaks in), adds the kernel
+// modules the config names with their dependencies and a generated
+// modules.dep, modules.alias and modules.softdep, checks that every
+// executable in the image is a Go binary, and writes OUT/NAME.cpio plus the
+// compressed forms the config asks for, failing when the xz size is over the
+// config's budget.
+//
+// Usage, from the module's root:
+//
+//	go run ./cmds/mkimage -config minimal -kernel-modules build/kernel/lib/modules/$(cat build/kernel/version) -o build/
+//
+// Flags:
+//
+//	-config NAME            config in the image config file (required)
+//	-uroot-config FILE      image config file (default uroot.json)
+//	-kernel-modules DIR     a kernel's lib/modules/<release> directory; without it the
+//	                        image carries no kernel modules
+//	-o DIR                  output directory (default build)
+//	-strict-modules         fail when a configured module is not in the kernel
+//	-ignore-budget          write the image even when it is over its xz budget
+//	-sizes                  print the table of what takes the space
+//	-v                      show u-root's output
+//
+// The per-config settings (compression, modules, budget) live under the
+// "ginit" key of the image config file; see package imagebuild.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+
+	"github.com/ginit-dev/ginit/internal/imagebuild"
+)
+
+func main() {
+	var opts imagebuild.Options
+	flag.StringVar(&opts.Config, "config", "", "config to build, from the image config file (required)")
+	flag.StringVar(&opts.URootConfig, "uroot-config", "uroot.json", "image config file: u-root templates plus ginit's settings")
+	flag.StringVar(&opts.KernelModules, "kernel-modules", "", "kernel module directory, .../lib/modules/<release> (empty: no modules)")
+	flag.StringVar(&opts.OutDir, "o", "build", "output directory")
+	flag.BoolVar(&opts.StrictModules, "strict-modules", false, "fail when a configured module is neither in the kernel nor built in")
+	flag.BoolVar(&opts.IgnoreBudget, "ignore-budget", false, "write the image even when it is over its xz budget")
+	flag.BoolVar(&opts.SizeTable, "sizes", false, "print the table of what takes the space")
+	flag.BoolVar(&opts.Verbose, "v", false, "show u-root's output")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("mkimage: ")
+	if opts.Config == "" || flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	opts.Logf = log.Printf
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := imagebuild.Build(ctx, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if res.Table != "" {
+		fmt.Fprint(os.Stderr, res.Table)
+	}
+	fmt.Println(res.Summary())
+}
