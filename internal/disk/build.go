@@ -203,6 +203,11 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		rep.Size, rep.Free, rep.UUID = layout.Size, free, ext4img.FormatUUID(sb.UUID)
 		break
 	}
+	if testHookBeforeRename != nil {
+		if err := testHookBeforeRename(tmpName); err != nil {
+			return nil, err
+		}
+	}
 	if err := syncFile(tmpName); err != nil {
 		return nil, err
 	}
@@ -216,6 +221,9 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }
+
+// testHookBeforeRename lets tests fail a run once the image exists.
+var testHookBeforeRename func(tmp string) error
 
 // make1 runs mkfs.ext4 and the fix-ups on the temporary image.
 func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, hasLF, clamp bool, file *ext4img.File) error {

@@ -1,0 +1,91 @@
+package disk
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestSplitWords(t *testing.T) {
+	for in, want := range map[string][]string{
+		``:                        nil,
+		`  a  b `:                 {"a", "b"},
+		`sh -c "echo \"hi\" \$x"`: {"sh", "-c", `echo "hi" $x`},
+		`'a b'c d\ e`:             {"a bc", "d e"},
+		`"" x`:                    {"", "x"},
+		`--port=80 'it''s'`:       {"--port=80", "its"},
+		`a\\b "c\d"`:              {`a\b`, `c\d`},
+	} {
+		got, err := SplitWords(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("SplitWords(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`'a`, `"a`, `a "b`} {
+		if got, err := SplitWords(in); err == nil {
+			t.Errorf("SplitWords(%q) = %q; want an error", in, got)
+		}
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	for in, want := range map[string][]string{
+		`["sh","-c","echo hi"]`: {"sh", "-c", "echo hi"},
+		` [] `:                  {},
+		`sh -c 'echo hi'`:       {"sh", "-c", "echo hi"},
+	} {
+		got, err := ParseCommand(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseCommand(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseCommand(`["a", 1]`); err == nil {
+		t.Errorf(`ParseCommand("[\"a\", 1]"): want an error`)
+	}
+}
+
+func TestApply(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		c        Config
+		existing string
+		want     string
+	}{
+		{"new", Config{EntrypointSet: true, Entrypoint: []string{"/app"}, CmdSet: true, Cmd: []string{"-v"}, Env: []string{"A=1"}, WorkingDir: "/srv", User: "1000", Arch: "amd64"}, "",
+			`{"architecture":"amd64","config":{"Cmd":["-v"],"Entrypoint":["/app"],"Env":["A=1"],"User":"1000","WorkingDir":"/srv"},"os":"linux"}`},
+		{"omit empty", Config{CmdSet: true, Cmd: []string{"sh"}, Arch: "arm64"}, "",
+			`{"architecture":"arm64","config":{"Cmd":["sh"]},"os":"linux"}`},
+		{"merge keeps the rest", Config{Env: []string{"PATH=/x", "B=2"}, Arch: "amd64"},
+			`{"architecture":"riscv64","os":"linux","config":{"Env":["PATH=/bin","A=1"],"Cmd":["sh"],"StopSignal":"SIGINT","Labels":{"a":"<b>"}},"rootfs":{"type":"layers"}}`,
+			`{"architecture":"riscv64","config":{"Cmd":["sh"],"Env":["PATH=/x","A=1","B=2"],"Labels":{"a":"<b>"},"StopSignal":"SIGINT"},"os":"linux","rootfs":{"type":"layers"}}`},
+		{"entrypoint drops cmd", Config{EntrypointSet: true, Entrypoint: []string{"/init"}},
+			`{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/old"],"Cmd":["x"]}}`,
+			`{"architecture":"amd64","config":{"Entrypoint":["/init"]},"os":"linux"}`},
+		{"empty clears", Config{EntrypointSet: true, CmdSet: true, Cmd: []string{"a"}},
+			`{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/old"],"Cmd":["x"]}}`,
+			`{"architecture":"amd64","config":{"Cmd":["a"]},"os":"linux"}`},
+	} {
+		got, err := tc.c.Apply([]byte(tc.existing))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: Apply = %s, %v; want %s", tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := (&Config{User: "x"}).Apply([]byte("{not json")); err == nil {
+		t.Errorf("Apply on a broken document: want an error")
+	}
+}
+
+func TestParseSource(t *testing.T) {
+	dir := t.TempDir()
+	for in, want := range map[string]Source{
+		"dir:/x": {"dir", "/x"}, "tar:a.tar": {"tar", "a.tar"}, "tar:-": {"tar", "-"}, "-": {"tar", "-"}, dir: {"dir", dir},
+	} {
+		if got, err := ParseSource(in); err != nil || got != want {
+			t.Errorf("ParseSource(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"dir:", "/no/such/path"} {
+		if _, err := ParseSource(in); err == nil {
+			t.Errorf("ParseSource(%q): want an error", in)
+		}
+	}
+}
