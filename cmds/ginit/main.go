@@ -33,7 +33,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -145,8 +144,10 @@ func (b *boot) run() {
 
 	// DHCP and everything random block until the kernel's RNG is ready; wait
 	// for it once, here, so no later step hangs on it unseen.
+	// getrandom(2) without flags blocks until then; crypto/rand would do the
+	// same but carry a whole DRBG into the image.
 	start := time.Now()
-	_, _ = rand.Read(make([]byte, 1))
+	_, _ = unix.Getrandom(make([]byte, 1), 0)
 	if d := time.Since(start); d > 100*time.Millisecond {
 		b.log.Warnf("waited %v for the kernel's random number generator", d.Round(time.Millisecond))
 	}

@@ -17,7 +17,9 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
-	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/rtnl"
 )
 
 // ResolvConf is where ginit writes the DNS settings of the leases; it is
@@ -26,14 +28,11 @@ const ResolvConf = "/run/ginit/resolv.conf"
 
 // LoopbackUp brings lo up (the kernel gives it 127.0.0.1 and ::1).
 func LoopbackUp() error {
-	lo, err := netlink.LinkByName("lo")
+	lo, err := rtnl.Index("lo")
 	if err != nil {
-		return fmt.Errorf("find lo: %w", err)
+		return err
 	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("set lo up: %w", err)
-	}
-	return nil
+	return rtnl.SetUp(lo)
 }
 
 // WiredLinks names the links that are Ethernet devices backed by hardware:
@@ -104,18 +103,16 @@ func FromACK(link string, ack *dhcpv4.DHCPv4) (Lease4, error) {
 
 // Apply puts the lease's address and default route on its link.
 func (l Lease4) Apply() error {
-	link, err := netlink.LinkByName(l.Link)
+	index, err := rtnl.Index(l.Link)
 	if err != nil {
-		return fmt.Errorf("find link %s: %w", l.Link, err)
+		return err
 	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: l.Addr.IP, Mask: l.Addr.Mask}}
-	if err := netlink.AddrReplace(link, addr); err != nil {
-		return fmt.Errorf("add %s to %s: %w", l.Addr.String(), l.Link, err)
+	if err := rtnl.ReplaceAddr(index, l.Addr); err != nil {
+		return fmt.Errorf("%s: %w", l.Link, err)
 	}
 	if l.Router != nil {
-		route := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: l.Router}
-		if err := netlink.RouteReplace(route); err != nil {
-			return fmt.Errorf("default route via %v on %s: %w", l.Router, l.Link, err)
+		if err := rtnl.ReplaceRoute(rtnl.Route{Gw: l.Router, Index: index, Protocol: unix.RTPROT_DHCP}); err != nil {
+			return fmt.Errorf("%s: default %w", l.Link, err)
 		}
 	}
 	return nil
@@ -152,12 +149,12 @@ func ResolvConfText(leases []Lease4) string {
 // DHCP4 sets link up and gets a lease on it, retrying until ctx ends.
 func DHCP4(ctx context.Context, name string) (Lease4, error) {
 	start := time.Now()
-	link, err := netlink.LinkByName(name)
+	index, err := rtnl.Index(name)
 	if err != nil {
-		return Lease4{}, fmt.Errorf("find link %s: %w", name, err)
+		return Lease4{}, err
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return Lease4{}, fmt.Errorf("set %s up: %w", name, err)
+	if err := rtnl.SetUp(index); err != nil {
+		return Lease4{}, fmt.Errorf("%s: %w", name, err)
 	}
 	client, err := nclient4.New(name, nclient4.WithTimeout(time.Second), nclient4.WithRetry(1<<20))
 	if err != nil {
