@@ -262,17 +262,21 @@ func fileSize(p string) (int64, error) {
 }
 
 // compressFile compresses src into dst with c and returns dst's size.
-func compressFile(src, dst string, c func(io.Writer, io.Reader) error) (int64, error) {
+func compressFile(src, dst string, c func(io.Writer, io.Reader, int64) error) (int64, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return 0, err
 	}
 	defer in.Close()
+	size, err := fileSize(src)
+	if err != nil {
+		return 0, err
+	}
 	out, err := os.Create(dst)
 	if err != nil {
 		return 0, err
 	}
-	if err := c(out, in); err != nil {
+	if err := c(out, in, size); err != nil {
 		out.Close()
 		return 0, fmt.Errorf("compressing %s: %w", src, err)
 	}

@@ -317,10 +317,10 @@ func TestAddModulesWrongKernel(t *testing.T) {
 func TestCompress(t *testing.T) {
 	data := bytes.Repeat([]byte("ginit initramfs "), 4096)
 	var a, b bytes.Buffer
-	if err := GZ(&a, bytes.NewReader(data)); err != nil {
+	if err := GZ(&a, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
-	if err := GZ(&b, bytes.NewReader(data)); err != nil {
+	if err := GZ(&b, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
@@ -339,12 +339,26 @@ func TestCompress(t *testing.T) {
 		t.Skip("no xz program (Debian package xz-utils): skipping the xz half")
 	}
 	var x bytes.Buffer
-	if err := XZ(&x, bytes.NewReader(data)); err != nil {
+	if err := XZ(&x, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
 	// Stream flags byte 7 holds the check type: 0x01 is CRC32.
 	if x.Len() < 8 || !bytes.HasPrefix(x.Bytes(), []byte("\xfd7zXZ\x00")) || x.Bytes()[7] != 0x01 {
 		t.Errorf("XZ output header % x; want an xz stream with a CRC32 check", x.Bytes()[:min(8, x.Len())])
+	}
+}
+
+func TestXZDict(t *testing.T) {
+	for _, tt := range []struct {
+		size int64
+		want string
+	}{
+		{0, "1MiB"}, {1 << 20, "1MiB"}, {1<<20 + 1, "2MiB"}, {5167900, "8MiB"},
+		{10 << 20, "16MiB"}, {1 << 30, "64MiB"}, {-1, "64MiB"},
+	} {
+		if got := xzDict(tt.size); got != tt.want {
+			t.Errorf("xzDict(%d) = %s; want %s", tt.size, got, tt.want)
+		}
 	}
 }
 
