@@ -115,6 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		workdir    = fs.String("workdir", "", "image WorkingDir (`DIR`)")
 		user       = fs.String("user", "", "image User (`USER[:GROUP]`)")
 		quiet      = fs.Bool("q", false, "quiet: print errors and warnings only")
+		verbose    = fs.Bool("v", false, "verbose: also print the time each step took")
 	)
 	fs.Var(&entrypoint, "entrypoint", "image Entrypoint (`CMD`: JSON array or shell words)")
 	fs.Var(&cmd, "cmd", "image Cmd (`ARGS`: JSON array or shell words)")
@@ -194,6 +195,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "oci2disk: wrote %s: %s, %s free, label %s, UUID %s, %d inodes (%s of files), %s, in %.2fs\n",
 			rep.Output, ext4img.FormatSize(rep.Size), ext4img.FormatSize(rep.Free), o.Label, rep.UUID,
 			rep.Inodes, ext4img.FormatSize(rep.Bytes), cfg, rep.Elapsed.Seconds())
+	}
+	if *verbose {
+		for _, p := range rep.Phases {
+			fmt.Fprintf(stderr, "oci2disk: %-10s %.3fs\n", p.Name, p.Took.Seconds())
+		}
 	}
 	return nil
 }

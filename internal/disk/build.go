@@ -67,7 +67,21 @@ type Report struct {
 	ImageJSON  bool  // whether the disk has /.ginit/image.json
 	Time       int64
 	Elapsed    time.Duration
+	Phases     []Phase  // where the time went
 	Unverified []string // what the disk could not preserve
+}
+
+// Phase is one timed step of Build.
+type Phase struct {
+	Name string
+	Took time.Duration
+}
+
+// lap records the time since the last lap as the phase name.
+func (r *Report) lap(name string, since *time.Time) {
+	now := time.Now()
+	r.Phases = append(r.Phases, Phase{name, now.Sub(*since)})
+	*since = now
 }
 
 // Build makes the disk. On error no file is left at Output, and an
@@ -83,6 +97,9 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	warnf := o.Warnf
 	if warnf == nil {
 		warnf = func(string, ...any) {}
+	}
+	if o.Size > 0 && o.Size < ext4img.MinSize {
+		return nil, fmt.Errorf("size %s: below the minimum of %s", ext4img.FormatSize(o.Size), ext4img.FormatSize(ext4img.MinSize))
 	}
 	if err := checkOutput(o.Output); err != nil {
 		return nil, err
@@ -107,6 +124,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	rep := &Report{Output: o.Output}
+	last := start
 	root, metas, cleanup, err := prepare(ctx, o, warnf, rep)
 	if cleanup != nil {
 		defer cleanup()
@@ -114,10 +132,14 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if metas != nil {
+		rep.lap("extract", &last)
+	}
 	tr, err := scanTree(ctx, root, metas)
 	if err != nil {
 		return nil, fmt.Errorf("scanning %s: %w", root, err)
 	}
+	rep.lap("scan", &last)
 	if metas == nil && os.Geteuid() != 0 {
 		if n := tr.ownedBy[uint32(os.Geteuid())]; n > 0 && os.Geteuid() != 0 {
 			warnf("%d files of %s are owned by uid %d (you) and keep that owner in the disk; extract the tree as root or give a tar to keep the image's ownership", n, o.Source.Path, os.Geteuid())
@@ -182,7 +204,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if uuid != nil {
 			p.UUID = *uuid
 		}
-		err := make1(ctx, tmpName, p, metas, tr.hasLF, clamp, file)
+		err := make1(ctx, tmpName, p, metas, tr.hasLF, clamp, file, rep, &last)
 		if errors.Is(err, ext4img.ErrNoSpace) && o.Size == 0 && attempt < 2 {
 			layout = ext4img.AutoLayout(ext4img.Content{Inodes: content.Inodes, Blocks: content.Blocks*5/4 + 4096}, o.Free)
 			continue
@@ -211,6 +233,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	if err := syncFile(tmpName); err != nil {
 		return nil, err
 	}
+	rep.lap("sync", &last)
 	if err := os.Rename(tmpName, o.Output); err != nil {
 		return nil, fmt.Errorf("renaming %s to %s: %w", tmpName, o.Output, err)
 	}
@@ -226,10 +249,11 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 var testHookBeforeRename func(tmp string) error
 
 // make1 runs mkfs.ext4 and the fix-ups on the temporary image.
-func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, hasLF, clamp bool, file *ext4img.File) error {
+func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, hasLF, clamp bool, file *ext4img.File, rep *Report, last *time.Time) error {
 	if err := ext4img.Make(ctx, img, p); err != nil {
 		return err
 	}
+	rep.lap("mkfs.ext4", last)
 	sb, err := ext4img.ReadSuperblock(img)
 	if err != nil {
 		return err
@@ -272,7 +296,11 @@ func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Resu
 			return err
 		}
 	}
-	return ext4img.SetSuperblockTimes(img, t)
+	if err := ext4img.SetSuperblockTimes(img, t); err != nil {
+		return err
+	}
+	rep.lap("patch", last)
+	return nil
 }
 
 // prepare returns the tree to copy: the source directory itself, or a

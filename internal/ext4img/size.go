@@ -78,6 +78,9 @@ type Layout struct {
 // minBlocks keeps images above mke2fs's limits for a journal (8 MiB).
 const minBlocks = 4096
 
+// MinSize is the smallest image made.
+const MinSize = minBlocks * BlockSize
+
 // AutoLayout sizes an image for content plus free bytes of headroom.
 func AutoLayout(c Content, free int64) Layout {
 	inodes := c.Inodes + 64 + free/inodeRatio
@@ -101,7 +104,7 @@ func AutoLayout(c Content, free int64) Layout {
 func FixedLayout(c Content, size int64) (Layout, error) {
 	b := size / BlockSize
 	if b < minBlocks {
-		return Layout{}, fmt.Errorf("size %d bytes: below the minimum of %s", size, FormatSize(minBlocks*BlockSize))
+		return Layout{}, fmt.Errorf("size %s: below the minimum of %s", FormatSize(size), FormatSize(MinSize))
 	}
 	inodes := max(c.Inodes+64, size/inodeRatio)
 	need := c.Blocks + c.Blocks/100 + 256 + overhead(b, inodes)

@@ -151,7 +151,7 @@ func TestExtractContains(t *testing.T) {
 		ent{typ: tar.TypeSymlink, name: "lib", link: "/usr/lib"},
 		ent{typ: tar.TypeReg, name: "lib/through", body: "through"},
 		ent{typ: tar.TypeSymlink, name: "up", link: "../../../outside"}, // a link may point anywhere
-		ent{typ: tar.TypeReg, name: "up", body: "replaced"},            // replaced, never followed
+		ent{typ: tar.TypeReg, name: "up", body: "replaced"},             // replaced, never followed
 		ent{typ: tar.TypeSymlink, name: "pw", link: "/etc/passwd"},
 		ent{typ: tar.TypeLink, name: "lib/hard", link: "/abs/file"},
 		ent{typ: tar.TypeReg, name: "./x/./y", body: "y", uid: 1234, mode: 0o4750},
