@@ -165,6 +165,8 @@ func sampleTar(t *testing.T, gz bool) []byte {
 		tarEnt{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "/bin/through", Mode: 0o755}, body: "through"},
 		tarEnt{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777}},
 		tarEnt{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o600}},
+		tarEnt{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "home/big", Mode: 0o640, Uid: 100000, Gid: 200000, ModTime: time.Unix(1<<32+5, 0)}, body: "big ids"},
+		tarEnt{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "lost+found/", Mode: 0o700}},
 	)
 }
 
@@ -239,6 +241,8 @@ func TestTarSource(t *testing.T) {
 			"/run/fifo":        `Type: FIFO`,
 			"/bin":             `Type: symlink`,
 			"/etc/hostname":    `mtime: 0x6553f100:00000000`,
+			"/home/big":        `User:\s+100000\s+Group:\s+200000\b(.|\n)* mtime: 0x00000005:00000001`,
+			"/lost+found":      `Inode: 11\s+Type: directory\s+Mode:\s+0700`,
 		} {
 			wantMatch(t, "stat "+p, stat(t, out, p), re)
 		}
