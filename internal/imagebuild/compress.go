@@ -17,9 +17,12 @@ import (
 // 64 MiB at most): the output is as small as with -9's own dictionary, while
 // the kernel, which allocates the dictionary size written in the stream
 // header to unpack an initramfs, needs megabytes instead of 64 MiB, which
-// counts in a 128 MiB guest.
+// counts in a 128 MiB guest. The x86 BCJ filter first turns relative call
+// addresses into absolute ones, which compress better: 5% off an image that
+// is mostly machine code. uroot.json builds for amd64 only, and the kernel's
+// unpacker has the filter (CONFIG_XZ_DEC_X86, on in Debian's kernels).
 func xzArgs(size int64) []string {
-	return []string{"--check=crc32", "--lzma2=preset=9,dict=" + xzDict(size), "-T1", "-c"}
+	return []string{"--check=crc32", "--x86", "--lzma2=preset=9,dict=" + xzDict(size), "-T1", "-c"}
 }
 
 func xzDict(size int64) string {
