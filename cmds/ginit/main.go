@@ -54,6 +54,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/mounts"
 	"github.com/ginit-dev/ginit/internal/netconf"
 	"github.com/ginit-dev/ginit/internal/reaper"
+	"github.com/ginit-dev/ginit/internal/rootpath"
 	"github.com/ginit-dev/ginit/internal/shutdown"
 	"github.com/ginit-dev/ginit/internal/workload"
 )
@@ -233,34 +234,10 @@ func (b *boot) loadModules() {
 	b.log.Debugf("loaded %d of %d modules", loaded, len(names))
 }
 
-// startNetwork brings lo up and starts DHCP on the wired links; nil when
-// there is nothing to wait for.
+// startNetwork brings the network up in the background, as ip= says; nil
+// when there is nothing to wait for.
 func (b *boot) startNetwork() *netconf.Network {
-	if err := netconf.LoopbackUp(); err != nil {
-		b.log.Warnf("%v", err)
-	}
-	// The workload's /etc/resolv.conf is this file, leases or not.
-	if err := os.MkdirAll(filepath.Dir(netconf.ResolvConf), 0o755); err == nil {
-		_ = os.WriteFile(netconf.ResolvConf, nil, 0o644)
-	}
-	for _, ip := range b.cfg.IP {
-		if ip == "off" || ip == "none" {
-			b.log.Debugf("ip=%s: no network", ip)
-			return nil
-		}
-	}
-	links, err := netconf.WiredLinks("/sys/class/net")
-	if err != nil {
-		b.log.Warnf("%v", err)
-		return nil
-	}
-	if len(links) == 0 {
-		b.log.Debugf("no wired links")
-		return nil
-	}
-	return netconf.Start(context.Background(), links,
-		func(l netconf.Lease4) { b.log.Infof("dhcp %v", l) },
-		func(err error) { b.log.Warnf("%v", err) })
+	return netconf.Up(context.Background(), netconf.Params{IP: b.cfg.IP}, b.log)
 }
 
 func (b *boot) mountRoot() (string, error) {
@@ -317,7 +294,7 @@ func (b *boot) resolveWorkload() (workload.Spec, workload.Credential, string, er
 	if spec.WorkingDir == "" {
 		spec.WorkingDir = "/"
 	}
-	dir, err := workload.ResolveIn(newRoot, spec.WorkingDir)
+	dir, err := rootpath.Resolve(newRoot, spec.WorkingDir)
 	if err != nil {
 		return spec, cred, "", fmt.Errorf("working directory %s: %w", spec.WorkingDir, err)
 	}
@@ -337,16 +314,7 @@ func (b *boot) prepareRoot() error {
 			return err
 		}
 	}
-	resolv, err := workload.ResolveIn(newRoot, "/etc/resolv.conf")
-	if err != nil {
-		b.log.Debugf("no /etc/resolv.conf in the root: %v", err)
-		return nil
-	}
-	if fi, err := os.Stat(resolv); err == nil && fi.Mode().IsRegular() {
-		if err := unix.Mount(netconf.ResolvConf, resolv, "", unix.MS_BIND, ""); err != nil {
-			b.log.Warnf("bind %s on %s: %v", netconf.ResolvConf, resolv, err)
-		}
-	}
+	netconf.IntoRoot(newRoot, b.log)
 	return nil
 }
 

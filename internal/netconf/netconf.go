@@ -19,6 +19,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"golang.org/x/sys/unix"
 
+	"github.com/ginit-dev/ginit/internal/rootpath"
 	"github.com/ginit-dev/ginit/internal/rtnl"
 )
 
@@ -259,5 +260,63 @@ func (n *Network) WaitFirst(timeout time.Duration) bool {
 		}
 	case <-t.C:
 		return false
+	}
+}
+
+// Logger is where the network code reports; ginit's klog.Logger is one.
+type Logger interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+	Debugf(format string, args ...any)
+}
+
+// Params are the kernel parameters the network reads.
+type Params struct {
+	IP []string // ip=, each as given
+}
+
+// Up brings lo up and, unless ip= turns the network off, starts DHCP on
+// every wired link in the background. It returns nil when there is nothing
+// to wait for. The workload's resolv.conf exists from here on, lease or not.
+func Up(ctx context.Context, p Params, log Logger) *Network {
+	if err := LoopbackUp(); err != nil {
+		log.Warnf("%v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(ResolvConf), 0o755); err == nil {
+		_ = os.WriteFile(ResolvConf, nil, 0o644)
+	}
+	for _, ip := range p.IP {
+		if ip == "off" || ip == "none" {
+			log.Debugf("ip=%s: no network", ip)
+			return nil
+		}
+	}
+	links, err := WiredLinks("/sys/class/net")
+	if err != nil {
+		log.Warnf("%v", err)
+		return nil
+	}
+	if len(links) == 0 {
+		log.Debugf("no wired links")
+		return nil
+	}
+	return Start(ctx, links,
+		func(l Lease4) { log.Infof("dhcp %v", l) },
+		func(err error) { log.Warnf("%v", err) })
+}
+
+// IntoRoot gives the workload's root the machine's DNS settings: ginit's
+// resolv.conf is bind-mounted over the root's /etc/resolv.conf, so the disk
+// is not changed and renewals show through.
+func IntoRoot(root string, log Logger) {
+	resolv, err := rootpath.Resolve(root, "/etc/resolv.conf")
+	if err != nil {
+		log.Debugf("no /etc/resolv.conf in the root: %v", err)
+		return
+	}
+	if fi, err := os.Stat(resolv); err == nil && fi.Mode().IsRegular() {
+		if err := unix.Mount(ResolvConf, resolv, "", unix.MS_BIND, ""); err != nil {
+			log.Warnf("bind %s on %s: %v", ResolvConf, resolv, err)
+		}
 	}
 }

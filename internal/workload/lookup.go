@@ -3,58 +3,15 @@ package workload
 import (
 	"errors"
 	"fmt"
-	"io/fs"
+
+	"github.com/ginit-dev/ginit/internal/rootpath"
+
 	"os"
 	"path"
-	"path/filepath"
+
 	"strconv"
 	"strings"
 )
-
-// ResolveIn follows p inside root as if root were "/": absolute symlinks and
-// ".." stop at root. It returns the host path of the result. The last
-// element need not exist.
-func ResolveIn(root, p string) (string, error) {
-	const maxLinks = 40
-	links := 0
-	resolved := "/"
-	rest := strings.Split(path.Clean("/"+p), "/")
-	for len(rest) > 0 {
-		elem := rest[0]
-		rest = rest[1:]
-		if elem == "" || elem == "." {
-			continue
-		}
-		if elem == ".." {
-			resolved = path.Dir(resolved)
-			continue
-		}
-		next := path.Join(resolved, elem)
-		fi, err := os.Lstat(filepath.Join(root, next))
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && len(rest) == 0 {
-				return filepath.Join(root, next), nil
-			}
-			return "", err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		if links++; links > maxLinks {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
-		}
-		target, err := os.Readlink(filepath.Join(root, next))
-		if err != nil {
-			return "", err
-		}
-		if path.IsAbs(target) {
-			resolved = "/"
-		}
-		rest = append(strings.Split(target, "/"), rest...)
-	}
-	return filepath.Join(root, resolved), nil
-}
 
 // Exit codes of a command that cannot start, as shells and Docker use them.
 const (
@@ -116,7 +73,7 @@ func LookPath(root, name string, env []string, workdir string) (string, error) {
 }
 
 func checkExecutable(root, p string) error {
-	host, err := ResolveIn(root, p)
+	host, err := rootpath.Resolve(root, p)
 	if err != nil {
 		return &StartError{Path: p, Code: ExitNotFound, Err: err}
 	}
@@ -223,7 +180,7 @@ func lookupGroup(groups [][]string, g string) (uint32, bool) {
 // readColonFile reads a passwd-style file inside root; a missing file reads
 // as empty, as it does for Docker.
 func readColonFile(root, p string) [][]string {
-	host, err := ResolveIn(root, p)
+	host, err := rootpath.Resolve(root, p)
 	if err != nil {
 		return nil
 	}
