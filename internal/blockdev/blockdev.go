@@ -88,9 +88,11 @@ func Probe(path string) (Super, error) {
 
 // Spec is a parsed root= value.
 type Spec struct {
-	Path  string // /dev/...
-	Label string // LABEL=
-	UUID  string // UUID=, lower case
+	Path      string // /dev/...
+	Label     string // LABEL=
+	UUID      string // UUID=, lower case
+	PartUUID  string // PARTUUID=, lower case
+	PartLabel string // PARTLABEL=
 }
 
 func (s Spec) String() string {
@@ -99,6 +101,10 @@ func (s Spec) String() string {
 		return "LABEL=" + s.Label
 	case s.UUID != "":
 		return "UUID=" + s.UUID
+	case s.PartUUID != "":
+		return "PARTUUID=" + s.PartUUID
+	case s.PartLabel != "":
+		return "PARTLABEL=" + s.PartLabel
 	}
 	return s.Path
 }
@@ -110,12 +116,14 @@ func ParseSpec(v string) (Spec, error) {
 		return Spec{Label: strings.TrimPrefix(v, "LABEL=")}, nil
 	case strings.HasPrefix(v, "UUID="):
 		return Spec{UUID: strings.ToLower(strings.TrimPrefix(v, "UUID="))}, nil
-	case strings.HasPrefix(v, "PARTUUID="), strings.HasPrefix(v, "PARTLABEL="):
-		return Spec{}, fmt.Errorf("root=%s: partition tables are not read yet; use a device path, LABEL= or UUID=", v)
+	case strings.HasPrefix(v, "PARTUUID="):
+		return Spec{PartUUID: strings.ToLower(strings.TrimPrefix(v, "PARTUUID="))}, nil
+	case strings.HasPrefix(v, "PARTLABEL="):
+		return Spec{PartLabel: strings.TrimPrefix(v, "PARTLABEL=")}, nil
 	case strings.HasPrefix(v, "/dev/"):
 		return Spec{Path: filepath.Clean(v)}, nil
 	}
-	return Spec{}, fmt.Errorf("root=%s: want /dev/NAME, LABEL=, or UUID=", v)
+	return Spec{}, fmt.Errorf("root=%s: want /dev/NAME, LABEL=, UUID=, PARTUUID= or PARTLABEL=", v)
 }
 
 // Find returns the device path for spec and what its superblock says (zero
@@ -127,6 +135,14 @@ func Find(sysBlock, devDir string, spec Spec) (string, Super, error) {
 		}
 		s, _ := Probe(spec.Path)
 		return spec.Path, s, nil
+	}
+	if spec.PartUUID != "" || spec.PartLabel != "" {
+		dev, err := findPartition(sysBlock, devDir, spec)
+		if err != nil {
+			return "", Super{}, err
+		}
+		s, _ := Probe(dev)
+		return dev, s, nil
 	}
 	entries, err := os.ReadDir(sysBlock)
 	if err != nil {

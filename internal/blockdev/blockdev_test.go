@@ -49,7 +49,7 @@ func TestParseSpec(t *testing.T) {
 			t.Errorf("ParseSpec(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"vda", "PARTUUID=1234", ""} {
+	for _, bad := range []string{"vda", "sda1", ""} {
 		if _, err := ParseSpec(bad); err == nil {
 			t.Errorf("ParseSpec(%q) succeeded; want an error", bad)
 		}

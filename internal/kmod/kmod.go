@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -56,9 +57,13 @@ func ParseDep(r io.Reader) (map[string]Dep, error) {
 type Loader struct {
 	Dir     string         // /lib/modules/<release>
 	deps    map[string]Dep // nil until read
-	mu      sync.Mutex
-	loaded  map[string]bool
 	builtin map[string]bool
+
+	mu sync.Mutex
+	// done closes when a module's load has finished; err holds how it went.
+	// They let concurrent loads of shared dependencies wait for each other.
+	done map[string]chan struct{}
+	err  map[string]error
 	// insert loads one module file; finit_module(2) unless a test sets it.
 	insert func(path string) error
 }
@@ -74,7 +79,8 @@ func NewLoader(dir string) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
-	l := &Loader{Dir: dir, deps: deps, loaded: map[string]bool{}, builtin: map[string]bool{}, insert: finit}
+	l := &Loader{Dir: dir, deps: deps, builtin: map[string]bool{}, insert: finit,
+		done: map[string]chan struct{}{}, err: map[string]error{}}
 	if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
 		for _, line := range strings.Fields(string(b)) {
 			l.builtin[Name(line)] = true
@@ -115,21 +121,76 @@ func (l *Loader) load(name string, visiting map[string]bool) error {
 	return l.loadFile(d.Path)
 }
 
+// loadFile inserts one module file once; a second caller waits for the
+// first and gets its result.
 func (l *Loader) loadFile(rel string) error {
 	name := Name(rel)
 	l.mu.Lock()
-	done := l.loaded[name]
+	if ch, ok := l.done[name]; ok {
+		l.mu.Unlock()
+		<-ch
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.err[name]
+	}
+	ch := make(chan struct{})
+	l.done[name] = ch
 	l.mu.Unlock()
-	if done {
-		return nil
-	}
-	if err := l.insert(filepath.Join(l.Dir, rel)); err != nil {
-		return err
-	}
+
+	err := l.insert(filepath.Join(l.Dir, rel))
 	l.mu.Lock()
-	l.loaded[name] = true
+	l.err[name] = err
 	l.mu.Unlock()
-	return nil
+	close(ch)
+	return err
+}
+
+// Loaded lists the modules this loader inserted without error, sorted.
+func (l *Loader) Loaded() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var names []string
+	for name, err := range l.err {
+		if err == nil {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LoadAll loads the named modules concurrently, each after its
+// dependencies, and returns one error per module that failed.
+func (l *Loader) LoadAll(names []string) []error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("load %s: panic: %v", name, r)
+				}
+			}()
+			errs[i] = l.Load(name)
+		}()
+	}
+	wg.Wait()
+	var out []error
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// Has says whether the module is in modules.dep or built in.
+func (l *Loader) Has(name string) bool {
+	name = Name(name)
+	_, ok := l.deps[name]
+	return ok || l.builtin[name]
 }
 
 func finit(path string) error {

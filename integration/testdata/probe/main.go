@@ -1,17 +1,62 @@
 // Command probe is the workload of the VM tests: each subcommand does one
 // thing a test checks from the console or the disk afterwards.
 //
-//	probe write PATH TEXT CODE   write TEXT to PATH, sync, exit CODE
+//	probe write PATH TEXT CODE   write TEXT to PATH (no sync: that is PID 1's job), exit CODE
 //	probe args ARGS...           print each argument on its own line, quoted
 //	probe env                    print uid, gid, groups, cwd and the environment
+//	probe segv                   die of SIGSEGV
+//	probe orphans N              leave N children to PID 1, then count zombies
+//	probe stopwait PATH          wait for SIGTERM or SIGUSR1, write its name to PATH, exit 0
+//	probe daemon PATH SECS       exit 0 at once, leaving a child that writes PATH after SECS
 package main
 
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
+	"unsafe"
 )
+
+func arg(i int) string {
+	if i < len(os.Args) {
+		return os.Args[i]
+	}
+	return ""
+}
+
+// orphans starts n children through an intermediate process that exits at
+// once, so each child is reparented to PID 1; then it waits for them to end
+// and counts the zombies PID 1 has not reaped.
+func orphans(n int) {
+	// A shell-free double fork: "orphan-parent" starts the children and
+	// exits without waiting for them.
+	cmd := exec.Command("/proc/self/exe", "orphan-parent", strconv.Itoa(n))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Println("probe:", err)
+		os.Exit(1)
+	}
+	time.Sleep(3 * time.Second)
+	zombies := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == "1" && f[0] == "Z" {
+			zombies++
+		}
+	}
+	fmt.Printf("probe: started %d orphans; zombies=%d\n", n, zombies)
+}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -29,9 +74,24 @@ func main() {
 			fmt.Println("probe:", err)
 			os.Exit(1)
 		}
-		syscall.Sync()
 		fmt.Printf("probe: wrote %s\n", os.Args[2])
 		os.Exit(code)
+	case "orphan-parent":
+		// Raw fork(2): the children only sleep and exit through raw system
+		// calls, so a thousand of them cost no Go runtime each.
+		n, _ := strconv.Atoi(arg(2))
+		ts := syscall.Timespec{Nsec: 300e6}
+		for i := 0; i < n; i++ {
+			pid, _, errno := syscall.RawSyscall(syscall.SYS_FORK, 0, 0, 0)
+			if errno != 0 {
+				fmt.Println("probe: fork:", errno)
+				os.Exit(1)
+			}
+			if pid == 0 {
+				syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+				syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+		}
 	case "args":
 		for i, a := range os.Args[2:] {
 			fmt.Printf("probe: arg[%d]=%q\n", i, a)
@@ -43,6 +103,41 @@ func main() {
 		for _, kv := range os.Environ() {
 			fmt.Printf("probe: env %s\n", kv)
 		}
+	case "segv":
+		fmt.Println("probe: raising SIGSEGV")
+		signal.Reset(syscall.SIGSEGV)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSEGV)
+		time.Sleep(time.Second)
+		os.Exit(1)
+	case "orphans":
+		n, _ := strconv.Atoi(arg(2))
+		orphans(n)
+	case "stopwait":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1)
+		fmt.Println("probe: waiting for a stop signal")
+		sig := <-sigs
+		name := "SIGTERM"
+		if sig == syscall.SIGUSR1 {
+			name = "SIGUSR1"
+		}
+		if err := os.WriteFile(arg(2), []byte("stopped by "+name+"\n"), 0o644); err != nil {
+			fmt.Println("probe:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("probe: stopped by %s\n", name)
+	case "daemon":
+		cmd := exec.Command("/proc/self/exe", "daemon-child", arg(2), arg(3))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			fmt.Println("probe:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("probe: daemonized as pid %d\n", cmd.Process.Pid)
+	case "daemon-child":
+		secs, _ := strconv.Atoi(arg(3))
+		time.Sleep(time.Duration(secs) * time.Second)
+		_ = os.WriteFile(arg(2), []byte("written by the daemon\n"), 0o644)
 	default:
 		fmt.Printf("probe: unknown subcommand %q\n", os.Args[1])
 		os.Exit(2)

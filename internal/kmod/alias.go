@@ -1,0 +1,234 @@
+package kmod
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Alias is one line of modules.alias: a device pattern and the module that
+// drives devices matching it.
+type Alias struct {
+	Pattern string
+	Module  string
+}
+
+// ParseAlias reads modules.alias ("alias PATTERN MODULE" lines).
+func ParseAlias(r io.Reader) []Alias {
+	var aliases []Alias
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64*1024), 1024*1024)
+	for s.Scan() {
+		f := strings.Fields(s.Text())
+		if len(f) != 3 || f[0] != "alias" {
+			continue
+		}
+		aliases = append(aliases, Alias{Pattern: f[1], Module: Name(f[2])})
+	}
+	return aliases
+}
+
+// Match returns the modules whose patterns match modalias, each once, in
+// the order modules.alias lists them.
+func Match(aliases []Alias, modalias string) []string {
+	var mods []string
+	seen := map[string]bool{}
+	for _, a := range aliases {
+		if !seen[a.Module] && Glob(a.Pattern, modalias) {
+			seen[a.Module] = true
+			mods = append(mods, a.Module)
+		}
+	}
+	return mods
+}
+
+// Glob matches s against pattern as fnmatch(3) without flags does, which is
+// what modprobe uses for aliases: '*' any run of bytes, '?' one byte,
+// '[...]' a set (with ranges and '!' or '^' negation), '\' escapes.
+func Glob(pattern, s string) bool {
+	// Iterative matching with one backtrack point for the last '*'.
+	p, i := 0, 0
+	starP, starI := -1, 0
+	for i < len(s) {
+		if p < len(pattern) {
+			switch c := pattern[p]; c {
+			case '*':
+				starP, starI = p, i
+				p++
+				continue
+			case '?':
+				p++
+				i++
+				continue
+			case '[':
+				if ok, next, valid := matchClass(pattern, p, s[i]); valid {
+					if ok {
+						p = next
+						i++
+						continue
+					}
+				} else if s[i] == '[' { // an unclosed '[' matches itself
+					p++
+					i++
+					continue
+				}
+			case '\\':
+				if p+1 < len(pattern) && pattern[p+1] == s[i] {
+					p += 2
+					i++
+					continue
+				}
+			default:
+				if c == s[i] {
+					p++
+					i++
+					continue
+				}
+			}
+		}
+		if starP < 0 {
+			return false
+		}
+		starI++
+		p, i = starP+1, starI
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// matchClass matches c against the bracket expression at pattern[p]. It
+// returns whether c is in the set, the index after the expression, and
+// whether the expression is closed at all.
+func matchClass(pattern string, p int, c byte) (ok bool, next int, valid bool) {
+	i := p + 1
+	negate := false
+	if i < len(pattern) && (pattern[i] == '!' || pattern[i] == '^') {
+		negate = true
+		i++
+	}
+	first := true
+	for i < len(pattern) && (first || pattern[i] != ']') {
+		first = false
+		lo := pattern[i]
+		if lo == '\\' && i+1 < len(pattern) {
+			i++
+			lo = pattern[i]
+		}
+		hi := lo
+		if i+2 < len(pattern) && pattern[i+1] == '-' && pattern[i+2] != ']' {
+			hi = pattern[i+2]
+			i += 2
+		}
+		if lo <= c && c <= hi {
+			ok = true
+		}
+		i++
+	}
+	if i >= len(pattern) {
+		return false, 0, false
+	}
+	return ok != negate, i + 1, true
+}
+
+// Device is a device the kernel knows, by its modalias.
+type Device struct {
+	Path      string // its sysfs directory
+	Modalias  string
+	HasDriver bool
+}
+
+// Devices lists every device under sysBus (/sys/bus) that has a modalias.
+func Devices(sysBus string) []Device {
+	files, _ := filepath.Glob(filepath.Join(sysBus, "*/devices/*/modalias"))
+	var devs []Device
+	seen := map[string]bool{}
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil || seen[real] {
+			continue
+		}
+		seen[real] = true
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		alias := strings.TrimSpace(string(b))
+		if alias == "" {
+			continue
+		}
+		_, err = os.Lstat(filepath.Join(dir, "driver"))
+		devs = append(devs, Device{Path: real, Modalias: alias, HasDriver: err == nil})
+	}
+	sort.Slice(devs, func(i, j int) bool { return devs[i].Path < devs[j].Path })
+	return devs
+}
+
+// ColdplugResult says what Coldplug did.
+type ColdplugResult struct {
+	Loaded   []string // modules inserted, sorted
+	Errors   []error  // modules that failed
+	Orphaned []Device // devices with no driver bound and no module to load
+}
+
+// Coldplug loads what the machine's devices ask for: it matches every
+// device's modalias under sysBus against aliases, loads the matching modules
+// (and extra) concurrently, and repeats, since a loaded bus driver brings new
+// devices (virtio_pci brings the virtio disk and NIC), until nothing new
+// matches.
+func (l *Loader) Coldplug(sysBus string, aliases []Alias, extra []string) ColdplugResult {
+	var res ColdplugResult
+	tried := map[string]bool{}
+	next := []string{}
+	for _, m := range extra {
+		if !tried[Name(m)] {
+			tried[Name(m)] = true
+			next = append(next, m)
+		}
+	}
+	var devs []Device
+	for round := 0; round < 8; round++ {
+		devs = Devices(sysBus)
+		for _, d := range devs {
+			for _, m := range Match(aliases, d.Modalias) {
+				if !tried[m] && l.Has(m) {
+					tried[m] = true
+					next = append(next, m)
+				}
+			}
+		}
+		if len(next) == 0 {
+			break
+		}
+		res.Errors = append(res.Errors, l.LoadAll(next)...)
+		next = nil
+	}
+	for _, d := range Devices(sysBus) {
+		if !d.HasDriver && len(Match(aliases, d.Modalias)) == 0 && reportable(d.Modalias) {
+			res.Orphaned = append(res.Orphaned, d)
+		}
+	}
+	res.Loaded = l.Loaded()
+	return res
+}
+
+// reportable limits the "no driver" report to buses where a missing driver
+// means missing hardware support; CPUs, ACPI objects and platform devices
+// commonly have none.
+func reportable(modalias string) bool {
+	// PCI bridges (base class 06) work without a driver.
+	if strings.HasPrefix(modalias, "pci:") && strings.Contains(modalias, "bc06sc") {
+		return false
+	}
+	for _, bus := range []string{"pci:", "virtio:", "usb:"} {
+		if strings.HasPrefix(modalias, bus) {
+			return true
+		}
+	}
+	return false
+}
