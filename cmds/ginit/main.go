@@ -1,13 +1,20 @@
 // Command ginit is PID 1 of a ginit image. It mounts the pseudo-filesystems,
-// loads kernel modules, brings the network up with DHCP, mounts the root disk
-// made from a container image, and runs the image's entrypoint inside it as a
-// child, reaping every process. When the entrypoint exits it stops what is
-// left, syncs, unmounts and powers off (or does what ginit.onexit says). It
-// never exits: every failure ends in the ginit.onerror action.
+// loads the kernel modules the hardware asks for (each device's modalias
+// matched against the image's modules.alias, loaded concurrently), brings the
+// network up with DHCP, mounts the root disk made from a container image, and
+// runs the image's entrypoint inside it as a child, as `docker run` would run
+// the image's config (/.ginit/image.json), reaping every process. When the
+// entrypoint exits it stops what is left, syncs, unmounts and powers off (or
+// does what ginit.onexit says). SIGTERM, SIGPWR, Ctrl-Alt-Del (SIGINT) and the
+// ACPI power button stop the workload with its StopSignal first. It never
+// exits: every failure ends in the ginit.onerror action.
+//
+// Modules listed in /etc/modules-load.d/*.conf that no device can ask for
+// (they have no alias, such as filesystems) are loaded unconditionally.
 //
 // Kernel parameters read from /proc/cmdline:
 //
-//	root=DEV            root disk: /dev/NAME, LABEL=L or UUID=U (default LABEL=ginit-root)
+//	root=DEV            root disk: /dev/NAME, LABEL=, UUID=, PARTUUID=, PARTLABEL= (default LABEL=ginit-root)
 //	rootfstype=TYPE     filesystem type (default: probed from the superblock)
 //	rootflags=OPTS      mount data for the root filesystem
 //	ro, rw              mount the root read-only or read-write (default rw)
@@ -53,6 +60,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/kmod"
 	"github.com/ginit-dev/ginit/internal/mounts"
 	"github.com/ginit-dev/ginit/internal/netconf"
+	"github.com/ginit-dev/ginit/internal/powerbtn"
 	"github.com/ginit-dev/ginit/internal/reaper"
 	"github.com/ginit-dev/ginit/internal/rootpath"
 	"github.com/ginit-dev/ginit/internal/shutdown"
@@ -156,6 +164,12 @@ func (b *boot) run() {
 	// 4. Kernel modules the image names, and ginit.modules=.
 	b.loadModules()
 	b.mark("modules")
+	// The power button (QEMU's system_powerdown) stops the machine as
+	// SIGPWR does.
+	powerbtn.Watch(func() {
+		b.log.Infof("power button pressed")
+		_ = unix.Kill(1, unix.SIGPWR)
+	}, func(err error) { b.log.Debugf("%v", err) })
 
 	// 5. Network in the background; the root disk does not wait for it.
 	network := b.startNetwork()
@@ -194,44 +208,61 @@ func (b *boot) run() {
 	b.finish(status)
 }
 
+// loadModules loads what the hardware asks for (coldplug by modalias), the
+// image's listed modules that no device could ask for (no alias at all), and
+// ginit.modules=.
 func (b *boot) loadModules() {
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		b.log.Warnf("uname: %v", err)
 		return
 	}
-	release := unix.ByteSliceToString(uts.Release[:])
-	names := b.cfg.Modules
-	if files, _ := filepath.Glob("/etc/modules-load.d/*.conf"); len(files) > 0 {
-		var fromImage []string
-		for _, f := range files {
-			fh, err := os.Open(f)
-			if err != nil {
-				b.log.Warnf("read %s: %v", f, err)
-				continue
-			}
-			fromImage = append(fromImage, kmod.ReadList(fh)...)
-			fh.Close()
-		}
-		names = append(fromImage, names...)
-	}
-	if len(names) == 0 {
-		return
-	}
-	loader, err := kmod.NewLoader(filepath.Join("/lib/modules", release))
+	dir := filepath.Join("/lib/modules", unix.ByteSliceToString(uts.Release[:]))
+	loader, err := kmod.NewLoader(dir)
 	if err != nil {
-		b.log.Warnf("no modules for kernel %s: %v", release, err)
+		if len(b.cfg.Modules) > 0 {
+			b.log.Warnf("cannot load ginit.modules=%s: %v", strings.Join(b.cfg.Modules, ","), err)
+		} else {
+			b.log.Debugf("no modules: %v", err)
+		}
 		return
 	}
-	loaded := 0
-	for _, name := range names {
-		if err := loader.Load(name); err != nil {
-			b.log.Warnf("module %s: %v", name, err)
+	var aliases []kmod.Alias
+	if f, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
+		aliases = kmod.ParseAlias(f)
+		f.Close()
+	}
+	hasAlias := map[string]bool{}
+	for _, a := range aliases {
+		hasAlias[a.Module] = true
+	}
+	extra := append([]string{}, b.cfg.Modules...)
+	files, _ := filepath.Glob("/etc/modules-load.d/*.conf")
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			b.log.Warnf("read %s: %v", path, err)
 			continue
 		}
-		loaded++
+		for _, m := range kmod.ReadList(f) {
+			if !hasAlias[kmod.Name(m)] {
+				extra = append(extra, m)
+			}
+		}
+		f.Close()
 	}
-	b.log.Debugf("loaded %d of %d modules", loaded, len(names))
+	res := loader.Coldplug("/sys", aliases, extra)
+	for _, err := range res.Errors {
+		b.log.Warnf("module %v", err)
+	}
+	if len(res.Orphaned) > 0 {
+		var names []string
+		for _, d := range res.Orphaned {
+			names = append(names, filepath.Base(d.Path)+" ("+d.Modalias+")")
+		}
+		b.log.Infof("no driver for %d devices: %s", len(names), strings.Join(names, ", "))
+	}
+	b.log.Debugf("loaded modules: %s", strings.Join(res.Loaded, " "))
 }
 
 // startNetwork brings the network up in the background, as ip= says; nil
@@ -374,6 +405,9 @@ func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 s
 			} else {
 				b.log.Infof("entrypoint exited with status %d", code)
 			}
+			if code == 0 {
+				b.waitDaemons(stopSignal)
+			}
 			return code
 		case sig := <-b.signals:
 			s := sig.(syscall.Signal)
@@ -391,6 +425,43 @@ func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 s
 		case <-kill:
 			b.log.Warnf("workload still running after %v: SIGKILL", b.cfg.StopTimeout)
 			_ = unix.Kill(-pid, unix.SIGKILL)
+		}
+	}
+}
+
+// waitDaemons keeps the machine up while processes an entrypoint left
+// behind run, as a daemonizing entrypoint does (nginx without "daemon off").
+// A stop request sends them stopSignal and ends the wait after the grace.
+func (b *boot) waitDaemons(stopSignal unix.Signal) {
+	left := shutdown.UserProcesses("/proc")
+	if len(left) == 0 {
+		return
+	}
+	b.log.Infof("the entrypoint daemonized: %d processes it left are running; the machine stays up until they exit", len(left))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var deadline <-chan time.Time
+	for {
+		select {
+		case <-tick.C:
+			b.reaper.Reap()
+			if len(shutdown.UserProcesses("/proc")) == 0 {
+				b.log.Infof("the daemonized processes have exited")
+				return
+			}
+		case sig := <-b.signals:
+			s := sig.(syscall.Signal)
+			if s != unix.SIGTERM && s != unix.SIGINT && s != unix.SIGPWR {
+				_ = unix.Kill(-1, s)
+				continue
+			}
+			b.log.Infof("received %s: sending %s to the daemonized processes", unix.SignalName(s), unix.SignalName(stopSignal))
+			_ = unix.Kill(-1, stopSignal)
+			if deadline == nil {
+				deadline = time.After(b.cfg.StopTimeout)
+			}
+		case <-deadline:
+			return // end() sends SIGKILL to what is left
 		}
 	}
 }
@@ -484,6 +555,9 @@ func (b *boot) end(action bootcfg.Action, status int) {
 	}
 	if n := shutdown.StopAll(unix.SIGTERM, b.cfg.StopTimeout, reap); n > 0 {
 		b.log.Warnf("killed %d processes that outlived the stop timeout", n)
+	}
+	if b.reaper != nil {
+		b.log.Debugf("reaped %d orphaned processes", b.reaper.Orphans())
 	}
 	unix.Sync()
 	if b.mounted {

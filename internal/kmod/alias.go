@@ -142,9 +142,13 @@ type Device struct {
 	HasDriver bool
 }
 
-// Devices lists every device under sysBus (/sys/bus) that has a modalias.
-func Devices(sysBus string) []Device {
-	files, _ := filepath.Glob(filepath.Join(sysBus, "*/devices/*/modalias"))
+// Devices lists every device under sys (/sys) that has a modalias: the
+// devices on a bus, and input devices, which are class devices (evdev is
+// loaded for them).
+func Devices(sys string) []Device {
+	files, _ := filepath.Glob(filepath.Join(sys, "bus/*/devices/*/modalias"))
+	inputs, _ := filepath.Glob(filepath.Join(sys, "class/input/input*/modalias"))
+	files = append(files, inputs...)
 	var devs []Device
 	seen := map[string]bool{}
 	for _, f := range files {
@@ -177,11 +181,11 @@ type ColdplugResult struct {
 }
 
 // Coldplug loads what the machine's devices ask for: it matches every
-// device's modalias under sysBus against aliases, loads the matching modules
+// device's modalias under sys (/sys) against aliases, loads the matching modules
 // (and extra) concurrently, and repeats, since a loaded bus driver brings new
 // devices (virtio_pci brings the virtio disk and NIC), until nothing new
 // matches.
-func (l *Loader) Coldplug(sysBus string, aliases []Alias, extra []string) ColdplugResult {
+func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string) ColdplugResult {
 	var res ColdplugResult
 	tried := map[string]bool{}
 	next := []string{}
@@ -193,7 +197,7 @@ func (l *Loader) Coldplug(sysBus string, aliases []Alias, extra []string) Coldpl
 	}
 	var devs []Device
 	for round := 0; round < 8; round++ {
-		devs = Devices(sysBus)
+		devs = Devices(sys)
 		for _, d := range devs {
 			for _, m := range Match(aliases, d.Modalias) {
 				if !tried[m] && l.Has(m) {
@@ -208,7 +212,7 @@ func (l *Loader) Coldplug(sysBus string, aliases []Alias, extra []string) Coldpl
 		res.Errors = append(res.Errors, l.LoadAll(next)...)
 		next = nil
 	}
-	for _, d := range Devices(sysBus) {
+	for _, d := range Devices(sys) {
 		if !d.HasDriver && len(Match(aliases, d.Modalias)) == 0 && reportable(d.Modalias) {
 			res.Orphaned = append(res.Orphaned, d)
 		}

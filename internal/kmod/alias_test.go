@@ -66,7 +66,7 @@ alias acpi*:LNXPWRBN:* button
 	}
 	sys := t.TempDir()
 	dev := func(bus, name, alias string, driver bool) {
-		dir := filepath.Join(sys, bus, "devices", name)
+		dir := filepath.Join(sys, "bus", bus, "devices", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -82,9 +82,17 @@ alias acpi*:LNXPWRBN:* button
 	dev("virtio", "virtio0", "virtio:d00000001v00001AF4", true)
 	dev("virtio", "virtio1", "virtio:d00000002v00001AF4", false)
 	dev("acpi", "LNXPWRBN:00", "acpi:LNXPWRBN:", false)
+	// Input devices are class devices, not on a bus.
+	input := filepath.Join(sys, "class/input/input0")
+	if err := os.MkdirAll(input, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(input, "modalias"), []byte("input:b0019v0000p0001e0000-e0,1,k74,ramlsfw\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
 	got := Devices(sys)
-	if len(got) != 3 || got[2].Modalias != "virtio:d00000002v00001AF4" || got[2].HasDriver || !got[1].HasDriver {
-		t.Errorf("Devices = %+v; want the three devices with their driver state", got)
+	if len(got) != 4 || got[3].Modalias != "input:b0019v0000p0001e0000-e0,1,k74,ramlsfw" || got[2].Modalias != "virtio:d00000002v00001AF4" || got[2].HasDriver || !got[1].HasDriver {
+		t.Errorf("Devices = %+v; want the four devices with their driver state", got)
 	}
 }
 
@@ -97,7 +105,7 @@ func TestColdplugRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	addDev := func(bus, name, alias string) {
-		d := filepath.Join(sys, bus, "devices", name)
+		d := filepath.Join(sys, "bus", bus, "devices", name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
