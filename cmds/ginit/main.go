@@ -162,14 +162,8 @@ func (b *boot) run() {
 	}
 
 	// 4. Kernel modules the image names, and ginit.modules=.
-	b.loadModules()
+	moreModules := b.loadModules()
 	b.mark("modules")
-	// The power button (QEMU's system_powerdown) stops the machine as
-	// SIGPWR does.
-	powerbtn.Watch(func() {
-		b.log.Infof("power button pressed")
-		_ = unix.Kill(1, unix.SIGPWR)
-	}, func(err error) { b.log.Debugf("%v", err) })
 
 	// 5. Network in the background; the root disk does not wait for it.
 	network := b.startNetwork()
@@ -203,19 +197,34 @@ func (b *boot) run() {
 	}
 	b.mark("network")
 
-	// 9. The workload.
+	// 9. The workload, and then the drivers it does not wait for (input, the
+	// power button, which from then on stops the machine as SIGPWR does).
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				b.log.Errorf("loading modules: panic: %v", r)
+			}
+		}()
+		moreModules()
+		powerbtn.Watch(func() {
+			b.log.Infof("power button pressed")
+			_ = unix.Kill(1, unix.SIGPWR)
+		}, func(err error) { b.log.Debugf("%v", err) })
+	}()
 	status := b.runWorkload(spec, cred, argv0)
 	b.finish(status)
 }
 
-// loadModules loads what the hardware asks for (coldplug by modalias), the
-// image's listed modules that no device could ask for (no alias at all), and
-// ginit.modules=.
-func (b *boot) loadModules() {
+// loadModules loads what the disk and network hardware ask for (coldplug by
+// modalias), the image's listed modules that no device could ask for (no
+// alias at all), and ginit.modules=. It returns a function that loads the
+// drivers of every other device, for later, off the boot's critical path.
+func (b *boot) loadModules() (rest func()) {
+	rest = func() {}
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		b.log.Warnf("uname: %v", err)
-		return
+		return rest
 	}
 	dir := filepath.Join("/lib/modules", unix.ByteSliceToString(uts.Release[:]))
 	loader, err := kmod.NewLoader(dir)
@@ -225,7 +234,7 @@ func (b *boot) loadModules() {
 		} else {
 			b.log.Debugf("no modules: %v", err)
 		}
-		return
+		return rest
 	}
 	var aliases []kmod.Alias
 	if f, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
@@ -251,18 +260,23 @@ func (b *boot) loadModules() {
 		}
 		f.Close()
 	}
-	res := loader.Coldplug("/sys", aliases, extra)
-	for _, err := range res.Errors {
-		b.log.Warnf("module %v", err)
-	}
-	if len(res.Orphaned) > 0 {
-		var names []string
-		for _, d := range res.Orphaned {
-			names = append(names, filepath.Base(d.Path)+" ("+d.Modalias+")")
+	report := func(res kmod.ColdplugResult) {
+		for _, err := range res.Errors {
+			b.log.Warnf("module %v", err)
 		}
-		b.log.Infof("no driver for %d devices: %s", len(names), strings.Join(names, ", "))
+		if len(res.Orphaned) > 0 {
+			var names []string
+			for _, d := range res.Orphaned {
+				names = append(names, filepath.Base(d.Path)+" ("+d.Modalias+")")
+			}
+			b.log.Infof("no driver for %d devices: %s", len(names), strings.Join(names, ", "))
+		}
 	}
-	b.log.Debugf("loaded modules: %s", strings.Join(res.Loaded, " "))
+	report(loader.Coldplug("/sys", aliases, extra, kmod.BootDevice))
+	return func() {
+		report(loader.Coldplug("/sys", aliases, nil, nil))
+		b.log.Debugf("loaded modules: %s", strings.Join(loader.Loaded(), " "))
+	}
 }
 
 // startNetwork brings the network up in the background, as ip= says; nil

@@ -185,7 +185,10 @@ type ColdplugResult struct {
 // (and extra) concurrently, and repeats, since a loaded bus driver brings new
 // devices (virtio_pci brings the virtio disk and NIC), until nothing new
 // matches.
-func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string) ColdplugResult {
+//
+// want picks the devices this pass serves (nil: all), so the disk and
+// network drivers can load before the rest.
+func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string, want func(modalias string) bool) ColdplugResult {
 	var res ColdplugResult
 	tried := map[string]bool{}
 	next := []string{}
@@ -199,6 +202,9 @@ func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string) ColdplugR
 	for round := 0; round < 8; round++ {
 		devs = Devices(sys)
 		for _, d := range devs {
+			if want != nil && !want(d.Modalias) {
+				continue
+			}
 			for _, m := range Match(aliases, d.Modalias) {
 				if !tried[m] && l.Has(m) {
 					tried[m] = true
@@ -213,6 +219,9 @@ func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string) ColdplugR
 		next = nil
 	}
 	for _, d := range Devices(sys) {
+		if want != nil && !want(d.Modalias) {
+			continue
+		}
 		if !d.HasDriver && len(Match(aliases, d.Modalias)) == 0 && reportable(d.Modalias) {
 			res.Orphaned = append(res.Orphaned, d)
 		}
@@ -230,6 +239,18 @@ func reportable(modalias string) bool {
 		return false
 	}
 	for _, bus := range []string{"pci:", "virtio:", "usb:"} {
+		if strings.HasPrefix(modalias, bus) {
+			return true
+		}
+	}
+	return false
+}
+
+// BootDevice says whether a device is on a bus that carries disks and
+// network cards (PCI, virtio, SCSI, USB): the drivers the root disk and the
+// network wait for. Input devices, ACPI buttons and the like can load after.
+func BootDevice(modalias string) bool {
+	for _, bus := range []string{"pci:", "virtio:", "scsi:", "usb:"} {
 		if strings.HasPrefix(modalias, bus) {
 			return true
 		}

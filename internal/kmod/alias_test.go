@@ -127,7 +127,7 @@ func TestColdplugRounds(t *testing.T) {
 		return nil
 	}
 	aliases := ParseAlias(strings.NewReader("alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\nalias virtio:d00000002v* virtio_blk\n"))
-	res := l.Coldplug(sys, aliases, []string{"virtio_net"})
+	res := l.Coldplug(sys, aliases, []string{"virtio_net"}, BootDevice)
 	want := []string{"failover", "net_failover", "virtio", "virtio_blk", "virtio_net", "virtio_pci", "virtio_ring"}
 	if !reflect.DeepEqual(res.Loaded, want) || len(res.Errors) != 0 {
 		t.Errorf("Coldplug loaded %q, errors %v; want %q", res.Loaded, res.Errors, want)
