@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -108,11 +109,13 @@ func (l Lease4) Apply() error {
 	if err != nil {
 		return err
 	}
-	if err := rtnl.ReplaceAddr(index, l.Addr); err != nil {
+	ip, _ := netip.AddrFromSlice(l.Addr.IP.To4())
+	ones, _ := l.Addr.Mask.Size()
+	if err := rtnl.ReplaceAddr(index, rtnl.Addr{Prefix: netip.PrefixFrom(ip, ones)}); err != nil {
 		return fmt.Errorf("%s: %w", l.Link, err)
 	}
-	if l.Router != nil {
-		if err := rtnl.ReplaceRoute(rtnl.Route{Gw: l.Router, Index: index, Protocol: unix.RTPROT_DHCP}); err != nil {
+	if gw, ok := netip.AddrFromSlice(l.Router.To4()); ok {
+		if err := rtnl.ReplaceRoute(rtnl.Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gw: gw, Index: index, Protocol: unix.RTPROT_DHCP}); err != nil {
 			return fmt.Errorf("%s: default %w", l.Link, err)
 		}
 	}
