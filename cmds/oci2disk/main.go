@@ -1,14 +1,20 @@
-// Command oci2disk turns a root filesystem into an ext4 disk image for
-// ginit, with no loop mount and no root.
+// Command oci2disk turns a container image or a root filesystem into an
+// ext4 disk image for ginit, with no Docker daemon, no loop mount and no
+// root.
 //
 // Usage:
 //
 //	oci2disk [flags] SOURCE OUTPUT.img
 //
-// SOURCE is dir:PATH (a directory holding the root filesystem), tar:PATH (a
-// flat rootfs tar such as `docker export` writes, plain or gzip) or tar:-
-// (the same on standard input). A bare path is taken as dir: or tar: by
-// what it is.
+// SOURCE is docker://REF (an image in a registry; a bare reference works
+// too), docker-archive:PATH (`docker save` output), oci:PATH (an OCI image
+// layout directory), oci-archive:PATH (the same in a tar), tar:PATH (a flat
+// rootfs tar such as `docker export` writes, plain or gzip) or dir:PATH (a
+// directory holding the root filesystem). PATH "-" is standard input; a
+// bare "-" is an archive of any kind there. A bare path is taken for what
+// it is. An image's layers are flattened in order, whiteouts and opaque
+// directories applied, and its config goes to /.ginit/image.json byte for
+// byte.
 //
 // The disk is ext4 with a journal, labelled ginit-root, sized to the content
 // plus --free headroom unless --size is given, and written atomically: to
@@ -25,9 +31,9 @@
 // value clears the field. As in a Dockerfile, --entrypoint without --cmd
 // drops the existing Cmd.
 //
-// Run as root, a tar's device nodes and all its xattrs are kept; unprivileged
-// they are skipped with a warning. Ownership and modes are kept either way.
-// It needs e2fsprogs (mkfs.ext4 and debugfs).
+// Ownership, modes, device nodes and xattrs of an image or tar are kept as
+// they are written there, run as root or not: nothing of it needs
+// privileges. It needs e2fsprogs (mkfs.ext4 and debugfs).
 package main
 
 import (
@@ -42,8 +48,11 @@ import (
 	"strings"
 	"syscall"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/ginit-dev/ginit/internal/disk"
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/rootfs"
 )
 
 func main() {
@@ -61,18 +70,30 @@ func main() {
 
 const usageHead = `Usage: oci2disk [flags] SOURCE OUTPUT.img
 
-Makes an ext4 disk image for ginit from a root filesystem, without a loop
-mount or root.
+Makes an ext4 disk image for ginit from a container image or a root
+filesystem, without a Docker daemon, a loop mount or root.
 
 SOURCE:
-  dir:PATH   a directory holding the root filesystem
-  tar:PATH   a flat rootfs tar (docker export), plain or gzip
-  tar:-      the same on standard input
+  docker://REF         an image in a registry (a bare REF works too); Docker's
+                       credentials are used; one digest-checked pull, no daemon
+  docker-archive:PATH  docker save output; PATH:TAG picks one of several images
+  oci:PATH             an OCI image layout directory; PATH:NAME picks by ref.name
+  oci-archive:PATH     an OCI image layout in a tar
+  tar:PATH             a flat rootfs tar (docker export), plain or gzip
+  dir:PATH             a directory holding the root filesystem
+  -                    an archive of any kind above on standard input; also
+                       docker-archive:-, oci-archive:-, tar:-
 
 Examples:
-  oci2disk dir:./rootfs disk.img
-  oci2disk --free 1G tar:rootfs.tar.gz disk.img
+  oci2disk docker://debian:bookworm-slim debian.img
+  oci2disk --platform linux/arm64 ghcr.io/org/app:1.2 app.img
+  docker save nginx | oci2disk docker-archive:- nginx.img
+  oci2disk docker-archive:images.tar:myapp:latest app.img
+  oci2disk oci:./layout app.img
+  oci2disk oci-archive:app-oci.tar app.img
   docker export $(docker create alpine) | oci2disk --cmd '["/bin/sh"]' tar:- disk.img
+  oci2disk --free 1G tar:rootfs.tar.gz disk.img
+  oci2disk dir:./rootfs disk.img
   oci2disk --entrypoint /usr/bin/app --cmd '--port 80' --env MODE=prod \
            --workdir /srv --user 1000:1000 tar:app.tar disk.img
 
@@ -80,10 +101,14 @@ Flags:
 `
 
 const usageTail = `
---entrypoint and --cmd take a JSON array or shell words (no expansion); an
-empty value clears the field. The image flags write /.ginit/image.json; an
-image.json already in the source is kept when none is given.
-SOURCE_DATE_EPOCH, when set, stamps the file system and clamps file mtimes.
+An image's config is written to /.ginit/image.json byte for byte; the image
+flags (--entrypoint, --cmd, --env, --workdir, --user) change it field by
+field. --entrypoint and --cmd take a JSON array or shell words (no
+expansion); an empty value clears the field. For a directory or tar, an
+image.json already in the source is kept when no flag is given.
+The same input gives the same bytes: UUID and times derive from the image
+(its config and creation time) or the content. SOURCE_DATE_EPOCH, when set,
+stamps the file system and clamps file mtimes.
 `
 
 type stringList []string
@@ -107,14 +132,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		size       = fs.String("size", "", "total disk `SIZE` (e.g. 2G); default: content plus --free")
 		free       = fs.String("free", "64M", "free space to leave when sizing automatically (`SIZE`: 64M, 1G, bytes)")
 		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the content")
-		tmpdir     = fs.String("tmpdir", "", "`DIR` to stage a tar in; default $TMPDIR or /tmp")
+		tmpdir     = fs.String("tmpdir", "", "`DIR` to stage the files in; default $TMPDIR or /tmp")
+		platform   = fs.String("platform", "linux/amd64", "`OS/ARCH[/VARIANT]` to pick from a multi-platform image")
+		maxSize    = fs.String("max-size", "32G", "stop when one layer or tar unpacks to more than `SIZE` (0: no limit)")
 		arch       = fs.String("arch", runtime.GOARCH, "`ARCH` recorded in a new image.json")
 		entrypoint optString
 		cmd        optString
 		env        stringList
 		workdir    = fs.String("workdir", "", "image WorkingDir (`DIR`)")
 		user       = fs.String("user", "", "image User (`USER[:GROUP]`)")
-		quiet      = fs.Bool("q", false, "quiet: print errors and warnings only")
+		quiet      = fs.Bool("q", false, "quiet: print errors and warnings only; no progress")
 		verbose    = fs.Bool("v", false, "verbose: also print the time each step took")
 	)
 	fs.Var(&entrypoint, "entrypoint", "image Entrypoint (`CMD`: JSON array or shell words)")
@@ -162,6 +189,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if o.Free, err = ext4img.ParseSize(*free); err != nil {
 		return fmt.Errorf("--free: %w", err)
 	}
+	if o.MaxLayerSize, err = ext4img.ParseSize(*maxSize); err != nil {
+		return fmt.Errorf("--max-size: %w", err)
+	}
+	if o.MaxLayerSize == 0 {
+		o.MaxLayerSize = -1
+	}
+	p, err := v1.ParsePlatform(*platform)
+	if err != nil || p.OS == "" || p.Architecture == "" {
+		return fmt.Errorf("--platform %q: want OS/ARCH[/VARIANT], e.g. linux/arm64", *platform)
+	}
+	o.Platform = p
+	if !*quiet {
+		o.Progress = newProgress(stderr)
+	}
 	c := &o.Config
 	c.Arch, c.WorkingDir, c.User = *arch, *workdir, *user
 	if entrypoint.set {
@@ -184,6 +225,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c.Env = env
 
 	rep, err := disk.Build(ctx, o)
+	if errors.Is(err, rootfs.ErrTooLarge) {
+		return fmt.Errorf("%w (see --max-size)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -192,8 +236,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if rep.ImageJSON {
 			cfg = "with " + disk.ImageConfigPath
 		}
-		fmt.Fprintf(stderr, "oci2disk: wrote %s: %s, %s free, label %s, UUID %s, %d inodes (%s of files), %s, in %.2fs\n",
-			rep.Output, ext4img.FormatSize(rep.Size), ext4img.FormatSize(rep.Free), o.Label, rep.UUID,
+		from := ""
+		if rep.Image != "" {
+			from = fmt.Sprintf(" from image %s (%d layers)", rep.Image, rep.Layers)
+		}
+		fmt.Fprintf(stderr, "oci2disk: wrote %s%s: %s, %s free, label %s, UUID %s, %d inodes (%s of files), %s, in %.2fs\n",
+			rep.Output, from, ext4img.FormatSize(rep.Size), ext4img.FormatSize(rep.Free), o.Label, rep.UUID,
 			rep.Inodes, ext4img.FormatSize(rep.Bytes), cfg, rep.Elapsed.Seconds())
 	}
 	if *verbose {

@@ -1,13 +1,16 @@
-// Package disk turns a root filesystem (a directory or a flat tar) into an
-// ext4 disk image for ginit, without a loop mount and without root.
+// Package disk turns a container image or a root filesystem (a directory or
+// a flat tar) into an ext4 disk image for ginit, without a loop mount and
+// without root.
 //
-// The steps: a tar is extracted into a private staging directory (see
-// package rootfs; ownership and modes go to a side table, so none of it
-// needs root); the tree is walked once to size the disk and hash its
-// content; mkfs.ext4 -d copies the tree into a temporary image next to the
-// output; package ext4img then applies the side table to the image's inodes,
-// makes every timestamp reproducible and writes /.ginit/image.json; the
-// image is synced and renamed into place.
+// The steps: an image's layers (package ociimage), bottom first, or a flat
+// tar are extracted into a private staging directory (package rootfs:
+// whiteouts applied, ownership, modes, device numbers and xattrs go to a
+// side table, so none of it needs root); the tree is walked once to size
+// the disk and hash it; mkfs.ext4 -d copies the tree into a temporary image
+// next to the output; debugfs turns the device placeholders into device
+// nodes and sets the xattrs; package ext4img then applies the side table to
+// the image's inodes, makes every timestamp reproducible and writes
+// /.ginit/image.json; the image is synced and renamed into place.
 package disk
 
 import (
@@ -24,9 +27,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ginit-dev/ginit/internal/ext4img"
-	"github.com/ginit-dev/ginit/internal/rootfs"
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/ociimage"
+	"github.com/ginit-dev/ginit/internal/rootfs"
 )
 
 // DefaultLabel is the file system label ginit looks for.
@@ -49,26 +56,50 @@ type Options struct {
 	// in the content (which then clamps nothing).
 	Time   *int64
 	TmpDir string    // staging directory parent; os.TempDir() when empty
-	Stdin  io.Reader // for tar:-; os.Stdin when nil
-	// Unprivileged forces the unprivileged extraction path (no device
-	// nodes, only user.* xattrs) even as root. Tests use it.
-	Unprivileged bool
+	Stdin  io.Reader // for PATH "-"; os.Stdin when nil
+	// MaxLayerSize stops a layer (or a flat tar) that unpacks to more
+	// bytes; 0 is DefaultMaxLayerSize, -1 no limit.
+	MaxLayerSize int64
+	Platform     *v1.Platform                     // picked from a multi-platform image; nil: linux/amd64
+	Keychain     authn.Keychain                   // registry credentials; nil: the Docker config's
+	Progress     Progress                         // nil reports nothing
 	Warnf        func(format string, args ...any) // nil discards
 }
 
+// DefaultMaxLayerSize is the default limit of one layer, unpacked.
+const DefaultMaxLayerSize = 32 << 30
+
+// Progress is told what Build is doing, for a progress bar or log lines.
+type Progress interface {
+	// Start begins a step that moves total bytes (-1: unknown).
+	Start(step string, total int64)
+	// Add counts n more bytes of the current step.
+	Add(n int64)
+	// Done ends the current step.
+	Done()
+}
+
+type noProgress struct{}
+
+func (noProgress) Start(string, int64) {}
+func (noProgress) Add(int64)           {}
+func (noProgress) Done()               {}
+
 // Report says what Build made.
 type Report struct {
-	Output     string
-	Size       int64
-	Free       int64 // free bytes in the file system
-	UUID       string
-	Inodes     int64 // inodes of the content
-	Bytes      int64 // apparent size of the content's regular files
-	ImageJSON  bool  // whether the disk has /.ginit/image.json
-	Time       int64
-	Elapsed    time.Duration
-	Phases     []Phase  // where the time went
-	Unverified []string // what the disk could not preserve
+	Output    string
+	Size      int64
+	Free      int64 // free bytes in the file system
+	UUID      string
+	Inodes    int64 // inodes of the content
+	Bytes     int64 // apparent size of the content's regular files
+	ImageJSON bool  // whether the disk has /.ginit/image.json
+	Time      int64
+	Elapsed   time.Duration
+	Phases    []Phase // where the time went
+	Image     string  // the image's manifest digest, for an image source
+	Layers    int     // layers flattened
+	Special   int     // device nodes and inodes with xattrs made by debugfs
 }
 
 // Phase is one timed step of Build.
@@ -123,23 +154,40 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
+	if o.Progress == nil {
+		o.Progress = noProgress{}
+	}
+	if o.MaxLayerSize == 0 {
+		o.MaxLayerSize = DefaultMaxLayerSize
+	}
+
 	rep := &Report{Output: o.Output}
 	last := start
-	root, metas, cleanup, err := prepare(ctx, o, warnf, rep)
+	st, cleanup, err := prepare(ctx, o, warnf, rep)
 	if cleanup != nil {
 		defer cleanup()
 	}
 	if err != nil {
 		return nil, err
 	}
+	root, metas := st.root, st.metas
 	if metas != nil {
 		rep.lap("extract", &last)
 	}
-	tr, err := scanTree(ctx, root, metas)
+	var seed []byte
+	if st.config != nil {
+		c := sha256.Sum256(st.config)
+		seed = append([]byte("image config "), c[:]...)
+	}
+	tr, err := scanTree(ctx, root, metas, seed, st.config == nil)
 	if err != nil {
 		return nil, fmt.Errorf("scanning %s: %w", root, err)
 	}
 	rep.lap("scan", &last)
+	rep.Special = len(tr.special)
+	if fixedTime == nil && st.created != nil {
+		fixedTime = st.created
+	}
 	if metas == nil && os.Geteuid() != 0 {
 		if n := tr.ownedBy[uint32(os.Geteuid())]; n > 0 && os.Geteuid() != 0 {
 			warnf("%d files of %s are owned by uid %d (you) and keep that owner in the disk; extract the tree as root or give a tar to keep the image's ownership", n, o.Source.Path, os.Geteuid())
@@ -152,8 +200,8 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	rep.Time, rep.Inodes, rep.Bytes = t, tr.content.Inodes, tr.bytes
 
 	var file *ext4img.File
-	if o.Config.Any() {
-		file, err = imageConfigFile(root, &o.Config, t)
+	if o.Config.Any() || st.config != nil {
+		file, err = imageConfigFile(root, &o.Config, st.config, t)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +252,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if uuid != nil {
 			p.UUID = *uuid
 		}
-		err := make1(ctx, tmpName, p, metas, tr.hasLF, clamp, file, rep, &last)
+		err := make1(ctx, tmpName, p, metas, tr, clamp, file, o.Progress, rep, &last)
 		if errors.Is(err, ext4img.ErrNoSpace) && o.Size == 0 && attempt < 2 {
 			layout = ext4img.AutoLayout(ext4img.Content{Inodes: content.Inodes, Blocks: content.Blocks*5/4 + 4096}, o.Free)
 			continue
@@ -249,11 +297,18 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 var testHookBeforeRename func(tmp string) error
 
 // make1 runs mkfs.ext4 and the fix-ups on the temporary image.
-func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, hasLF, clamp bool, file *ext4img.File, rep *Report, last *time.Time) error {
-	if err := ext4img.Make(ctx, img, p); err != nil {
+func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, tr *tree, clamp bool, file *ext4img.File, prog Progress, rep *Report, last *time.Time) error {
+	hasLF := tr.hasLF
+	stop := watchWrite(img, tr.content.Blocks*ext4img.BlockSize, prog)
+	err := ext4img.Make(ctx, img, p)
+	stop()
+	if err != nil {
 		return err
 	}
 	rep.lap("mkfs.ext4", last)
+	if err := ext4img.MakeSpecial(ctx, img, tr.special, p.Time); err != nil {
+		return err
+	}
 	sb, err := ext4img.ReadSuperblock(img)
 	if err != nil {
 		return err
@@ -303,49 +358,164 @@ func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Resu
 	return nil
 }
 
+// staged is the tree to copy and what came with it.
+type staged struct {
+	root    string
+	metas   *rootfs.Result // nil for a directory source
+	config  []byte         // the image's config document, for an image source
+	created *int64         // the image's creation time, if it has one
+}
+
 // prepare returns the tree to copy: the source directory itself, or a
-// staging directory with the tar extracted into it.
-func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Report) (string, *rootfs.Result, func(), error) {
+// staging directory with the tar or the image's layers extracted into it.
+func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Report) (*staged, func(), error) {
 	switch o.Source.Kind {
-	case "dir":
+	case KindDir:
 		fi, err := os.Stat(o.Source.Path)
 		if err != nil {
-			return "", nil, nil, fmt.Errorf("source: %w", err)
+			return nil, nil, fmt.Errorf("source: %w", err)
 		}
 		if !fi.IsDir() {
-			return "", nil, nil, fmt.Errorf("source %s: not a directory", o.Source.Path)
+			return nil, nil, fmt.Errorf("source %s: not a directory", o.Source.Path)
 		}
-		return o.Source.Path, nil, nil, nil
-	case "tar":
+		return &staged{root: o.Source.Path}, nil, nil
+	case KindTar, KindDocker, KindDockerArchive, KindOCI, KindOCIArchive, KindArchive:
 	default:
-		return "", nil, nil, fmt.Errorf("source %q: unknown kind %q", o.Source, o.Source.Kind)
+		return nil, nil, fmt.Errorf("source %q: unknown kind %q", o.Source, o.Source.Kind)
 	}
-	r, closeTar, err := openTar(o.Source, o.Stdin)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("source: %w", err)
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
 	}
-	defer closeTar()
 	staging, err := os.MkdirTemp(o.TmpDir, "oci2disk-rootfs-")
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("creating staging directory: %w", err)
+		return nil, nil, fmt.Errorf("creating staging directory: %w", err)
 	}
-	cleanup := func() { os.RemoveAll(staging) }
-	unpriv := o.Unprivileged || os.Geteuid() != 0
-	res, err := rootfs.ExtractWith(ctx, r, staging, rootfs.Options{Unprivileged: unpriv, Warnf: warnf})
-	if err != nil {
-		return "", nil, cleanup, fmt.Errorf("extracting %s: %w", o.Source, err)
+	cleanups = append(cleanups, func() { os.RemoveAll(staging) })
+	st := &staged{root: staging}
+	x := rootfs.NewExtractor(staging, rootfs.Options{MaxBytes: max(o.MaxLayerSize, 0), Warnf: warnf})
+
+	flat := ""
+	if o.Source.Kind == KindTar {
+		flat = o.Source.Path
+	} else {
+		im, err := openImage(ctx, o, warnf)
+		if im != nil {
+			cleanups = append(cleanups, func() { im.Close() })
+		}
+		switch {
+		case errors.Is(err, ociimage.ErrFlatTar):
+			flat = im.Spool
+		case err != nil:
+			return nil, cleanup, err
+		default:
+			if err := extractLayers(ctx, x, im, o.Progress); err != nil {
+				return nil, cleanup, err
+			}
+			st.config = im.RawConfig
+			if t, ok := im.Created(); ok {
+				st.created = &t
+			}
+			rep.Image, rep.Layers = im.Digest, len(im.Layers)
+		}
 	}
-	if n := len(res.SkippedDevices); n > 0 {
-		msg := fmt.Sprintf("%d device nodes not preserved (creating them needs root): %s", n, list(res.SkippedDevices))
-		warnf("%s", msg)
-		rep.Unverified = append(rep.Unverified, msg)
+	if flat != "" {
+		r, closeTar, err := openTar(flat, o.Stdin)
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("source: %w", err)
+		}
+		o.Progress.Start("extracting "+o.Source.String(), -1)
+		err = x.Apply(ctx, r, false)
+		closeTar()
+		o.Progress.Done()
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("extracting %s: %w", o.Source, err)
+		}
 	}
-	if n := len(res.SkippedXattrs); n > 0 {
-		msg := fmt.Sprintf("%d extended attributes not preserved (setting them needs root): %s", n, list(res.SkippedXattrs))
-		warnf("%s", msg)
-		rep.Unverified = append(rep.Unverified, msg)
+	if st.metas, err = x.Finish(); err != nil {
+		return nil, cleanup, fmt.Errorf("extracting %s: %w", o.Source, err)
 	}
-	return staging, res, cleanup, nil
+	return st, cleanup, nil
+}
+
+// openImage opens an image source. For an archive that turns out to be a
+// flat tar it returns ociimage.ErrFlatTar and the *Image to close.
+func openImage(ctx context.Context, o Options, warnf func(string, ...any)) (*ociimage.Image, error) {
+	oo := ociimage.Options{Platform: o.Platform, Stdin: o.Stdin, TmpDir: o.TmpDir, Keychain: o.Keychain, Warnf: warnf}
+	if o.Source.Path == "-" || strings.HasPrefix(o.Source.Path, "-:") {
+		o.Progress.Start("reading standard input", -1)
+		oo.Spooled = func(n int) { o.Progress.Add(int64(n)) }
+		defer o.Progress.Done()
+	}
+	im, err := ociimage.Open(ctx, o.Source.Kind, o.Source.Path, oo)
+	if err != nil && !errors.Is(err, ociimage.ErrFlatTar) {
+		return im, fmt.Errorf("source %s: %w", o.Source, err)
+	}
+	return im, err
+}
+
+// extractLayers flattens the image's layers into the staging tree, bottom
+// first, each checked against its digests once read to its end.
+func extractLayers(ctx context.Context, x *rootfs.Extractor, im *ociimage.Image, prog Progress) error {
+	for _, l := range im.Layers {
+		prog.Start(fmt.Sprintf("%s of %d", l, len(im.Layers)), l.Size)
+		lr, err := l.Open(func(n int) { prog.Add(int64(n)) })
+		if err != nil {
+			prog.Done()
+			return fmt.Errorf("%s: %w", im.Name, err)
+		}
+		err = x.Apply(ctx, lr, true)
+		if err == nil {
+			err = lr.Verify()
+		}
+		lr.Close()
+		prog.Done()
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", im.Name, l, err)
+		}
+	}
+	return nil
+}
+
+// watchWrite reports the growth of the image file img, whose content is
+// about total bytes, while mkfs.ext4 fills it.
+func watchWrite(img string, total int64, prog Progress) (stop func()) {
+	if _, ok := prog.(noProgress); ok {
+		return func() {}
+	}
+	prog.Start("writing the file system", total)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var shown int64
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var st unix.Stat_t
+			if unix.Stat(img, &st) == nil {
+				if n := min(st.Blocks*512, total); n > shown {
+					prog.Add(n - shown)
+					shown = n
+				}
+			}
+			select {
+			case <-done:
+				if shown < total {
+					prog.Add(total - shown)
+				}
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		prog.Done()
+	}
 }
 
 func list(s []string) string {
@@ -355,9 +525,11 @@ func list(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-// imageConfigFile builds /.ginit/image.json from the flags and whatever
-// document the tree already has, and says how to put it in the disk.
-func imageConfigFile(root string, c *Config, t int64) (*ext4img.File, error) {
+// imageConfigFile builds /.ginit/image.json from the flags and the image's
+// config document, or else whatever document the tree already has, and says
+// how to put it in the disk. An image's document without flags goes in
+// byte for byte.
+func imageConfigFile(root string, c *Config, imageConfig []byte, t int64) (*ext4img.File, error) {
 	f := &ext4img.File{Path: ImageConfigPath, Perm: 0o644, Time: t}
 	dirHost := filepath.Join(root, ".ginit")
 	switch fi, err := os.Lstat(dirHost); {
@@ -379,12 +551,22 @@ func imageConfigFile(root string, c *Config, t int64) (*ext4img.File, error) {
 			return nil, fmt.Errorf("%s: is a directory", host)
 		default:
 			f.Overwrite = true
+			if imageConfig != nil {
+				break
+			}
 			if p, err := rootfs.Resolve(root, ImageConfigPath); err == nil {
 				if existing, err = os.ReadFile(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return nil, fmt.Errorf("reading the source's %s: %w", ImageConfigPath, err)
 				}
 			}
 		}
+	}
+	if imageConfig != nil {
+		if !c.Any() {
+			f.Data = imageConfig
+			return f, nil
+		}
+		existing = imageConfig
 	}
 	data, err := c.Apply(existing)
 	if err != nil {

@@ -27,6 +27,9 @@ type tree struct {
 	maxMtime int64
 	ownedBy  map[uint32]int64 // inodes per owner uid
 	hasLF    bool             // a top-level lost+found directory
+	// special lists the staged inodes that are device nodes or carry
+	// extended attributes, for ext4img.MakeSpecial, in walk order.
+	special []ext4img.Special
 }
 
 type walker struct {
@@ -36,15 +39,21 @@ type walker struct {
 	t     tree
 	h     hash.Hash
 	seen  map[[2]uint64]string
-	buf   []byte
-	first bool
+	// specialAt indexes tree.special by inode, for hard links.
+	specialAt map[[2]uint64]int
+	buf       []byte
+	// contents: hash file contents too. An image's flattened tree is
+	// already named by its config digest (the layers' diff_ids).
+	contents bool
 }
 
 // scanTree walks root in name order without changing any atime (the
-// staging markers live there) and measures and hashes it.
-func scanTree(ctx context.Context, root string, metas *rootfs.Result) (*tree, error) {
-	w := &walker{ctx: ctx, root: root, metas: metas, h: sha256.New(), seen: map[[2]uint64]string{},
-		buf: make([]byte, 1<<20), t: tree{ownedBy: map[uint32]int64{}, maxMtime: -1 << 62}}
+// staging markers live there) and measures and hashes it. seed starts the
+// hash; with contents false the files' bytes are left out of it.
+func scanTree(ctx context.Context, root string, metas *rootfs.Result, seed []byte, contents bool) (*tree, error) {
+	w := &walker{ctx: ctx, root: root, metas: metas, h: sha256.New(), seen: map[[2]uint64]string{}, specialAt: map[[2]uint64]int{},
+		buf: make([]byte, 1<<20), t: tree{ownedBy: map[uint32]int64{}, maxMtime: -1 << 62}, contents: contents}
+	w.h.Write(seed)
 	w.t.content.Blocks = 1 // the root directory's first block
 	if err := w.dir("", root); err != nil {
 		return nil, err
@@ -120,22 +129,50 @@ func (w *walker) entry(rel, host string) error {
 		return fmt.Errorf("%s: no stat data", host)
 	}
 	uid, gid, perm, mtime := st.Uid, st.Gid, uint32(st.Mode)&0o7777, st.Mtim.Sec
+	var meta rootfs.Meta
 	if w.metas != nil {
 		m, ok := w.metas.MetaFor(st.Atim.Sec)
 		if !ok {
 			return fmt.Errorf("%s: staged file has lost its marker (atime %d)", host, st.Atim.Sec)
 		}
+		meta = m
 		uid, gid, perm, mtime = uint32(m.UID), uint32(m.GID), m.Perm, m.Mtime
 	}
 	typ := st.Mode & unix.S_IFMT
+	if meta.Dev != nil {
+		typ = unix.S_IFCHR
+		if meta.Dev.Block {
+			typ = unix.S_IFBLK
+		}
+	}
 	fmt.Fprintf(w.h, "%q %o %d %d %d", rel, typ|perm, uid, gid, mtime)
 	key := [2]uint64{uint64(st.Dev), st.Ino}
-	if st.Nlink > 1 && typ != unix.S_IFDIR {
+	if st.Nlink > 1 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		if first, ok := w.seen[key]; ok {
 			fmt.Fprintf(w.h, " link %q\n", first)
+			if i, ok := w.specialAt[key]; ok {
+				w.t.special[i].Paths = append(w.t.special[i].Paths, rel)
+			}
 			return nil
 		}
 		w.seen[key] = rel
+	}
+	if meta.Dev != nil || len(meta.Xattrs) > 0 {
+		sp := ext4img.Special{Paths: []string{rel}, Marker: st.Atim.Sec}
+		if d := meta.Dev; d != nil {
+			sp.Dev = &ext4img.Device{Block: d.Block, Major: d.Major, Minor: d.Minor}
+		}
+		size := 0
+		for _, x := range meta.Xattrs {
+			sp.Xattrs = append(sp.Xattrs, ext4img.Xattr{Name: x.Name, Value: x.Value})
+			fmt.Fprintf(w.h, " x %q %q", x.Name, x.Value)
+			size += 16 + len(x.Name) + len(x.Value)
+		}
+		if size > 96 {
+			w.t.content.Blocks++
+		}
+		w.specialAt[key] = len(w.t.special)
+		w.t.special = append(w.t.special, sp)
 	}
 	w.t.content.Inodes++
 	w.t.ownedBy[uid]++
@@ -144,6 +181,10 @@ func (w *walker) entry(rel, host string) error {
 	case unix.S_IFREG:
 		w.t.bytes += st.Size
 		w.t.content.Blocks += (st.Size+ext4img.BlockSize-1)/ext4img.BlockSize + st.Size/(128<<20)
+		if !w.contents {
+			fmt.Fprintf(w.h, " %d", st.Size)
+			break
+		}
 		f, err := openNoatime(host, false)
 		if err != nil {
 			return err
@@ -172,7 +213,11 @@ func (w *walker) entry(rel, host string) error {
 		}
 		fmt.Fprintf(w.h, " -> %q", target)
 	case unix.S_IFCHR, unix.S_IFBLK:
-		fmt.Fprintf(w.h, " %d,%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		if d := meta.Dev; d != nil {
+			fmt.Fprintf(w.h, " %d,%d", d.Major, d.Minor)
+		} else {
+			fmt.Fprintf(w.h, " %d,%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		}
 	case unix.S_IFDIR:
 		w.t.content.Blocks++
 	}

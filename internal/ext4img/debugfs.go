@@ -31,10 +31,6 @@ func debugfsQuote(s string) (string, error) {
 // WriteFile puts f into the image img with debugfs (no mount, no root) and
 // reads it back to check.
 func WriteFile(ctx context.Context, img string, f File) error {
-	debugfs, err := Tool("debugfs")
-	if err != nil {
-		return err
-	}
 	tmp, err := os.MkdirTemp("", "oci2disk-debugfs-")
 	if err != nil {
 		return err
@@ -76,19 +72,8 @@ func WriteFile(ctx context.Context, img string, f File) error {
 	if err := os.WriteFile(script, []byte(s.String()), 0o600); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, debugfs, "-w", "-f", script, img)
-	cmd.Env = toolEnv("", f.Time)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("debugfs -w %s: %w: %s", img, err, strings.TrimSpace(stderr.String()))
-	}
-	// debugfs exits 0 even when a command fails: its complaints go to
-	// stderr after the version banner.
-	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-		if line != "" && !strings.HasPrefix(line, "debugfs ") {
-			return fmt.Errorf("debugfs -w %s: writing %s: %s", img, f.Path, line)
-		}
+	if err := runScript(ctx, img, script, f.Time, "writing "+f.Path); err != nil {
+		return err
 	}
 	got, err := ReadFile(ctx, img, f.Path)
 	if err != nil {

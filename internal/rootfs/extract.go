@@ -23,6 +23,25 @@ type Meta struct {
 	UID, GID int
 	Perm     uint32 // permission bits, setuid, setgid and sticky (07777)
 	Mtime    int64  // seconds since the epoch
+	// Dev is set for a device node. The staging tree holds an empty
+	// regular file in its place (creating the node needs root); the disk
+	// writer makes the real node in the image.
+	Dev *Device
+	// Xattrs are the inode's extended attributes, by name. None is set on
+	// the staged file: the disk writer puts them into the image.
+	Xattrs []Xattr
+}
+
+// Device is a character or block device node.
+type Device struct {
+	Block        bool
+	Major, Minor uint32
+}
+
+// Xattr is one extended attribute.
+type Xattr struct {
+	Name  string
+	Value []byte
 }
 
 // Marker stamps. Every staged inode gets atime = MarkerBase + its index in
@@ -30,29 +49,30 @@ type Meta struct {
 // the marker finds the Meta again. See ext4img.Patch.
 const MarkerBase = 1
 
-// Options tune Extract.
+// Whiteout names of the OCI image layer format.
+const (
+	WhiteoutPrefix = ".wh."
+	WhiteoutOpaque = ".wh..wh..opq"
+)
+
+// Options tune an Extractor.
 type Options struct {
-	// Unprivileged skips what needs root (device nodes, xattrs outside
-	// the user.* namespace) instead of trying it. Either way a refusal by
-	// the kernel (EPERM) counts as skipped, never as an error.
-	Unprivileged bool
+	// MaxBytes stops a stream whose regular files add up to more bytes
+	// (holes of sparse files counted) with ErrTooLarge. 0 is no limit.
+	MaxBytes int64
 	// Warnf reports entries that are skipped. Nil discards.
 	Warnf func(format string, args ...any)
 }
 
-// Result describes what Extract staged.
+// Result describes what was staged.
 type Result struct {
 	// Metas holds the metadata of every staged inode, by marker.
 	Metas []Meta
-	// LostFound reports whether the tar has a top-level lost+found
+	// LostFound reports whether the tree has a top-level lost+found
 	// directory (mkfs.ext4 then reuses the image's own inode 11 for it).
 	LostFound bool
 	// Entries counts the tar entries read.
 	Entries int
-	// SkippedDevices lists device nodes not created.
-	SkippedDevices []string
-	// SkippedXattrs lists "name on path" for xattrs not set.
-	SkippedXattrs []string
 }
 
 // MetaFor returns the Meta a staged inode's atime marker points at.
@@ -64,7 +84,15 @@ func (r *Result) MetaFor(atime int64) (Meta, bool) {
 	return r.Metas[i], true
 }
 
-type extractor struct {
+// ErrTooLarge: a stream unpacks to more than Options.MaxBytes.
+var ErrTooLarge = errors.New("unpacks to more than the size limit")
+
+// ErrWhiteout: a whiteout entry names no file ("" or ".." after the prefix).
+var ErrWhiteout = errors.New("whiteout names no file")
+
+// Extractor stages one tar stream, or the layers of an image one on top of
+// the other, into a private directory.
+type Extractor struct {
 	root string
 	opt  Options
 	res  *Result
@@ -72,61 +100,124 @@ type extractor struct {
 	// at the end: adding children changes a directory's mtime, and
 	// reading a symlink while resolving later entries changes its atime.
 	late map[string]int64
-	buf  []byte
+	// touched holds the paths the current layer wrote and their
+	// ancestors: a whiteout only hides what lower layers put there.
+	touched map[string]bool
+	buf     []byte
 }
 
-// Extract reads the tar stream r into the existing, empty, private
-// directory root. Staged files and directories are created with modes
-// 0600 and 0700 and owned by the caller; their real ownership and modes
-// go to Result.Metas. An unsafe entry stops extraction with an *EntryError
+// NewExtractor stages into the existing, empty, private directory root.
+// Staged files and directories are created with modes 0600 and 0700 and
+// owned by the caller; their real ownership and modes go to Result.Metas.
+func NewExtractor(root string, opt Options) *Extractor {
+	if opt.Warnf == nil {
+		opt.Warnf = func(string, ...any) {}
+	}
+	return &Extractor{root: root, opt: opt, res: &Result{}, late: map[string]int64{}, buf: make([]byte, 1<<20)}
+}
+
+// Extract reads the flat tar stream r into the existing, empty, private
+// directory root. An unsafe entry stops extraction with an *EntryError
 // wrapping ErrDotDot, ErrSymlinkEscape or ErrHardlinkEscape.
 func Extract(ctx context.Context, r io.Reader, root string) (*Result, error) {
-	return ExtractWith(ctx, r, root, Options{Unprivileged: os.Geteuid() != 0})
+	return ExtractWith(ctx, r, root, Options{})
 }
 
 // ExtractWith is Extract with options.
 func ExtractWith(ctx context.Context, r io.Reader, root string, opt Options) (*Result, error) {
-	if opt.Warnf == nil {
-		opt.Warnf = func(string, ...any) {}
+	x := NewExtractor(root, opt)
+	if err := x.Apply(ctx, r, false); err != nil {
+		return nil, err
 	}
-	x := &extractor{root: root, opt: opt, res: &Result{}, late: map[string]int64{}, buf: make([]byte, 1<<20)}
+	return x.Finish()
+}
+
+// Apply reads one tar stream on top of what is staged. With layer set it
+// is an image layer: whiteout entries (.wh.NAME, .wh..wh..opq) remove
+// what lower layers staged instead of being staged themselves.
+func (x *Extractor) Apply(ctx context.Context, r io.Reader, layer bool) error {
+	x.touched = map[string]bool{}
+	var total int64
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading tar: %w", err)
+			if err == io.ErrUnexpectedEOF {
+				return fmt.Errorf("reading tar: truncated: %w", err)
+			}
+			return fmt.Errorf("reading tar: %w", err)
 		}
 		x.res.Entries++
+		if isRegular(hdr.Typeflag) {
+			total += hdr.Size
+			if x.opt.MaxBytes > 0 && (hdr.Size > x.opt.MaxBytes || total > x.opt.MaxBytes) {
+				return &EntryError{Name: hdr.Name, Op: fmt.Sprintf("file of %d bytes", hdr.Size),
+					Err: fmt.Errorf("%w: %d bytes so far, limit %d", ErrTooLarge, total, x.opt.MaxBytes)}
+			}
+		}
+		if layer {
+			if done, err := x.whiteout(hdr); done || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := x.entry(hdr, tr); err != nil {
-			return nil, err
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("reading tar: truncated: %w", err)
+			}
+			return err
 		}
 	}
+}
+
+func isRegular(typ byte) bool {
+	switch typ {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		return true
+	}
+	return false
+}
+
+// Finish stamps the directories and symlinks and returns what was staged.
+func (x *Extractor) Finish() (*Result, error) {
 	for rel, marker := range x.late {
 		if err := x.stamp(rel, marker); err != nil {
 			return nil, err
 		}
 	}
+	_, err := os.Lstat(filepath.Join(x.root, "lost+found"))
+	x.res.LostFound = err == nil
 	return x.res, nil
 }
 
-func (x *extractor) addMeta(m Meta) int64 {
+func (x *Extractor) addMeta(m Meta) int64 {
 	x.res.Metas = append(x.res.Metas, m)
 	return MarkerBase + int64(len(x.res.Metas)-1)
 }
 
-func (x *extractor) host(rel string) string {
+func (x *Extractor) host(rel string) string {
 	return filepath.Join(x.root, filepath.FromSlash(rel))
+}
+
+// touch records that the current layer wrote rel.
+func (x *Extractor) touch(rel string) {
+	for rel != "." && rel != "" && !x.touched[rel] {
+		x.touched[rel] = true
+		rel = path.Dir(rel)
+	}
 }
 
 // stamp sets the staged inode's atime to its marker and its mtime to the
 // image's mtime, without following a symlink.
-func (x *extractor) stamp(rel string, marker int64) error {
+func (x *Extractor) stamp(rel string, marker int64) error {
 	i := marker - MarkerBase
 	ts := []unix.Timespec{{Sec: marker}, {Sec: x.res.Metas[i].Mtime}}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, x.host(rel), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -136,7 +227,7 @@ func (x *extractor) stamp(rel string, marker int64) error {
 }
 
 // removeExisting clears the way for a new inode at rel.
-func (x *extractor) removeExisting(rel string) error {
+func (x *Extractor) removeExisting(rel string) error {
 	h := x.host(rel)
 	fi, err := os.Lstat(h)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -157,7 +248,89 @@ func (x *extractor) removeExisting(rel string) error {
 	return os.Remove(h)
 }
 
-func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
+// whiteout applies a whiteout entry of a layer and reports whether hdr was
+// one.
+func (x *Extractor) whiteout(hdr *tar.Header) (bool, error) {
+	name, err := CleanName(hdr.Name)
+	if err != nil {
+		return false, nil // entry reports it
+	}
+	dir, base := path.Split(name)
+	if !strings.HasPrefix(base, WhiteoutPrefix) {
+		return false, nil
+	}
+	fail := func(op string, err error) error { return &EntryError{Name: hdr.Name, Op: op, Err: err} }
+	// As for any entry, parents the layer omits are created.
+	rdir, err := resolveDir(x.root, dir, true, func(rel string) error {
+		x.late[rel] = x.addMeta(Meta{Perm: 0o755, Mtime: hdr.ModTime.Unix()})
+		return nil
+	})
+	if err != nil {
+		return true, fail("resolving whiteout directory", err)
+	}
+	x.touch(rdir)
+	switch {
+	case base == WhiteoutOpaque:
+		if err := x.opaque(rdir); err != nil {
+			return true, fail("applying opaque whiteout", err)
+		}
+	case strings.HasPrefix(base, WhiteoutPrefix+WhiteoutPrefix):
+		// Other AUFS metadata (.wh..wh.plnk, .wh..wh.aufs): not content.
+	default:
+		target := strings.TrimPrefix(base, WhiteoutPrefix)
+		if target == "" || target == "." || target == ".." {
+			return true, fail("applying whiteout", ErrWhiteout)
+		}
+		rel := path.Join(rdir, target)
+		if x.touched[rel] {
+			return true, nil // only lower layers are hidden
+		}
+		if err := x.removeExisting(rel); err != nil {
+			return true, fail("applying whiteout", err)
+		}
+	}
+	return true, nil
+}
+
+// opaque removes what lower layers staged below the directory rel,
+// keeping what the current layer wrote there.
+func (x *Extractor) opaque(rel string) error {
+	h := x.host(rel)
+	if rel == "." {
+		h = x.root
+	}
+	fi, err := os.Lstat(h)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(h)
+	if err != nil {
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("reading directory %s: %w", h, err)
+	}
+	for _, n := range names {
+		child := path.Join(rel, n)
+		if !x.touched[child] {
+			if err := x.removeExisting(child); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := x.opaque(child); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *Extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	fail := func(op string, err error) error { return &EntryError{Name: hdr.Name, Op: op, Err: err} }
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
@@ -172,6 +345,9 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 		return nil
 	}
 	meta := Meta{UID: hdr.Uid, GID: hdr.Gid, Perm: uint32(hdr.Mode) & 0o7777, Mtime: hdr.ModTime.Unix()}
+	if hdr.Typeflag != tar.TypeLink {
+		meta.Xattrs = xattrs(hdr)
+	}
 	dir, base := path.Split(name)
 	rdir, err := resolveDir(x.root, dir, true, func(rel string) error {
 		// A parent the tar never named: root-owned 0755, with the
@@ -184,9 +360,6 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	}
 	rel := path.Join(rdir, base)
 	h := x.host(rel)
-	if rel == "lost+found" {
-		x.res.LostFound = true
-	}
 
 	switch hdr.Typeflag {
 	case tar.TypeDir:
@@ -237,6 +410,7 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 			return fail("resolving hard link target "+fmt.Sprintf("%q", hdr.Linkname), err)
 		}
 		if target == rel {
+			x.touch(rel)
 			return nil
 		}
 		fi, err := os.Lstat(x.host(target))
@@ -253,25 +427,16 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 			return fail("creating hard link", err)
 		}
 	case tar.TypeChar, tar.TypeBlock:
-		if x.opt.Unprivileged {
-			x.res.SkippedDevices = append(x.res.SkippedDevices, "/"+rel)
-			return nil
-		}
+		// A placeholder: the node itself is made in the disk image.
 		if err := x.removeExisting(rel); err != nil {
 			return fail("replacing", err)
 		}
-		mode := uint32(unix.S_IFCHR)
-		if hdr.Typeflag == tar.TypeBlock {
-			mode = unix.S_IFBLK
+		f, err := os.OpenFile(h, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return fail("creating device node placeholder", err)
 		}
-		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-		if err := unix.Mknod(h, mode|0o600, int(dev)); err != nil {
-			if errors.Is(err, unix.EPERM) {
-				x.res.SkippedDevices = append(x.res.SkippedDevices, "/"+rel)
-				return nil
-			}
-			return fail("creating device node", &fs.PathError{Op: "mknod", Path: h, Err: err})
-		}
+		f.Close()
+		meta.Dev = &Device{Block: hdr.Typeflag == tar.TypeBlock, Major: uint32(hdr.Devmajor), Minor: uint32(hdr.Devminor)}
 		if err := x.stamp(rel, x.addMeta(meta)); err != nil {
 			return fail("setting times", err)
 		}
@@ -289,13 +454,14 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 		x.opt.Warnf("tar entry %q: type %q not supported, skipped", hdr.Name, hdr.Typeflag)
 		return nil
 	}
-	return x.xattrs(hdr, rel)
+	x.touch(rel)
+	return nil
 }
 
 // linkTarget resolves a hard link's target name to a path relative to the
 // root, refusing one outside it. The target's last component is not
 // followed: a hard link to a symlink links the symlink, as link(2) does.
-func (x *extractor) linkTarget(name string) (string, error) {
+func (x *Extractor) linkTarget(name string) (string, error) {
 	clean, err := CleanName(name)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrHardlinkEscape, err)
@@ -314,33 +480,15 @@ func (x *extractor) linkTarget(name string) (string, error) {
 	return path.Join(rdir, base), nil
 }
 
-// xattrs sets the entry's extended attributes (PAX SCHILY.xattr records).
-func (x *extractor) xattrs(hdr *tar.Header, rel string) error {
-	if hdr.Typeflag == tar.TypeLink {
-		return nil
-	}
-	var names []string
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "SCHILY.xattr.") {
-			names = append(names, k)
+// xattrs returns the entry's extended attributes (PAX SCHILY.xattr
+// records), sorted by name.
+func xattrs(hdr *tar.Header) []Xattr {
+	var out []Xattr
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok && name != "" {
+			out = append(out, Xattr{Name: name, Value: []byte(v)})
 		}
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		attr := strings.TrimPrefix(k, "SCHILY.xattr.")
-		skip := func() { x.res.SkippedXattrs = append(x.res.SkippedXattrs, attr+" on /"+rel) }
-		if x.opt.Unprivileged && !strings.HasPrefix(attr, "user.") {
-			skip()
-			continue
-		}
-		err := unix.Lsetxattr(x.host(rel), attr, []byte(hdr.PAXRecords[k]), 0)
-		switch {
-		case err == nil:
-		case errors.Is(err, unix.EPERM), errors.Is(err, unix.ENOTSUP), errors.Is(err, unix.EACCES):
-			skip()
-		default:
-			return &EntryError{Name: hdr.Name, Op: "setting xattr " + attr, Err: &fs.PathError{Op: "lsetxattr", Path: x.host(rel), Err: err}}
-		}
-	}
-	return nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 type ent struct {
@@ -194,25 +196,51 @@ func TestExtractContains(t *testing.T) {
 	}
 }
 
-func TestExtractUnprivilegedSkips(t *testing.T) {
+// Device nodes and xattrs go to the side table, never onto the staged
+// files: placeholders stand in for the nodes, whoever runs the extraction.
+func TestExtractDevicesAndXattrs(t *testing.T) {
 	root, _ := sandbox(t)
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3})
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeBlock, Name: "dev/vda", Mode: 0o660, Devmajor: 254})
 	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o600})
+	cap := "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/ping", Mode: 0o755, Size: 1,
-		PAXRecords: map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"}})
+		PAXRecords: map[string]string{"SCHILY.xattr.security.capability": cap, "SCHILY.xattr.user.a": "1"}})
 	tw.Write([]byte("p"))
 	tw.Close()
-	res, err := ExtractWith(context.Background(), &b, root, Options{Unprivileged: true})
+	res, err := ExtractWith(context.Background(), &b, root, Options{})
 	if err != nil {
 		t.Fatalf("Extract: %v", err)
 	}
-	if len(res.SkippedDevices) != 1 || res.SkippedDevices[0] != "/dev/null" {
-		t.Errorf("SkippedDevices = %v; want [/dev/null]", res.SkippedDevices)
+	meta := func(rel string) (os.FileInfo, Meta) {
+		t.Helper()
+		fi, err := os.Lstat(filepath.Join(root, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := res.MetaFor(fi.Sys().(*syscall.Stat_t).Atim.Sec)
+		if !ok {
+			t.Fatalf("%s: no marker", rel)
+		}
+		return fi, m
 	}
-	if len(res.SkippedXattrs) != 1 || res.SkippedXattrs[0] != "security.capability on /bin/ping" {
-		t.Errorf("SkippedXattrs = %v; want [security.capability on /bin/ping]", res.SkippedXattrs)
+	for rel, want := range map[string]Device{"dev/null": {Major: 1, Minor: 3}, "dev/vda": {Block: true, Major: 254}} {
+		fi, m := meta(rel)
+		if !fi.Mode().IsRegular() || fi.Size() != 0 {
+			t.Errorf("%s staged as %v; want an empty regular file", rel, fi.Mode())
+		}
+		if m.Dev == nil || *m.Dev != want {
+			t.Errorf("%s: Meta.Dev = %+v; want %+v", rel, m.Dev, want)
+		}
+	}
+	_, m := meta("bin/ping")
+	if len(m.Xattrs) != 2 || m.Xattrs[0].Name != "security.capability" || string(m.Xattrs[0].Value) != cap || m.Xattrs[1].Name != "user.a" {
+		t.Errorf("bin/ping: Meta.Xattrs = %q; want security.capability, user.a", m.Xattrs)
+	}
+	if n, _ := unix.Llistxattr(filepath.Join(root, "bin/ping"), make([]byte, 256)); n != 0 {
+		t.Errorf("bin/ping staged with %d bytes of xattr names; want none", n)
 	}
 	if fi, err := os.Lstat(filepath.Join(root, "run/fifo")); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 		t.Errorf("run/fifo: %v, %v; want a fifo", fi, err)
