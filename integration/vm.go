@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,12 +69,15 @@ type VM struct {
 	Append  string // kernel command line after console=
 	NoNet   bool
 	Timeout time.Duration
+	// Triggers press buttons through QEMU's monitor when console text
+	// appears.
+	Triggers []qemu.Trigger
 }
 
 // Boot runs the VM to its end and returns its console and exit status.
 func (a Artifacts) Boot(t *testing.T, vm VM) qemu.Result {
 	t.Helper()
-	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet, Timeout: vm.Timeout}.Run(context.Background())
+	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet, Timeout: vm.Timeout, Triggers: vm.Triggers}.Run(context.Background())
 	if err != nil {
 		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
 	}
@@ -95,14 +99,41 @@ func (a Artifacts) BuildProbe(t *testing.T, dir string) {
 	}
 }
 
+var (
+	oci2diskOnce sync.Once
+	oci2diskPath string
+	oci2diskErr  error
+)
+
+// oci2disk builds the disk tool once per test binary.
+func (a Artifacts) oci2disk(t *testing.T) string {
+	t.Helper()
+	oci2diskOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ginit-oci2disk-")
+		if err != nil {
+			oci2diskErr = err
+			return
+		}
+		oci2diskPath = filepath.Join(dir, "oci2disk")
+		cmd := exec.Command("go", "build", "-o", oci2diskPath, "./cmds/oci2disk")
+		cmd.Dir = a.Repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			oci2diskErr = fmt.Errorf("build oci2disk: %v\n%s", err, out)
+		}
+	})
+	if oci2diskErr != nil {
+		t.Fatal(oci2diskErr)
+	}
+	return oci2diskPath
+}
+
 // MakeDisk turns root into an ext4 disk with the project's disk tool.
 func (a Artifacts) MakeDisk(t *testing.T, root string, args ...string) string {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "disk.img")
-	cmdArgs := append([]string{"run", "./cmds/oci2disk", "-q"}, args...)
+	cmdArgs := append([]string{"-q"}, args...)
 	cmdArgs = append(cmdArgs, "dir:"+root, img)
-	cmd := exec.Command("go", cmdArgs...)
-	cmd.Dir = a.Repo
+	cmd := exec.Command(a.oci2disk(t), cmdArgs...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("oci2disk: %v\n%s", err, out)
 	}

@@ -206,10 +206,13 @@ func (b *boot) run() {
 			}
 		}()
 		moreModules()
-		powerbtn.Watch(func() {
+		devs := powerbtn.Watch(func() {
 			b.log.Infof("power button pressed")
 			_ = unix.Kill(1, unix.SIGPWR)
 		}, func(err error) { b.log.Debugf("%v", err) })
+		if len(devs) > 0 {
+			b.log.Debugf("watching the power button (%s)", strings.Join(devs, " "))
+		}
 	}()
 	status := b.runWorkload(spec, cred, argv0)
 	b.finish(status)

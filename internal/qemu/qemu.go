@@ -8,11 +8,61 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
+
+// consoleWriter collects the console and fires triggers as text arrives.
+type consoleWriter struct {
+	mu       sync.Mutex
+	buf      bytes.Buffer
+	triggers []Trigger
+	fired    int // triggers fire in order
+	monitor  string
+	err      error
+}
+
+func (w *consoleWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for w.fired < len(w.triggers) && strings.Contains(w.buf.String(), w.triggers[w.fired].When) {
+		if cmd := w.triggers[w.fired].Command; cmd != "" {
+			if err := sendMonitor(w.monitor, cmd); err != nil && w.err == nil {
+				w.err = err
+			}
+		}
+		w.fired++
+	}
+	return len(p), nil
+}
+
+func (w *consoleWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func sendMonitor(sock, command string) error {
+	c, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("QEMU monitor %s: %w", sock, err)
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "%s\n", command); err != nil {
+		return fmt.Errorf("QEMU monitor %q: %w", command, err)
+	}
+	// Let QEMU read the command before the connection closes.
+	time.Sleep(200 * time.Millisecond)
+	return nil
+}
 
 // VM is one boot.
 type VM struct {
@@ -24,6 +74,15 @@ type VM struct {
 	MemMB          int           // default 256
 	Timeout        time.Duration // default 90s
 	Extra          []string      // more QEMU arguments
+	// Triggers send QEMU monitor commands when console text appears.
+	Triggers []Trigger
+}
+
+// Trigger sends Command to QEMU's monitor the first time the console shows
+// When, as a person at the machine would.
+type Trigger struct {
+	When    string
+	Command string // e.g. "system_powerdown", "sendkey ctrl-alt-delete"; empty: only wait
 }
 
 // Result is what a boot left behind.
@@ -70,12 +129,30 @@ func (vm VM) Run(ctx context.Context) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", vm.Args()...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	args := vm.Args()
+	var monitor string
+	if len(vm.Triggers) > 0 {
+		dir, err := os.MkdirTemp("", "ginit-qemu-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(dir)
+		monitor = filepath.Join(dir, "monitor.sock")
+		for i, a := range args {
+			if a == "-monitor" {
+				args[i+1] = "unix:" + monitor + ",server,nowait"
+			}
+		}
+	}
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	out := &consoleWriter{triggers: vm.Triggers, monitor: monitor}
+	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
 	err := cmd.Run()
 	res := Result{Console: out.String(), Wall: time.Since(start)}
+	if out.err != nil {
+		return res, out.err
+	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%w (%v)", ErrTimeout, timeout)
 	}
