@@ -1,0 +1,179 @@
+package nsrun
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// joinable are the namespaces Join enters, in the order it enters them by
+// file when it cannot by pidfd: the mount namespace last, since entering it
+// changes what paths mean.
+var joinable = []struct {
+	name string
+	flag int
+}{
+	{"ipc", unix.CLONE_NEWIPC},
+	{"uts", unix.CLONE_NEWUTS},
+	{"pid", unix.CLONE_NEWPID},
+	{"mnt", unix.CLONE_NEWNS},
+}
+
+// JoinOptions are how Join starts its process.
+type JoinOptions struct {
+	// Exe is the binary whose main calls Stage; /proc/self/exe when empty.
+	Exe string
+	// Start forks the process; nil uses syscall.ForkExec.
+	Start StartFunc
+}
+
+// Join runs cmd beside the running namespace init pid: in its mount, PID,
+// UTS and IPC namespaces and its root directory. The process is pid's
+// sibling, not its child: the caller waits for it.
+func Join(pid int, cmd Command, opt JoinOptions) (*Process, error) {
+	if len(cmd.Argv) == 0 || cmd.Argv[0] == "" {
+		return nil, &StartError{Code: ExitNotFound, Err: errors.New("no command")}
+	}
+	spec, err := newExecSpec(cmd)
+	if err != nil {
+		return nil, &StartError{Code: ExitSetupFailed, Err: err}
+	}
+	type result struct {
+		p   *Process
+		err error
+	}
+	res := make(chan result, 1)
+	// Entering namespaces changes the calling thread for good: a locked
+	// thread, never unlocked, which the runtime ends with its goroutine.
+	go func() {
+		runtime.LockOSThread()
+		p, err := joinOnThread(pid, spec, cmd, opt)
+		res <- result{p, err}
+	}()
+	r := <-res
+	return r.p, r.err
+}
+
+func joinOnThread(pid int, spec execSpec, cmd Command, opt JoinOptions) (*Process, error) {
+	setupErr := func(err error) (*Process, error) {
+		return nil, &StartError{Code: ExitSetupFailed, Err: err}
+	}
+	exe := opt.Exe
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
+	// The binary is opened here, as the host sees it, and exec'd from its fd
+	// inside, where the host's paths mean nothing.
+	exeFile, err := os.Open(exe)
+	if err != nil {
+		return setupErr(fmt.Errorf("open %s: %w", exe, err))
+	}
+	defer exeFile.Close()
+	rootPath := fmt.Sprintf("/proc/%d/root", pid)
+	rootFd, err := unix.Open(rootPath, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return setupErr(fmt.Errorf("open %s: %w", rootPath, err))
+	}
+	defer unix.Close(rootFd)
+
+	flags := 0
+	for _, ns := range joinable {
+		same, err := sameNamespace(pid, ns.name)
+		if err != nil {
+			return setupErr(err)
+		}
+		if !same {
+			flags |= ns.flag
+		}
+	}
+	// setns of a mount namespace needs a thread that shares no filesystem
+	// attributes with others.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return setupErr(fmt.Errorf("unshare CLONE_FS: %w", err))
+	}
+	if err := enterNamespaces(pid, flags); err != nil {
+		return setupErr(err)
+	}
+	if err := unix.Fchdir(rootFd); err != nil {
+		return setupErr(fmt.Errorf("chdir %s: %w", rootPath, err))
+	}
+	if err := unix.Chroot("."); err != nil {
+		return setupErr(fmt.Errorf("chroot %s: %w", rootPath, err))
+	}
+	var replies []reply
+	return startStage(stageArgs{
+		// The child has the same fd table until its exec, so this names
+		// the binary opened above; it is close-on-exec.
+		exe:   fmt.Sprintf("/proc/self/fd/%d", exeFile.Fd()),
+		stage: execStageArg,
+		spec:  spec,
+		stdio: [3]*os.File{cmd.Stdin, cmd.Stdout, cmd.Stderr},
+		sys:   &syscall.SysProcAttr{},
+		start: opt.Start,
+	}, false, &replies)
+}
+
+// enterNamespaces enters pid's namespaces named in flags, all at once
+// through a pidfd where the kernel can (5.8 and later), else one by one.
+func enterNamespaces(pid, flags int) error {
+	if flags == 0 {
+		return nil
+	}
+	if pidfd, err := unix.PidfdOpen(pid, 0); err == nil {
+		err = unix.Setns(pidfd, flags)
+		unix.Close(pidfd)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("setns pid %d (pidfd, %#x): %w", pid, flags, err)
+		}
+	}
+	for _, ns := range joinable {
+		if flags&ns.flag == 0 {
+			continue
+		}
+		p := fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name)
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", p, err)
+		}
+		err = unix.Setns(fd, ns.flag)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("setns %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// sameNamespace says whether pid is in this process's namespace of a kind.
+func sameNamespace(pid int, name string) (bool, error) {
+	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, name))
+	if err != nil {
+		return false, fmt.Errorf("read namespace of pid %d: %w", pid, err)
+	}
+	ours, err := os.Readlink("/proc/self/ns/" + name)
+	if err != nil {
+		return false, fmt.Errorf("read own namespace: %w", err)
+	}
+	return theirs == ours, nil
+}
+
+// Namespaces returns pid's namespaces by kind, as /proc/PID/ns shows them
+// ("mnt:[4026532201]").
+func Namespaces(pid int) (map[string]string, error) {
+	out := map[string]string{}
+	for _, ns := range joinable {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns.name))
+		if err != nil {
+			return nil, fmt.Errorf("read namespaces of pid %d: %w", pid, err)
+		}
+		out[ns.name] = l
+	}
+	return out, nil
+}
