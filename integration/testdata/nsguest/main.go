@@ -9,6 +9,9 @@
 //	nsguest wait-signal          print "ready", then the first signal it gets, and exit 0
 //	nsguest sleep DURATION       sleep
 //	nsguest serve                sleep until SIGTERM, as a long-running init
+//	nsguest reboot-once FILE     reboot(2) RESTART unless FILE exists (made first), else exit 0
+//	nsguest cat FILE             print FILE
+//	nsguest stubborn DURATION    sleep, ignoring SIGTERM
 package main
 
 import (
@@ -61,6 +64,28 @@ func main() {
 		fmt.Println("ready")
 		s := <-sigs
 		fmt.Printf("got %d\n", s.(syscall.Signal))
+	case "reboot-once":
+		if _, err := os.Stat(arg); err == nil {
+			return
+		}
+		if err := os.WriteFile(arg, nil, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+		fmt.Fprintf(os.Stderr, "reboot: %v\n", err)
+		os.Exit(1)
+	case "cat":
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Stdout.Write(b)
+	case "stubborn":
+		signal.Ignore(unix.SIGTERM)
+		d, _ := time.ParseDuration(arg)
+		time.Sleep(d)
 	case "sleep":
 		d, _ := time.ParseDuration(arg)
 		time.Sleep(d)
@@ -76,20 +101,21 @@ func main() {
 
 // report is what info prints.
 type report struct {
-	Pid, Ppid     int
-	UID, GID      int
-	Groups        []int
-	Hostname      string
-	Env           []string
-	Cwd           string
-	Mounts        map[string]string // mount point -> "fstype options"
-	CapEff        string
-	CapBnd        string
-	NoNewPrivs    string
-	KcoreSize     int64 // 0 when masked by /dev/null
-	ProcSysWrite  string
-	DevEntries    []string
-	SysrqReadable bool
+	Pid, Ppid    int
+	Sid          int
+	TtyNr        int    // controlling terminal, 0 for none
+	Init         string // /proc/1/cmdline, NULs as spaces
+	UID, GID     int
+	Groups       []int
+	Hostname     string
+	Env          []string
+	Cwd          string
+	Mounts       map[string]string // mount point -> "fstype options"
+	CapEff       string
+	CapBnd       string
+	NoNewPrivs   string
+	ProcSysWrite string // the error writing to /proc/sys
+	DevEntries   []string
 }
 
 func info() {
@@ -122,8 +148,16 @@ func info() {
 			}
 		}
 	}
-	if fi, err := os.Stat("/proc/kcore"); err == nil {
-		r.KcoreSize = fi.Size()
+	r.Sid, _ = unix.Getsid(0)
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		s := string(b)
+		// Field 7 is tty_nr; fields after the command start at 3.
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 4 {
+			r.TtyNr, _ = strconv.Atoi(f[4])
+		}
+	}
+	if b, err := os.ReadFile("/proc/1/cmdline"); err == nil {
+		r.Init = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 	}
 	if err := os.WriteFile("/proc/sys/kernel/hostname", []byte(r.Hostname), 0); err != nil {
 		r.ProcSysWrite = err.Error()
