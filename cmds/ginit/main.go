@@ -181,6 +181,7 @@ func (b *boot) run() {
 		var se *workload.StartError
 		if errors.As(err, &se) {
 			b.log.Errorf("entrypoint %v", err)
+			b.log.Infof("entrypoint exited with status %d", se.Code)
 			b.finish(se.Code)
 		}
 		b.fail(err)
@@ -406,6 +407,7 @@ func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 s
 			code = workload.ExitNotFound
 		}
 		b.log.Errorf("entrypoint %s: %v", argv0, err)
+		b.log.Infof("entrypoint exited with status %d", code)
 		return code
 	}
 	if b.cfg.Shell {

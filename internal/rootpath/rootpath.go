@@ -33,10 +33,12 @@ func Resolve(root, p string) (string, error) {
 		}
 		next := path.Join(resolved, elem)
 		fi, err := os.Lstat(filepath.Join(root, next))
+		if errors.Is(err, fs.ErrNotExist) {
+			// Nothing below a missing directory can be a link: the rest is
+			// taken as it is, so callers can create it (a WorkingDir).
+			return filepath.Join(root, next, path.Join(append([]string{"/"}, rest...)...)), nil
+		}
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && len(rest) == 0 {
-				return filepath.Join(root, next), nil
-			}
 			return "", err
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {

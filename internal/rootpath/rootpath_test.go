@@ -29,6 +29,8 @@ func TestResolveStaysInRoot(t *testing.T) {
 		{"/escape/passwd", "etc/passwd"},
 		{"/../../etc/passwd", "etc/passwd"},
 		{"/bin/missing", "usr/bin/missing"},
+		{"/abs/new/dir/../x", "usr/bin/new/x"},
+		{"/srv/work", "srv/work"},
 	} {
 		got, err := Resolve(root, tt.in)
 		if want := filepath.Join(root, tt.want); err != nil || got != want {

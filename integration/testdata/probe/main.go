@@ -104,9 +104,13 @@ func main() {
 			fmt.Printf("probe: env %s\n", kv)
 		}
 	case "segv":
+		// The Go runtime turns a SIGSEGV into its own exit status 2; put the
+		// kernel's default action back first (a zeroed struct sigaction is
+		// SIG_DFL), so the process dies of the signal as a C program would.
 		fmt.Println("probe: raising SIGSEGV")
-		signal.Reset(syscall.SIGSEGV)
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSEGV)
+		var act [4]uint64
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGSEGV), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+		syscall.RawSyscall(syscall.SYS_TGKILL, uintptr(os.Getpid()), uintptr(syscall.Gettid()), uintptr(syscall.SIGSEGV))
 		time.Sleep(time.Second)
 		os.Exit(1)
 	case "orphans":
