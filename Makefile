@@ -2,6 +2,7 @@
 #   make demo    build everything, boot the example server in QEMU, curl it
 #   make test    every test, VM tests included
 #   make bench   size and boot-time tables
+#   make test-systemd   boot a debootstrapped Debian's systemd under chrootrun
 # Variables: CONFIG (minimal|debug|linuxboot), KERNEL (a bzImage), KMODULES
 # (its /lib/modules/<release> directory).
 
@@ -38,6 +39,11 @@ demo: deps kernel
 test: deps kernel
 	$(MAKE) --no-print-directory image CONFIG=minimal
 	scripts/test.sh
+
+# The root is made once in $(BUILD)/systemd/root; make test runs this test too.
+.PHONY: test-systemd
+test-systemd:
+	scripts/test-systemd.sh $(BUILD)/systemd/root
 
 bench: deps kernel
 	$(MAKE) --no-print-directory images
