@@ -184,7 +184,7 @@ func TestDaemonizingEntrypoint(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
 	disk := a.MakeDisk(t, probeRoot(t, a, nil))
-	res := a.Boot(t, VM{Disk: disk, NoNet: true, Append: `entrypoint="/app/probe daemon /daemon.txt 2"`})
+	res := a.Boot(t, VM{Disk: disk, NoNet: true, Append: `root=LABEL=ginit-root entrypoint="/app/probe daemon /daemon.txt 2"`})
 	wantConsole(t, res, "probe: daemonized", "ginit: the entrypoint daemonized", "ginit: the daemonized processes have exited")
 	noPanic(t, res)
 	Fsck(t, disk)
