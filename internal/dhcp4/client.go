@@ -60,14 +60,14 @@ type Client struct {
 	Hostname string        // sent in option 12 when not empty
 	XID      func() uint32 // transaction ids
 
-	state    State
-	xid      dhcpv4.TransactionID
-	lease    *Lease // held: bound, renewing, rebinding, rebooting
-	offer    *dhcpv4.DHCPv4
-	sent     time.Time // first send of this exchange
-	tries    int
-	wake     time.Time
-	naks     int // NAKs in a row: after the first, discovery waits
+	state State
+	xid   dhcpv4.TransactionID
+	lease *Lease // held: bound, renewing, rebinding, rebooting
+	offer *dhcpv4.DHCPv4
+	sent  time.Time // first send of this exchange
+	tries int
+	wake  time.Time
+	naks  int // NAKs in a row: after the first, discovery waits
 }
 
 // State returns the client's state.
