@@ -30,7 +30,7 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$suite" ]]; then
 	fi
 	# The mirror apt already uses: the only one some machines reach.
 	mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-		grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1 || true)
+		grep -E '^[[:space:]]*(deb|URIs:)' | grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1 || true)
 	mirror=${mirror:-http://deb.debian.org/debian}
 	echo "test-systemd: debootstrap $suite from $mirror into $dir" >&2
 	rm -rf "$dir.tmp"

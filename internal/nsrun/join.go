@@ -73,6 +73,12 @@ func joinOnThread(pid int, spec execSpec, cmd Command, opt JoinOptions) (*Proces
 		return setupErr(fmt.Errorf("open %s: %w", exe, err))
 	}
 	defer exeFile.Close()
+	// Above the stage's fds 0-3, which the child's dup2s overwrite.
+	exeFd, err := unix.FcntlInt(exeFile.Fd(), unix.F_DUPFD_CLOEXEC, 10)
+	if err != nil {
+		return setupErr(fmt.Errorf("dup %s: %w", exe, err))
+	}
+	defer unix.Close(exeFd)
 	rootPath := fmt.Sprintf("/proc/%d/root", pid)
 	rootFd, err := unix.Open(rootPath, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -108,7 +114,7 @@ func joinOnThread(pid int, spec execSpec, cmd Command, opt JoinOptions) (*Proces
 	return startStage(stageArgs{
 		// The child has the same fd table until its exec, so this names
 		// the binary opened above; it is close-on-exec.
-		exe:   fmt.Sprintf("/proc/self/fd/%d", exeFile.Fd()),
+		exe:   fmt.Sprintf("/proc/self/fd/%d", exeFd),
 		stage: execStageArg,
 		spec:  spec,
 		stdio: [3]*os.File{cmd.Stdin, cmd.Stdout, cmd.Stderr},
