@@ -462,12 +462,17 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-// pseudoFS are filesystems the namespace gets fresh or not at all.
-var pseudoFS = map[string]bool{
-	"proc": true, "sysfs": true, "devtmpfs": true, "devpts": true, "cgroup": true, "cgroup2": true,
-	"mqueue": true, "debugfs": true, "tracefs": true, "securityfs": true, "pstore": true, "bpf": true,
-	"configfs": true, "fusectl": true, "hugetlbfs": true, "autofs": true, "binfmt_misc": true,
-	"efivarfs": true, "selinuxfs": true, "rpc_pipefs": true, "nsfs": true, "rootfs": true,
+// pseudoFS says whether fstype is a filesystem the namespace gets fresh or
+// not at all. (A switch, not a map: no init-time work in every command of
+// the busybox-style binary.)
+func pseudoFS(fstype string) bool {
+	switch fstype {
+	case "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "debugfs", "tracefs",
+		"securityfs", "pstore", "bpf", "configfs", "fusectl", "hugetlbfs", "autofs", "binfmt_misc",
+		"efivarfs", "selinuxfs", "rpc_pipefs", "nsfs", "rootfs":
+		return true
+	}
+	return false
 }
 
 // carriedMounts picks the host's extra mount points to bind into root: not
@@ -482,7 +487,7 @@ func carriedMounts(mounts []mountPoint, root string) []string {
 	for _, m := range mounts {
 		p := path.Clean(m.Path)
 		switch {
-		case p == "/", pseudoFS[m.FSType],
+		case p == "/", pseudoFS(m.FSType),
 			under(p, "/proc"), under(p, "/sys"), under(p, "/dev"),
 			under(p, root), under(root, p):
 			continue

@@ -207,13 +207,6 @@ func runShim(sync *os.File, spec execSpec, method string, terminalGroup bool) (i
 	return child.Wait().Code, nil
 }
 
-// terminalSignals are those a terminal sends to its whole foreground process
-// group: a command in chrootrun's group has them already.
-var terminalSignals = map[syscall.Signal]bool{
-	unix.SIGINT: true, unix.SIGQUIT: true, unix.SIGTSTP: true,
-	unix.SIGTTIN: true, unix.SIGTTOU: true, unix.SIGWINCH: true,
-}
-
 // Relayed says whether a supervisor passes sig on to the namespace: not the
 // signals about its own children, nor the Go runtime's preemption signal,
 // nor, when the command is in the terminal's foreground process group with
@@ -222,8 +215,11 @@ func Relayed(sig syscall.Signal, terminalGroup bool) bool {
 	switch sig {
 	case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
 		return false
+	case unix.SIGINT, unix.SIGQUIT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGWINCH:
+		// The terminal sends these to its whole foreground group.
+		return !terminalGroup
 	}
-	return !(terminalGroup && terminalSignals[sig])
+	return true
 }
 
 // execCommand becomes the command. It returns only when it could not, with
