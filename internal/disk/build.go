@@ -450,9 +450,6 @@ func openImage(ctx context.Context, o Options, warnf func(string, ...any)) (*oci
 		defer o.Progress.Done()
 	}
 	im, err := ociimage.Open(ctx, o.Source.Kind, o.Source.Path, oo)
-	if err != nil && !errors.Is(err, ociimage.ErrFlatTar) {
-		return im, fmt.Errorf("source %s: %w", o.Source, err)
-	}
 	return im, err
 }
 

@@ -158,34 +158,25 @@ type LayerReader struct {
 	onRead   func(int)
 }
 
-func (r *LayerReader) Read(p []byte) (int, error) {
-	n, err := r.plain.Read(p)
-	if err != nil && err != io.EOF {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("truncated: %w", err)
-		}
-		err = fmt.Errorf("%s: %w", r.l, err)
-	}
-	return n, err
-}
+func (r *LayerReader) Read(p []byte) (int, error) { return r.plain.Read(p) }
 
 // Verify reads the rest of the stream and checks the blob's digest and
 // the tar's diff_id. Call it once the tar reader is done.
 func (r *LayerReader) Verify() error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
+		return fmt.Errorf("reading to the end: %w", err)
 	}
 	// Whatever follows the compressed stream counts for the blob digest.
 	if _, err := io.Copy(io.Discard, r.counted); err != nil {
-		return fmt.Errorf("%s: %w", r.l, err)
+		return fmt.Errorf("reading to the end: %w", err)
 	}
 	if want := r.l.Digest; want.Hex != "" {
 		if got := hex.EncodeToString(r.blobHash.Sum(nil)); got != want.Hex {
-			return fmt.Errorf("%s: blob is sha256:%s, the manifest says %s: %w", r.l, got, want, ErrDigest)
+			return fmt.Errorf("blob is sha256:%s, the manifest says %s: %w", got, want, ErrDigest)
 		}
 	}
 	if got, want := hex.EncodeToString(r.diffHash.Sum(nil)), r.l.DiffID; got != want.Hex {
-		return fmt.Errorf("%s: uncompressed tar is sha256:%s, the config's diff_id says %s: %w", r.l, got, want, ErrDigest)
+		return fmt.Errorf("uncompressed tar is sha256:%s, the config's diff_id says %s: %w", got, want, ErrDigest)
 	}
 	return nil
 }
@@ -202,6 +193,8 @@ type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
 
+// countReader counts what it reads, and names a registry client's failed
+// check of a blob's digest or size ErrDigest.
 type countReader struct {
 	r io.Reader
 	f func(int)
@@ -211,6 +204,9 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 && c.f != nil {
 		c.f(n)
+	}
+	if err != nil && err != io.EOF && strings.HasPrefix(err.Error(), "error verifying") {
+		err = fmt.Errorf("%v: %w", err, ErrDigest)
 	}
 	return n, err
 }

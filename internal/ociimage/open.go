@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -157,8 +156,15 @@ func splitRef(arg string) (string, string) {
 	if _, err := os.Lstat(arg); err == nil {
 		return arg, ""
 	}
-	if i := strings.LastIndexByte(arg, ':'); i > 0 && !strings.Contains(arg[i:], "/") {
-		return arg[:i], arg[i+1:]
+	// The name may hold colons too (docker-archive:a.tar:registry:5000/app:1):
+	// the path is the shortest prefix that exists.
+	for i := 0; i < len(arg); i++ {
+		if arg[i] != ':' {
+			continue
+		}
+		if _, err := os.Lstat(arg[:i]); err == nil || arg[:i] == "-" {
+			return arg[:i], arg[i+1:]
+		}
 	}
 	return arg, ""
 }

@@ -90,6 +90,11 @@ var ErrTooLarge = errors.New("unpacks to more than the size limit")
 // ErrWhiteout: a whiteout entry names no file ("" or ".." after the prefix).
 var ErrWhiteout = errors.New("whiteout names no file")
 
+// ErrAbsolute: an image layer entry has an absolute name. Image tools
+// never write one; a flat tar's absolute names are taken relative to the
+// root instead.
+var ErrAbsolute = errors.New("absolute name in an image layer")
+
 // Extractor stages one tar stream, or the layers of an image one on top of
 // the other, into a private directory.
 type Extractor struct {
@@ -103,6 +108,7 @@ type Extractor struct {
 	// touched holds the paths the current layer wrote and their
 	// ancestors: a whiteout only hides what lower layers put there.
 	touched map[string]bool
+	layer   bool // the current stream is an image layer
 	buf     []byte
 }
 
@@ -137,6 +143,7 @@ func ExtractWith(ctx context.Context, r io.Reader, root string, opt Options) (*R
 // what lower layers staged instead of being staged themselves.
 func (x *Extractor) Apply(ctx context.Context, r io.Reader, layer bool) error {
 	x.touched = map[string]bool{}
+	x.layer = layer
 	var total int64
 	tr := tar.NewReader(r)
 	for {
@@ -252,7 +259,7 @@ func (x *Extractor) removeExisting(rel string) error {
 // one.
 func (x *Extractor) whiteout(hdr *tar.Header) (bool, error) {
 	name, err := CleanName(hdr.Name)
-	if err != nil {
+	if err != nil || strings.HasPrefix(hdr.Name, "/") {
 		return false, nil // entry reports it
 	}
 	dir, base := path.Split(name)
@@ -339,6 +346,9 @@ func (x *Extractor) entry(hdr *tar.Header, tr io.Reader) error {
 	name, err := CleanName(hdr.Name)
 	if err != nil {
 		return fail("checking name", err)
+	}
+	if x.layer && strings.HasPrefix(hdr.Name, "/") {
+		return fail("checking name", ErrAbsolute)
 	}
 	if name == "." {
 		// The root directory keeps the disk's own root inode (0:0, 0755).

@@ -118,6 +118,8 @@ func TestLayersRefused(t *testing.T) {
 	}{
 		{"whiteout of nothing", [][]ent{{{typ: tar.TypeReg, name: "a/.wh."}}}, ErrWhiteout, `"a/.wh."`},
 		{"whiteout dotdot", [][]ent{{{typ: tar.TypeReg, name: "../.wh.outside"}}}, ErrDotDot, ""},
+		{"absolute name", [][]ent{{{typ: tar.TypeReg, name: "/etc/passwd", body: "x"}}}, ErrAbsolute, `"/etc/passwd"`},
+		{"absolute whiteout", [][]ent{{{typ: tar.TypeReg, name: "/.wh.etc"}}}, ErrAbsolute, `"/.wh.etc"`},
 		{"whiteout through an escaping symlink", [][]ent{
 			{{typ: tar.TypeSymlink, name: "evil", link: "../outside"}},
 			{{typ: tar.TypeReg, name: "evil/.wh.secret"}},
