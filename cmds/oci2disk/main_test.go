@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ext4img"
 )
 
@@ -20,7 +26,9 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		t.Fatalf("run(--help) = %v; want flag.ErrHelp", err)
 	}
 	help := stdout.String()
-	for _, want := range []string{"-label", "-size", "-free", "-uuid", "-tmpdir", "-arch", "-entrypoint", "-cmd", "-env", "-workdir", "-user", "-q",
+	for _, want := range []string{"-label", "-size", "-free", "-uuid", "-tmpdir", "-arch", "-entrypoint", "-cmd", "-env", "-workdir", "-user", "-q", "-v",
+		"-platform", "-max-size", "SOURCE_DATE_EPOCH",
+		"oci2disk docker://", "docker save nginx | oci2disk docker-archive:- ", "oci2disk docker-archive:images.tar:", "oci2disk oci:", "oci2disk oci-archive:",
 		"oci2disk dir:", "tar:rootfs.tar.gz", "tar:-"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help does not mention %q:\n%s", want, help)
@@ -68,5 +76,105 @@ func TestRun(t *testing.T) {
 	const want = `{"architecture":"amd64","config":{"Cmd":["sh","-c","echo hi"],"Env":["A=1","B=2"]},"os":"linux"}`
 	if err != nil || (string(b) != want && !strings.Contains(string(b), `"Cmd":["sh","-c","echo hi"],"Env":["A=1","B=2"]`)) {
 		t.Errorf("image.json = %s, %v; want %s", b, err, want)
+	}
+}
+
+// The built binary, run as nobody, pulls an image from a registry on
+// loopback and makes the same bytes as a run as root; without a terminal
+// it prints plain progress lines.
+func TestBinaryAsNobody(t *testing.T) {
+	disktest.NeedTools(t)
+	if os.Geteuid() != 0 {
+		t.Skipf("skipping: running the binary as another user needs root (this run, uid %d, is unprivileged: TestRunImage covers it)", os.Geteuid())
+	}
+	base, err := os.MkdirTemp("", "oci2disk-cli-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	os.Chmod(base, 0o755)
+	home := filepath.Join(base, "home")
+	os.Mkdir(home, 0o755)
+	os.Chown(home, 65534, 65534)
+	bin := filepath.Join(base, "oci2disk")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	img := disktest.FeatureImage(t)
+	ref := "docker://" + disktest.Push(t, disktest.Registry(t, nil), "feature:v1", img)
+
+	asNobody := filepath.Join(home, "nobody.img")
+	cmd := exec.Command(bin, ref, asNobody)
+	cmd.Env = []string{"HOME=" + home, "TMPDIR=" + home, "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("oci2disk as nobody: %v\n%s", err, stderr.String())
+	}
+	t.Logf("oci2disk as nobody:\n%s", stderr.String())
+	for _, re := range []string{`(?m)^oci2disk: layer 1 \(sha256:[0-9a-f]{12}\) of 3: [0-9.]+ [KM]iB in [0-9.]+s$`,
+		`(?m)^oci2disk: writing the file system: `, `(?m)^oci2disk: wrote .*nobody.img from image sha256:[0-9a-f]{64} \(3 layers\)`} {
+		if !regexp.MustCompile(re).MatchString(stderr.String()) {
+			t.Errorf("stderr does not match %q", re)
+		}
+	}
+	if fi, err := os.Stat(asNobody); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Fatalf("%s: %v; want a file owned by nobody", asNobody, err)
+	}
+	disktest.CheckFeatureDisk(t, asNobody, mustRaw(t, img))
+
+	asRoot := filepath.Join(base, "root.img")
+	if err := run(context.Background(), []string{"-q", ref, asRoot}, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := sha(t, asNobody), sha(t, asRoot); a != b {
+		t.Errorf("as nobody sha256 %x, as root %x; want the same bytes", a, b)
+	} else {
+		t.Logf("as nobody and as root: sha256 %x", a)
+	}
+}
+
+func mustRaw(t *testing.T, img interface{ RawConfigFile() ([]byte, error) }) []byte {
+	b, err := img.RawConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func sha(t *testing.T, p string) [32]byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// Errors for bad input are one clear line each.
+func TestRunErrors(t *testing.T) {
+	disktest.NeedTools(t)
+	host := disktest.Registry(t, nil)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"docker://" + host + "/missing:v1", "x.img"}, "missing:v1: GET"},
+		{[]string{"oci:" + dir, "x.img"}, "not an OCI image layout"},
+		{[]string{"docker-archive:" + filepath.Join(dir, "none.tar"), "x.img"}, "no such file"},
+		{[]string{"--platform", "linux", "dir:" + dir, "x.img"}, "--platform"},
+		{[]string{"--max-size", "huge", "dir:" + dir, "x.img"}, "--max-size"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append(tc.args[:len(tc.args)-1:len(tc.args)-1], filepath.Join(dir, tc.args[len(tc.args)-1])), nil, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("run(%q) = %v; want one line holding %q", tc.args, err, tc.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "x.img")); err == nil {
+			t.Errorf("run(%q) left x.img", tc.args)
+		}
 	}
 }
