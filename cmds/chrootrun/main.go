@@ -25,6 +25,7 @@
 //
 //	--name NAME          record the instance under --state for exec and ps
 //	--hostname NAME      hostname, in a new UTS namespace
+//	--uts                a new UTS namespace (implied by --hostname)
 //	--ipc                a new IPC namespace
 //	--env K=V            set a variable (repeatable)
 //	--workdir DIR        working directory inside the root (made if missing)
@@ -48,7 +49,8 @@
 // exec joins a named instance's namespaces and root and runs CMD there with
 // the instance's environment, working directory, user and capabilities
 // (--env, --workdir, --user change them). ps lists the running instances;
-// both remove the records of instances that have ended.
+// both remove the records of instances that have ended. (A root directory
+// named exec or ps is given as ./exec or ./ps.)
 //
 // Exit status: CMD's own, or 128+N when signal N killed it; 0 when the
 // namespace's init powered off or halted (reboot(2) ended it with SIGINT);
@@ -121,7 +123,8 @@ func runRoot(args []string, stderr io.Writer) int {
 		dev, shim, stopSignal         = fs.String("dev", "minimal", ""), fs.String("shim", "auto", ""), fs.String("stop-signal", "", "")
 		onReboot, stateDir            = fs.String("on-reboot", "exit", ""), fs.String("state", nsrun.RecordDir, "")
 		stopTimeout                   = fs.Duration("stop-timeout", 10*time.Second, "")
-		ipc, carry, readOnly          = fs.Bool("ipc", false, ""), fs.Bool("carry-mounts", false, ""), fs.Bool("read-only", false, "")
+		uts, ipc                      = fs.Bool("uts", false, ""), fs.Bool("ipc", false, "")
+		carry, readOnly               = fs.Bool("carry-mounts", false, ""), fs.Bool("read-only", false, "")
 		privileged, dropCaps, nnp     = fs.Bool("privileged", false, ""), fs.Bool("drop-caps", false, ""), fs.Bool("no-new-privs", false, "")
 		verbose                       = fs.Bool("v", false, "")
 		envs, binds, tmpfs, capAdd    listFlag
@@ -182,6 +185,7 @@ func runRoot(args []string, stderr io.Writer) int {
 			NoNewPrivs: *nnp,
 		},
 		Hostname:      *hostname,
+		NewUTS:        *uts,
 		NewIPC:        *ipc,
 		Tmpfs:         tmpfs,
 		CarryMounts:   *carry,
