@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: put the example HTTP server on a root disk, boot it with ginit in
-# QEMU, curl it from the host through a forwarded port, then stop the VM the
-# way a person would (Ctrl-Alt-Del) and show that it shut down cleanly.
+# The demo: build the example HTTP server as an OCI image (no Docker), turn
+# the image into a root disk with oci2disk, boot it with ginit in QEMU, curl
+# it from the host through a forwarded port, then stop the VM the way a
+# person would (Ctrl-Alt-Del) and show that it shut down cleanly.
 # Needs build/kernel and build/minimal.cpio (`make demo` makes them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,15 +10,20 @@ export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 port=${DEMO_PORT:-18080}
 monport=${DEMO_MONITOR_PORT:-18081}
 out=build/demo
+rm -rf "$out/root" "$out/hello-oci"
 mkdir -p "$out/root/app" "$out/root/etc"
 
 echo "demo: building the example workload"
 CGO_ENABLED=0 go build -trimpath -o "$out/root/app/hello-server" ./examples/hello-server
 : > "$out/root/etc/resolv.conf"
 
-echo "demo: making the root disk"
-go run ./cmds/oci2disk -q --entrypoint /app/hello-server --env GREETING=hello-from-the-disk \
-	"dir:$out/root" "$out/hello.img"
+echo "demo: packing it as an OCI image ($out/hello-oci)"
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000} go run ./examples/mkoci --owner 0:0 \
+	--entrypoint /app/hello-server --env GREETING=hello-from-the-image --expose 8080/tcp \
+	--stop-signal SIGTERM --name hello "$out/root" "$out/hello-oci"
+
+echo "demo: making the root disk from the image with oci2disk"
+go run ./cmds/oci2disk "oci:$out/hello-oci:hello" "$out/hello.img"
 
 echo "demo: booting QEMU (console in $out/console.log)"
 scripts/run-qemu.sh --disk "$out/hello.img" --fwd "$port:8080" --monitor "tcp:127.0.0.1:$monport" \

@@ -238,7 +238,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		from := ""
 		if rep.Image != "" {
-			from = fmt.Sprintf(" from image %s (%d layers)", rep.Image, rep.Layers)
+			from = fmt.Sprintf(" from image %s (%d %s)", rep.Image, rep.Layers, plural(rep.Layers, "layer", "layers"))
 		}
 		fmt.Fprintf(stderr, "oci2disk: wrote %s%s: %s, %s free, label %s, UUID %s, %d inodes (%s of files), %s, in %.2fs\n",
 			rep.Output, from, ext4img.FormatSize(rep.Size), ext4img.FormatSize(rep.Free), o.Label, rep.UUID,
@@ -250,4 +250,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
