@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 # VM tests fail instead of skipping when their kernel or image is missing.
 export GINIT_VM_TESTS=1
+# The Debian root with systemd that the systemd tests boot (made once, cached).
+scripts/test-systemd.sh --root-only build/systemd/root
 go vet ./...
 go test -count=1 -timeout 25m ./... 2>&1 | tee build/test.log

@@ -46,7 +46,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +59,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/kmod"
 	"github.com/ginit-dev/ginit/internal/mounts"
 	"github.com/ginit-dev/ginit/internal/netconf"
+	"github.com/ginit-dev/ginit/internal/nsrun"
 	"github.com/ginit-dev/ginit/internal/powerbtn"
 	"github.com/ginit-dev/ginit/internal/reaper"
 	"github.com/ginit-dev/ginit/internal/rootpath"
@@ -186,7 +186,7 @@ func (b *boot) run() {
 		}
 		b.fail(err)
 	}
-	if err := b.prepareRoot(); err != nil {
+	if err := b.prepareRoot(isInitCommand(argv0)); err != nil {
 		b.fail(err)
 	}
 
@@ -357,8 +357,13 @@ func (b *boot) resolveWorkload() (workload.Spec, workload.Credential, string, er
 
 // prepareRoot gives the root the machine's /dev, /proc, /sys and /run, a
 // fresh /tmp, and the DNS settings of the leases.
-func (b *boot) prepareRoot() error {
+//
+// An init gets its namespaces from nsrun, which mounts its own.
+func (b *boot) prepareRoot(forInit bool) error {
 	for _, m := range mounts.IntoRoot(newRoot) {
+		if forInit {
+			break
+		}
 		if err := m.Do(); err != nil {
 			return err
 		}
@@ -376,55 +381,114 @@ func (b *boot) logTiming() {
 }
 
 // runWorkload starts the entrypoint in the root and supervises it until it
-// exits, relaying signals; it returns the exit status.
+// exits, relaying signals; it returns the exit status. An entrypoint that is
+// itself an init (systemd, /sbin/init) gets its own mount and PID namespaces
+// through nsrun, so its poweroff or reboot ends only its namespace and ginit
+// can stop the machine cleanly after it; any other entrypoint runs chrooted
+// beside PID 1, which reaps its orphans and keeps its daemons running.
 func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 string) int {
 	tty, ctty, err := console.Open()
 	if err != nil {
 		b.fail(err)
 	}
-	attr := &syscall.ProcAttr{
-		Dir:   spec.WorkingDir,
-		Env:   spec.Env,
-		Files: []uintptr{tty.Fd(), tty.Fd(), tty.Fd()},
-		Sys: &syscall.SysProcAttr{
-			Chroot:  newRoot,
-			Setsid:  true,
-			Setctty: ctty && !b.cfg.Shell,
-			Ctty:    0,
-		},
+	defer tty.Close()
+	isInit := isInitCommand(argv0)
+	stopSignal := unix.SIGTERM
+	if isInit && filepath.Base(argv0) == "systemd" {
+		// SIGRTMIN+3 is systemd's "halt"; libc's SIGRTMIN is 34.
+		stopSignal = unix.Signal(34 + 3)
 	}
-	if cred.UID != 0 || cred.GID != 0 || len(cred.Groups) > 0 {
-		attr.Sys.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups}
+	if spec.StopSignal != "" {
+		if sig, err := nsrun.ParseSignal(spec.StopSignal); err == nil {
+			stopSignal = sig
+		} else {
+			b.log.Warnf("image StopSignal %q: %v; using %s", spec.StopSignal, err, nsrun.SignalName(stopSignal))
+		}
 	}
 	b.mark("workload")
 	b.logTiming()
 	b.log.Infof("starting %q", spec.Argv)
-	pid, done, err := b.reaper.Start(argv0, spec.Argv, attr)
-	tty.Close()
-	if err != nil {
-		code := workload.ExitNotExecutable
-		if errors.Is(err, unix.ENOENT) {
-			code = workload.ExitNotFound
+
+	var (
+		done   <-chan struct{}
+		signal func(unix.Signal)
+		status func() int
+	)
+	if isInit {
+		p, err := nsrun.Start(nsrun.Config{
+			Root: newRoot,
+			Command: nsrun.Command{
+				Argv: append([]string{argv0}, spec.Argv[1:]...), Env: spec.Env, Dir: spec.WorkingDir,
+				UID: cred.UID, GID: cred.GID, Groups: cred.Groups,
+				Stdin: tty, Stdout: tty, Stderr: tty, Ctty: ctty && !b.cfg.Shell,
+			},
+			// The machine is the init's alone: the host's devices, no masks.
+			Dev:        nsrun.DevHost,
+			Privileged: true,
+			Start:      b.reaper.Start,
+		})
+		if err != nil {
+			return b.startFailed(argv0, err)
 		}
-		b.log.Errorf("entrypoint %s: %v", argv0, err)
-		b.log.Infof("entrypoint exited with status %d", code)
-		return code
+		done = p.Done()
+		signal = func(s unix.Signal) { _ = p.Signal(s) }
+		status = func() int {
+			exit := p.Wait()
+			switch exit.Reason {
+			case nsrun.PowerOff:
+				b.log.Infof("the workload's init powered off")
+				b.cfg.OnExit = bootcfg.PowerOff
+				return 0
+			case nsrun.Reboot:
+				b.log.Infof("the workload's init rebooted")
+				b.cfg.OnExit = bootcfg.Reboot
+				return 0
+			}
+			return exit.Code
+		}
+	} else {
+		attr := &syscall.ProcAttr{
+			Dir:   spec.WorkingDir,
+			Env:   spec.Env,
+			Files: []uintptr{tty.Fd(), tty.Fd(), tty.Fd()},
+			Sys: &syscall.SysProcAttr{
+				Chroot:  newRoot,
+				Setsid:  true,
+				Setctty: ctty && !b.cfg.Shell,
+				Ctty:    0,
+			},
+		}
+		if cred.UID != 0 || cred.GID != 0 || len(cred.Groups) > 0 {
+			attr.Sys.Credential = &syscall.Credential{Uid: cred.UID, Gid: cred.GID, Groups: cred.Groups}
+		}
+		pid, wait, err := b.reaper.Start(argv0, spec.Argv, attr)
+		if err != nil {
+			return b.startFailed(argv0, err)
+		}
+		ended := make(chan struct{})
+		var ws unix.WaitStatus
+		go func() { ws = <-wait; close(ended) }()
+		done = ended
+		// The workload leads its own session and process group.
+		signal = func(s unix.Signal) { _ = unix.Kill(-pid, s) }
+		status = func() int {
+			code := reaper.ExitCode(ws)
+			if ws.Signaled() {
+				b.log.Infof("entrypoint exited with status %d (signal %s)", code, unix.SignalName(ws.Signal()))
+			}
+			return code
+		}
 	}
 	if b.cfg.Shell {
 		b.startShell()
 	}
-	stopSignal := parseSignal(spec.StopSignal, unix.SIGTERM)
 	var kill <-chan time.Time
 	for {
 		select {
-		case ws := <-done:
-			code := reaper.ExitCode(ws)
-			if ws.Signaled() {
-				b.log.Infof("entrypoint exited with status %d (signal %s)", code, unix.SignalName(ws.Signal()))
-			} else {
-				b.log.Infof("entrypoint exited with status %d", code)
-			}
-			if code == 0 {
+		case <-done:
+			code := status()
+			b.log.Infof("entrypoint exited with status %d", code)
+			if code == 0 && !isInit {
 				b.waitDaemons(stopSignal)
 			}
 			return code
@@ -432,20 +496,43 @@ func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 s
 			s := sig.(syscall.Signal)
 			switch s {
 			case unix.SIGTERM, unix.SIGINT, unix.SIGPWR:
-				b.log.Infof("received %s: sending %s to the workload, SIGKILL in %v", unix.SignalName(s), unix.SignalName(stopSignal), b.cfg.StopTimeout)
-				_ = unix.Kill(-pid, stopSignal)
+				b.log.Infof("received %s: sending %s to the workload, SIGKILL in %v", unix.SignalName(s), nsrun.SignalName(stopSignal), b.cfg.StopTimeout)
+				signal(stopSignal)
 				if kill == nil {
 					kill = time.After(b.cfg.StopTimeout)
 				}
 			default:
 				// Reload and user signals go to the workload as they are.
-				_ = unix.Kill(-pid, s)
+				signal(s)
 			}
 		case <-kill:
 			b.log.Warnf("workload still running after %v: SIGKILL", b.cfg.StopTimeout)
-			_ = unix.Kill(-pid, unix.SIGKILL)
+			signal(unix.SIGKILL)
 		}
 	}
+}
+
+// startFailed reports an entrypoint that did not start and returns the
+// status a shell would give it.
+func (b *boot) startFailed(argv0 string, err error) int {
+	code := workload.ExitNotExecutable
+	var se *nsrun.StartError
+	switch {
+	case errors.As(err, &se):
+		code = se.Code
+	case errors.Is(err, unix.ENOENT):
+		code = workload.ExitNotFound
+	}
+	b.log.Errorf("entrypoint %s: %v", argv0, err)
+	b.log.Infof("entrypoint exited with status %d", code)
+	return code
+}
+
+// isInitCommand says whether the entrypoint is a system init, which gets
+// namespaces of its own: systemd, or anything called init.
+func isInitCommand(argv0 string) bool {
+	base := filepath.Base(argv0)
+	return base == "systemd" || base == "init"
 }
 
 // waitDaemons keeps the machine up while processes an entrypoint left
@@ -483,27 +570,6 @@ func (b *boot) waitDaemons(stopSignal unix.Signal) {
 			return // end() sends SIGKILL to what is left
 		}
 	}
-}
-
-// parseSignal reads an image's StopSignal: SIGTERM, TERM or 15.
-func parseSignal(s string, def unix.Signal) unix.Signal {
-	if s == "" {
-		return def
-	}
-	if n, err := strconv.Atoi(s); err == nil {
-		if n > 0 && n < 65 {
-			return unix.Signal(n)
-		}
-		return def
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig
-	}
-	return def
 }
 
 // startShell starts a shell on the console, for ginit.shell=1 and the rescue
