@@ -8,6 +8,7 @@
 //	probe orphans N              leave N children to PID 1, then count zombies
 //	probe stopwait PATH          wait for SIGTERM or SIGUSR1, write its name to PATH, exit 0
 //	probe daemon PATH SECS       exit 0 at once, leaving a child that writes PATH after SECS
+//	probe net                    print hostname, addresses, IPv4 routes, resolv.conf, hosts, hostname
 package main
 
 import (
@@ -142,6 +143,8 @@ func main() {
 		secs, _ := strconv.Atoi(arg(3))
 		time.Sleep(time.Duration(secs) * time.Second)
 		_ = os.WriteFile(arg(2), []byte("written by the daemon\n"), 0o644)
+	case "net":
+		netReport()
 	default:
 		fmt.Printf("probe: unknown subcommand %q\n", os.Args[1])
 		os.Exit(2)

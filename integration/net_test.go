@@ -1,0 +1,121 @@
+package integration
+
+import (
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/qemu"
+)
+
+// netDisk is a root disk whose workload prints what it sees of the network.
+func netDisk(t *testing.T, a Artifacts) string {
+	t.Helper()
+	root := t.TempDir()
+	a.BuildProbe(t, filepath.Join(root, "app"))
+	return a.MakeDisk(t, root)
+}
+
+// bootNIC boots with a virtio NIC on QEMU's user network given its options
+// (hostname=, dnssearch=, ...), which Artifacts.Boot does not take.
+func bootNIC(t *testing.T, a Artifacts, disk, appendLine, nicOpts string) qemu.Result {
+	t.Helper()
+	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: disk, Append: appendLine, NoNet: true,
+		Extra: []string{"-nic", "user,model=virtio-net-pci," + nicOpts}}.Run(context.Background())
+	if err != nil {
+		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
+	}
+	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
+	return res
+}
+
+func netConsole(t *testing.T, res qemu.Result, lines ...string) {
+	t.Helper()
+	for _, want := range lines {
+		if !strings.Contains(res.Console, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	if strings.Contains(res.Console, "Kernel panic") {
+		t.Errorf("kernel panic")
+	}
+	if t.Failed() {
+		t.Logf("console:\n%s", res.Console)
+	}
+}
+
+var leaseLine = regexp.MustCompile(`ginit: eth0: DHCPv4 .* \((\d+) ms after the link appeared\)`)
+
+// QEMU's DHCP server: the workload sees the lease's address, route, DNS,
+// search domain and hostname, through /etc files that are not on the disk.
+func TestNetworkDHCP(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := netDisk(t, a)
+	res := bootNIC(t, a, disk, `entrypoint="/app/probe net"`, "hostname=leasedvm,dnssearch=example.test")
+	netConsole(t, res,
+		"probe: addr eth0 10.0.2.15/24",
+		"probe: route4 0.0.0.0/0 via 10.0.2.2 dev eth0",
+		"probe: hostname leasedvm",
+		"probe: file /etc/resolv.conf",
+		"probe: | search example.test",
+		"probe: | nameserver 10.0.2.3",
+		"probe: | 10.0.2.15\tleasedvm",
+		"probe: | leasedvm",
+		"ginit: entrypoint exited with status 0",
+	)
+	if m := leaseLine.FindStringSubmatch(res.Console); m != nil {
+		t.Logf("lease applied %s ms after the link appeared", m[1])
+	} else {
+		t.Errorf("no DHCPv4 lease line on the console")
+	}
+	// The disk has no /etc/resolv.conf of its own: the mount point made
+	// for the generated one is empty.
+	Fsck(t, disk)
+	if got := DebugfsCat(t, disk, "/etc/resolv.conf"); got != "" {
+		t.Errorf("/etc/resolv.conf on the disk = %q; want the empty mount point", got)
+	}
+}
+
+// A machine without a network card reaches its workload without waiting,
+// however long ginit.netwait allows.
+func TestNoNICNoWait(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := netDisk(t, a)
+	res := a.Boot(t, VM{Disk: disk, Append: `ginit.netwait=30s entrypoint="/app/probe net"`, NoNet: true})
+	netConsole(t, res, "probe: hostname localhost", "probe: | 127.0.0.1\tlocalhost", "ginit: entrypoint exited with status 0")
+	if strings.Contains(res.Console, "no DHCP lease") {
+		t.Errorf("ginit waited for a lease without a network card")
+	}
+	_, at := res.Phases()
+	if at == nil {
+		t.Fatalf("no boot timing line:\n%s", res.Console)
+	}
+	if wait := at["network"] - at["rootmounted"]; wait > 2*time.Second {
+		t.Errorf("%v between the root mounted and the network ready without a NIC; want no wait", wait)
+	}
+}
+
+// ip= in the kernel's static syntax: no DHCP, the address, route, DNS and
+// hostname it gives.
+func TestStaticIP(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := netDisk(t, a)
+	res := a.Boot(t, VM{Disk: disk, Append: `ip=10.0.2.15::10.0.2.2:255.255.255.0:staticvm:eth0:off:10.0.2.3 entrypoint="/app/probe net"`})
+	netConsole(t, res,
+		"probe: addr eth0 10.0.2.15/24",
+		"probe: route4 0.0.0.0/0 via 10.0.2.2 dev eth0",
+		"probe: hostname staticvm",
+		"probe: | nameserver 10.0.2.3",
+		"probe: | 10.0.2.15\tstaticvm",
+		"ginit: entrypoint exited with status 0",
+	)
+	if strings.Contains(res.Console, "DHCPv4") {
+		t.Errorf("DHCP ran despite a static ip=")
+	}
+}
