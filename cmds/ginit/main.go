@@ -278,7 +278,7 @@ func (b *boot) loadModules() (rest func()) {
 	}
 	report(loader.Coldplug("/sys", aliases, extra, kmod.BootDevice))
 	return func() {
-		report(loader.Coldplug("/sys", aliases, nil, nil))
+		report(loader.Coldplug("/sys", aliases, nil, func(m string) bool { return !kmod.BootDevice(m) }))
 		b.log.Debugf("loaded modules: %s", strings.Join(loader.Loaded(), " "))
 	}
 }
