@@ -65,10 +65,16 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 
+	if err := diskTable(o); err != nil || *diskOnly {
+		return err
+	}
 	if err := imageTable(o, work); err != nil {
 		return err
 	}
-	return bootTable(o, work)
+	if err := bootTable(o, work); err != nil {
+		return err
+	}
+	return netTable(o, work)
 }
 
 // imageTable builds each config with mkimage, timing the build, and prints

@@ -150,6 +150,7 @@ func up(ctx context.Context, p Params, log Logger, o options) *Network {
 		return nil
 	}
 	go func() {
+		defer n.recover("shutdown")
 		<-ctx.Done()
 		n.Close(context.Background())
 	}()
@@ -228,6 +229,7 @@ func (n *Network) watch() {
 				n.log.Infof("%s: link gone", lk.name)
 				lk.stopLocked(false)
 				delete(n.links, e.Index)
+				n.writeFiles()
 			case lk == nil && !e.Gone:
 				n.addLocked(e.Link)
 			case lk != nil:
@@ -411,6 +413,7 @@ func (lk *link) upLocked(l rtnl.Link) {
 		return
 	}
 	time.AfterFunc(carrierWait, func() {
+		defer n.recover(lk.name + " carrier wait")
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if !lk.started && !lk.stopped && !n.closing {
@@ -439,19 +442,15 @@ func (lk *link) carrierLocked(on bool) {
 		return
 	}
 	lk.n.log.Infof("%s: carrier back: asking again for the leases", lk.name)
-	if lk.ctl4 != nil {
-		select {
-		case lk.ctl4 <- dhcp4.Restart:
-			lk.conn4.wake()
-		default:
-		}
+	// One order at most waits in each channel besides Stop, so that Stop,
+	// sent under n.mu, never blocks on a client that waits for n.mu.
+	if lk.ctl4 != nil && len(lk.ctl4) == 0 {
+		lk.ctl4 <- dhcp4.Restart
+		lk.conn4.wake()
 	}
-	if lk.ctl6 != nil {
-		select {
-		case lk.ctl6 <- dhcp6.Restart:
-			lk.conn6.wake()
-		default:
-		}
+	if lk.ctl6 != nil && len(lk.ctl6) == 0 {
+		lk.ctl6 <- dhcp6.Restart
+		lk.conn6.wake()
 	}
 	lk.solicitLocked()
 }
@@ -504,6 +503,7 @@ func (lk *link) solicitAttemptLocked(gen, sent, failed int) {
 		return
 	}
 	time.AfterFunc(wait, func() {
+		defer lk.n.recover(lk.name + " router solicitation")
 		lk.n.mu.Lock()
 		defer lk.n.mu.Unlock()
 		lk.solicitAttemptLocked(gen, sent, failed)

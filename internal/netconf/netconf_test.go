@@ -67,3 +67,26 @@ func TestXIDDoesNotRepeat(t *testing.T) {
 		t.Errorf("100 xids, %d distinct", len(seen))
 	}
 }
+
+func TestRoutes4(t *testing.T) {
+	lk := &link{index: 2}
+	l := dhcp4.Lease{Addr: netip.MustParsePrefix("192.0.2.50/24"), Routers: []netip.Addr{netip.MustParseAddr("192.0.2.1")},
+		Static: []dhcp4.Route{
+			{Dst: netip.MustParsePrefix("0.0.0.0/0"), Gw: netip.MustParseAddr("198.51.100.1")},
+			{Dst: netip.MustParsePrefix("203.0.113.0/24"), Gw: netip.MustParseAddr("192.0.2.9")},
+			{Dst: netip.MustParsePrefix("198.51.100.0/30")},
+		}}
+	rs := lk.routes4(l)
+	if len(rs) != 3 {
+		t.Fatalf("routes4 = %v; want the 3 classless routes, no Router option", rs)
+	}
+	// A gateway outside the lease's subnet is taken as on the link.
+	if !rs[0].OnLink || rs[1].OnLink || rs[2].Gw.IsValid() {
+		t.Errorf("routes4 = %+v; want the first on-link, the second via its gateway, the third direct", rs)
+	}
+	for _, r := range rs {
+		if r.Src != l.Addr.Addr() || r.Index != 2 || r.Metric != 1026 || r.Protocol != 16 /* RTPROT_DHCP */ {
+			t.Errorf("route %+v: want source 192.0.2.50, link 2, metric 1026, protocol dhcp", r)
+		}
+	}
+}
