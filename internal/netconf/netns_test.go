@@ -378,6 +378,17 @@ func TestNetnsChild(t *testing.T) {
 		}
 		// T1 is 2 s: a renewal.
 		waitFor(t, 8*time.Second, "DHCPv4 renewal", func() bool { return log.has("DHCPv4 lease renewed") })
+		// The link goes away and comes back: the leases are asked for again
+		// and kept.
+		srv := os.Getenv("GINIT_SRV_NS")
+		run(t, "ip", "-n", srv, "link", "set", "vs", "down")
+		waitFor(t, 5*time.Second, "carrier loss", func() bool { return log.has("eth0: carrier lost") })
+		run(t, "ip", "-n", srv, "link", "set", "vs", "up")
+		waitFor(t, 5*time.Second, "carrier back", func() bool { return log.has("eth0: carrier back") })
+		time.Sleep(500 * time.Millisecond)
+		if as := addrs(t, "eth0"); !hasPrefixAddr(as, "192.0.2.5") || log.has("lease 192.0.2") {
+			t.Errorf("after the carrier came back: addresses %v; want the lease kept", as)
+		}
 		// Release on Close: the addresses go.
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		n.Close(cctx)
