@@ -390,9 +390,12 @@ func (lk *link) upLocked(l rtnl.Link) {
 		// Open before the link goes up, to see the advertisement that
 		// answers the kernel's first solicitation.
 		ra, err := openConnRA(lk.index, lk.name)
-		if err != nil {
+		switch {
+		case errors.Is(err, unix.EAFNOSUPPORT):
+			n.log.Debugf("%s: no IPv6 in this kernel: %v", lk.name, err)
+		case err != nil:
 			n.log.Warnf("%s: %v", lk.name, err)
-		} else {
+		default:
 			lk.ra = ra
 			n.wg.Add(1)
 			go lk.runRA(ra)
