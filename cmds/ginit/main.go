@@ -26,7 +26,8 @@
 //	ginit.env=K=V       adds or overrides an environment variable (repeatable)
 //	ginit.workdir=DIR   working directory (created when missing)
 //	ginit.user=USER     user[:group], names or ids from the image's /etc/passwd
-//	ip=off|dhcp         off: no network; default DHCP on every wired link
+//	ip=...              off|dhcp|dhcp6|auto|auto6|DEV:AUTOCONF|CLIENT:SERVER:GW:MASK:HOST:DEV:AUTOCONF:DNS0:DNS1
+//	                    (repeatable; default DHCPv4 + IPv6 on every wired link)
 //	ginit.netwait=DUR   how long the workload waits for the first lease (default 3s; 0: no wait)
 //	ginit.modules=A,B   modules to load beyond /etc/modules-load.d
 //	ginit.onexit=ACT    poweroff (default), reboot, halt or shell when the workload ends
@@ -90,6 +91,7 @@ type boot struct {
 	signals chan os.Signal
 	phases  []phase
 	mounted bool // the root disk is mounted at newRoot
+	network *netconf.Network
 }
 
 type phase struct {
@@ -167,6 +169,7 @@ func (b *boot) run() {
 
 	// 5. Network in the background; the root disk does not wait for it.
 	network := b.startNetwork()
+	b.network = network
 
 	// 6. The root disk.
 	dev, err := b.mountRoot()
@@ -634,6 +637,10 @@ func (b *boot) end(action bootcfg.Action, status int) {
 			hang()
 		}
 	}()
+	// Give the leases back before the processes and mounts go.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	b.network.Close(ctx)
+	cancel()
 	var reap func()
 	if b.reaper != nil {
 		reap = func() { b.reaper.Reap() }
