@@ -252,10 +252,17 @@ func TestTarSource(t *testing.T) {
 func TestTarStdin(t *testing.T) {
 	needTools(t)
 	out := filepath.Join(t.TempDir(), "disk.img")
-	build(t, Options{Source: Source{"tar", "-"}, Output: out, Stdin: bytes.NewReader(sampleTar(t, true))})
-	fsck(t, out)
-	if got := cat(t, out, "/etc/hostname"); got != "box\n" {
-		t.Errorf("/etc/hostname = %q", got)
+	// tar:- streams; a bare - is found to be a flat tar by looking.
+	for _, src := range []Source{{"tar", "-"}, {"archive", "-"}} {
+		tmp := t.TempDir()
+		build(t, Options{Source: src, Output: out, Stdin: bytes.NewReader(sampleTar(t, true)), TmpDir: tmp})
+		fsck(t, out)
+		if got := cat(t, out, "/etc/hostname"); got != "box\n" {
+			t.Errorf("%s: /etc/hostname = %q", src, got)
+		}
+		if l := leftovers(t, tmp); len(l) != 0 {
+			t.Errorf("%s: %s holds %v after the run", src, tmp, l)
+		}
 	}
 }
 
