@@ -131,9 +131,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		label      = fs.String("label", disk.DefaultLabel, "file system `LABEL` (at most 16 bytes)")
 		size       = fs.String("size", "", "total disk `SIZE` (e.g. 2G); default: content plus --free")
 		free       = fs.String("free", "64M", "free space to leave when sizing automatically (`SIZE`: 64M, 1G, bytes)")
-		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the content")
+		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the image or the content")
 		tmpdir     = fs.String("tmpdir", "", "`DIR` to stage the files in; default $TMPDIR or /tmp")
-		platform   = fs.String("platform", "linux/amd64", "`OS/ARCH[/VARIANT]` to pick from a multi-platform image")
+		platform   = fs.String("platform", "linux/amd64", "platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
 		maxSize    = fs.String("max-size", "32G", "stop when one layer or tar unpacks to more than `SIZE` (0: no limit)")
 		arch       = fs.String("arch", runtime.GOARCH, "`ARCH` recorded in a new image.json")
 		entrypoint optString
