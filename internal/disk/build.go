@@ -515,13 +515,6 @@ func watchWrite(img string, total int64, prog Progress) (stop func()) {
 	}
 }
 
-func list(s []string) string {
-	if len(s) > 5 {
-		return strings.Join(s[:5], ", ") + fmt.Sprintf(" and %d more", len(s)-5)
-	}
-	return strings.Join(s, ", ")
-}
-
 // imageConfigFile builds /.ginit/image.json from the flags and the image's
 // config document, or else whatever document the tree already has, and says
 // how to put it in the disk. An image's document without flags goes in

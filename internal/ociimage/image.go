@@ -63,7 +63,7 @@ func (im *Image) Close() error {
 
 // Created returns the image's creation time in seconds, if it has one.
 func (im *Image) Created() (int64, bool) {
-	if im.Config == nil || im.Config.Created.IsZero() {
+	if im.Config == nil || im.Config.Created.IsZero() || im.Config.Created.Unix() < 0 || im.Config.Created.Unix() >= 1<<34 {
 		return 0, false
 	}
 	return im.Config.Created.Unix(), true
