@@ -108,6 +108,30 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 			}
 			return true
 		}
+		// setDuration and setWords store a parsed value or warn, keeping
+		// the default.
+		setDuration := func(dst *time.Duration) {
+			if !needValue() {
+				return
+			}
+			if d, err := parseDuration(p.Value); err != nil {
+				warn(p, "%v", err)
+			} else {
+				*dst = d
+			}
+		}
+		setWords := func(dst *[]string, set *bool) {
+			if !p.HasValue {
+				warn(p, "needs a value")
+				return
+			}
+			words, err := cmdline.Words(p.Value)
+			if err != nil {
+				warn(p, "%v", err)
+				return
+			}
+			*dst, *set = words, true
+		}
 		switch p.Key {
 		case "root":
 			if needValue() {
@@ -148,35 +172,11 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 				}
 			}
 		case "ginit.rootwait":
-			if needValue() {
-				if d, err := parseDuration(p.Value); err != nil {
-					warn(p, "%v", err)
-				} else {
-					c.RootWait = d
-				}
-			}
+			setDuration(&c.RootWait)
 		case "entrypoint":
-			if !p.HasValue {
-				warn(p, "needs a value")
-				break
-			}
-			words, err := cmdline.Words(p.Value)
-			if err != nil {
-				warn(p, "%v", err)
-				break
-			}
-			c.Entrypoint, c.HasEntrypoint = words, true
+			setWords(&c.Entrypoint, &c.HasEntrypoint)
 		case "ginit.cmd":
-			if !p.HasValue {
-				warn(p, "needs a value")
-				break
-			}
-			words, err := cmdline.Words(p.Value)
-			if err != nil {
-				warn(p, "%v", err)
-				break
-			}
-			c.Cmd, c.HasCmd = words, true
+			setWords(&c.Cmd, &c.HasCmd)
 		case "ginit.env":
 			if !p.HasValue || !strings.Contains(p.Value, "=") || strings.HasPrefix(p.Value, "=") {
 				warn(p, "want NAME=VALUE")
@@ -200,13 +200,7 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 				c.IP = append(c.IP, p.Value)
 			}
 		case "ginit.netwait":
-			if needValue() {
-				if d, err := parseDuration(p.Value); err != nil {
-					warn(p, "%v", err)
-				} else {
-					c.NetWait = d
-				}
-			}
+			setDuration(&c.NetWait)
 		case "ginit.modules":
 			if needValue() {
 				for _, m := range strings.Split(p.Value, ",") {
@@ -234,13 +228,7 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 				c.Shell = b
 			}
 		case "ginit.stoptimeout":
-			if needValue() {
-				if d, err := parseDuration(p.Value); err != nil {
-					warn(p, "%v", err)
-				} else {
-					c.StopTimeout = d
-				}
-			}
+			setDuration(&c.StopTimeout)
 		case "ginit.debug":
 			if b, err := parseBool(p); err != nil {
 				warn(p, "%v", err)
