@@ -15,6 +15,14 @@
 // Kernel parameters read from /proc/cmdline:
 //
 //	root=DEV            root disk: /dev/NAME, LABEL=, UUID=, PARTUUID=, PARTLABEL= (default LABEL=ginit-root)
+//	root=docker://REF   diskless: pull the image from a registry into a tmpfs root (needs ocipull in the image)
+//	root=oci:URL[:NAME] diskless: the same from an OCI image layout served over HTTP
+//	ginit.rootsize=SIZE the diskless root's tmpfs size: 512m, 2g, 50% (default 50% of memory)
+//	ginit.install=DISK  write the pulled image onto DISK as oci2disk would, then reboot into it;
+//	                    a DISK that already holds the same reference is booted as it is
+//	ginit.mode=MODE     container (run the image's entrypoint), boot (kexec the operating
+//	                    system found on the disks) or auto (default: container, and boot
+//	                    when root= is not given and no container disk appears)
 //	rootfstype=TYPE     filesystem type (default: probed from the superblock)
 //	rootflags=OPTS      mount data for the root filesystem
 //	ro, rw              mount the root read-only or read-write (default rw)
@@ -171,8 +179,9 @@ func (b *boot) run() {
 	network := b.startNetwork()
 	b.network = network
 
-	// 6. The root disk.
-	dev, err := b.mountRoot()
+	// 6. The root: a disk, or an image pulled over the network; with no
+	// container at all, the operating system on the machine's disks.
+	dev, err := b.obtainRoot(network)
 	if err != nil {
 		b.fail(err)
 	}
@@ -290,6 +299,25 @@ func (b *boot) loadModules() (rest func()) {
 // when there is nothing to wait for.
 func (b *boot) startNetwork() *netconf.Network {
 	return netconf.Up(context.Background(), netconf.Params{IP: b.cfg.IP}, b.log)
+}
+
+// obtainRoot mounts the root at newRoot and names where it came from. In
+// ginit.mode=boot, or in auto mode when root= was not given and no container
+// disk appears, it boots the machine's operating system instead and does not
+// return.
+func (b *boot) obtainRoot(network *netconf.Network) (string, error) {
+	if b.cfg.Mode == bootcfg.BootOS {
+		b.bootOS()
+	}
+	if bootcfg.IsImageRef(b.cfg.Root) {
+		return b.pullRoot(network)
+	}
+	dev, err := b.mountRoot()
+	if err != nil && b.cfg.Mode == bootcfg.Auto && !b.cfg.RootGiven && errors.Is(err, os.ErrNotExist) {
+		b.log.Infof("no container disk: %v; looking for an operating system to boot", err)
+		b.bootOS()
+	}
+	return dev, err
 }
 
 func (b *boot) mountRoot() (string, error) {
@@ -629,6 +657,9 @@ func (b *boot) finish(status int) {
 	b.end(action, status)
 }
 
+// actionKexec ends the boot in the kernel loaded by kexec_file_load(2).
+const actionKexec bootcfg.Action = "kexec"
+
 // end stops every process, unmounts, and calls reboot(2). It never returns.
 func (b *boot) end(action bootcfg.Action, status int) {
 	defer func() {
@@ -664,6 +695,8 @@ func (b *boot) end(action bootcfg.Action, status int) {
 	unix.Sync()
 	var a shutdown.Action
 	switch action {
+	case actionKexec:
+		a = shutdown.Kexec
 	case bootcfg.Reboot:
 		a = shutdown.Reboot
 	case bootcfg.Halt:

@@ -23,6 +23,26 @@ const (
 	Shell    Action = "shell"
 )
 
+// Mode is what ginit boots.
+type Mode string
+
+// The modes ginit.mode accepts.
+const (
+	Auto      Mode = "auto"
+	Container Mode = "container"
+	BootOS    Mode = "boot"
+)
+
+// DefaultRootSize is the diskless root's tmpfs size: half the memory, as
+// tmpfs does by default.
+const DefaultRootSize = "50%"
+
+// IsImageRef reports whether root= names a container image to pull at boot
+// (docker://REF, oci:URL) rather than a disk.
+func IsImageRef(root string) bool {
+	return strings.HasPrefix(root, "docker://") || strings.HasPrefix(root, "oci:")
+}
+
 // DefaultRootLabel is the filesystem label the disk tool gives the root disk;
 // without root= ginit looks for it.
 const DefaultRootLabel = "ginit-root"
@@ -34,6 +54,19 @@ type Config struct {
 	RootFlags  string        // rootflags=: data for mount(2)
 	ReadOnly   bool          // ro (rw clears it)
 	RootWait   time.Duration // rootwait, rootdelay=, ginit.rootwait=
+	RootGiven  bool          // root= was on the command line
+
+	// Mode is what the machine boots: a container disk, or (ginit.mode=boot)
+	// the operating system on the machine's disks, by kexec. The default,
+	// Auto, looks for the container disk and falls back to kexec when the
+	// root was not named and no container disk appears.
+	Mode Mode
+	// RootSize is the size of the tmpfs a diskless root (root=docker://,
+	// root=oci:) is pulled into, in tmpfs's size= syntax (512m, 2g, 50%).
+	RootSize string
+	// Install is the disk a pulled image is written to (ginit.install=);
+	// the machine then reboots into it.
+	Install string
 
 	Entrypoint    []string // entrypoint=: replaces the image's Entrypoint and Cmd
 	HasEntrypoint bool
@@ -68,6 +101,8 @@ func Defaults() Config {
 	return Config{
 		Root:          "LABEL=" + DefaultRootLabel,
 		RootWait:      10 * time.Second,
+		Mode:          Auto,
+		RootSize:      DefaultRootSize,
 		NetWait:       3 * time.Second,
 		OnExit:        PowerOff,
 		OnError:       Shell,
@@ -135,7 +170,30 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 		switch p.Key {
 		case "root":
 			if needValue() {
-				c.Root = p.Value
+				c.Root, c.RootGiven = p.Value, true
+			}
+		case "ginit.mode":
+			switch m := Mode(p.Value); m {
+			case Auto, Container, BootOS:
+				c.Mode = m
+			default:
+				warn(p, "want auto, container or boot")
+			}
+		case "ginit.rootsize":
+			if needValue() {
+				if err := checkSize(p.Value); err != nil {
+					warn(p, "%v", err)
+				} else {
+					c.RootSize = p.Value
+				}
+			}
+		case "ginit.install":
+			if needValue() {
+				if !strings.HasPrefix(p.Value, "/dev/") {
+					warn(p, "want a disk such as /dev/vda")
+				} else {
+					c.Install = p.Value
+				}
 			}
 		case "rootfstype":
 			if needValue() {
@@ -302,4 +360,21 @@ func parseAction(p cmdline.Param, allowed ...Action) (Action, error) {
 		names[i] = string(a)
 	}
 	return "", fmt.Errorf("want one of %s, got %q", strings.Join(names, "|"), p.Value)
+}
+
+// checkSize accepts tmpfs's size= syntax: a number of bytes with an optional
+// k, m or g suffix, or a percentage of the memory (1-100%).
+func checkSize(v string) error {
+	num := strings.TrimRight(v, "kKmMgG%")
+	if len(v)-len(num) > 1 {
+		return fmt.Errorf("want a size such as 512m, 2g or 50%%")
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n == 0 {
+		return fmt.Errorf("want a size such as 512m, 2g or 50%%")
+	}
+	if strings.HasSuffix(v, "%") && n > 100 {
+		return fmt.Errorf("want at most 100%%")
+	}
+	return nil
 }

@@ -21,12 +21,17 @@ func TestParse(t *testing.T) {
 	c, warns := Parse(`console=ttyS0 root=UUID=ABCD rootfstype=ext4 ro rootwait ` +
 		`entrypoint="/bin/app -v 'a b'" ginit.cmd="x y" ginit.env=A=1 "ginit.env=B=two words" ` +
 		`ginit.workdir=/srv ginit.user=app:staff ip=off ginit.netwait=500ms ginit.modules=e1000,virtio_net ` +
-		`ginit.onexit=reboot ginit.onerror=poweroff ginit.shell=1 ginit.stoptimeout=3 ginit.debug quiet ginit.debugexit=0x501 root=/dev/vda`)
+		`ginit.onexit=reboot ginit.onerror=poweroff ginit.shell=1 ginit.stoptimeout=3 ginit.debug quiet ginit.debugexit=0x501 root=/dev/vda ` +
+		`ginit.mode=boot ginit.rootsize=768m ginit.install=/dev/vdb`)
 	if len(warns) != 0 {
 		t.Fatalf("warnings = %v; want none", warns)
 	}
 	want := Defaults()
 	want.Root = "/dev/vda" // the last root= wins
+	want.RootGiven = true
+	want.Mode = BootOS
+	want.RootSize = "768m"
+	want.Install = "/dev/vdb"
 	want.RootFSType = "ext4"
 	want.ReadOnly = true
 	want.RootWait = 24 * time.Hour
@@ -72,7 +77,13 @@ func TestBadValuesKeepDefaults(t *testing.T) {
 		{`entrypoint="/bin/sh -c 'unterminated"`, func(c Config) bool { return !c.HasEntrypoint }},
 		{"ginit.shell=maybe", func(c Config) bool { return !c.Shell }},
 		{"ginit.debugexit=port", func(c Config) bool { return c.DebugExitPort == 0xf4 }},
-		{"root=", func(c Config) bool { return c.Root == "LABEL=ginit-root" }},
+		{"root=", func(c Config) bool { return c.Root == "LABEL=ginit-root" && !c.RootGiven }},
+		{"ginit.mode=firmware", func(c Config) bool { return c.Mode == Auto }},
+		{"ginit.rootsize=lots", func(c Config) bool { return c.RootSize == "50%" }},
+		{"ginit.rootsize=150%", func(c Config) bool { return c.RootSize == "50%" }},
+		{"ginit.rootsize=0", func(c Config) bool { return c.RootSize == "50%" }},
+		{"ginit.rootsize=1gg", func(c Config) bool { return c.RootSize == "50%" }},
+		{"ginit.install=vda", func(c Config) bool { return c.Install == "" }},
 		{"ginit.typo=1", func(c Config) bool { return true }},
 	} {
 		c, warns := Parse(tt.param)
@@ -82,6 +93,20 @@ func TestBadValuesKeepDefaults(t *testing.T) {
 		}
 		if !tt.check(c) {
 			t.Errorf("Parse(%q) = %+v; want the default kept", tt.param, c)
+		}
+	}
+}
+
+func TestIsImageRef(t *testing.T) {
+	for root, want := range map[string]bool{
+		"docker://10.0.2.2:5000/app:latest": true,
+		"oci:http://10.0.2.2:8080/layout":   true,
+		"/dev/vda":                          false,
+		"LABEL=ginit-root":                  false,
+		"docker.io/library/alpine":          false, // a disk name could look like that; refs need the scheme
+	} {
+		if got := IsImageRef(root); got != want {
+			t.Errorf("IsImageRef(%q) = %v; want %v", root, got, want)
 		}
 	}
 }

@@ -105,6 +105,8 @@ const (
 	PowerOff Action = iota
 	Reboot
 	Halt
+	// Kexec starts the kernel loaded with kexec_file_load(2).
+	Kexec
 )
 
 func (a Action) String() string {
@@ -113,6 +115,8 @@ func (a Action) String() string {
 		return "reboot"
 	case Halt:
 		return "halt"
+	case Kexec:
+		return "kexec"
 	}
 	return "poweroff"
 }
@@ -123,6 +127,8 @@ func (a Action) cmd() int {
 		return unix.LINUX_REBOOT_CMD_RESTART
 	case Halt:
 		return unix.LINUX_REBOOT_CMD_HALT
+	case Kexec:
+		return unix.LINUX_REBOOT_CMD_KEXEC
 	}
 	return unix.LINUX_REBOOT_CMD_POWER_OFF
 }
