@@ -62,6 +62,10 @@ func Open(ctx context.Context, transport, arg string, o Options) (*Image, error)
 	if transport == Docker {
 		return openRemote(ctx, arg, o)
 	}
+	if transport == OCI && isURL(arg) {
+		base, ref := splitURLRef(arg)
+		return openLayout(newHTTPStore(base), transport+":"+arg, ref, o.platform())
+	}
 	p, ref := splitRef(arg)
 	var cleanup []func() error
 	closeAll := func() error {
