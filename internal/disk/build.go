@@ -411,7 +411,7 @@ func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Re
 		case err != nil:
 			return nil, cleanup, err
 		default:
-			if err := extractLayers(ctx, x, im, o.Progress); err != nil {
+			if err := ExtractLayers(ctx, x, im, o.Progress); err != nil {
 				return nil, cleanup, err
 			}
 			st.config = im.RawConfig
@@ -453,9 +453,9 @@ func openImage(ctx context.Context, o Options, warnf func(string, ...any)) (*oci
 	return im, err
 }
 
-// extractLayers flattens the image's layers into the staging tree, bottom
+// ExtractLayers flattens the image's layers into the staging tree, bottom
 // first, each checked against its digests once read to its end.
-func extractLayers(ctx context.Context, x *rootfs.Extractor, im *ociimage.Image, prog Progress) error {
+func ExtractLayers(ctx context.Context, x *rootfs.Extractor, im *ociimage.Image, prog Progress) error {
 	for _, l := range im.Layers {
 		prog.Start(fmt.Sprintf("%s of %d", l, len(im.Layers)), l.Size)
 		lr, err := l.Open(func(n int) { prog.Add(int64(n)) })

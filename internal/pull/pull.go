@@ -1,0 +1,150 @@
+// Package pull puts a container image into a directory that is itself a
+// root filesystem: the layers are fetched, checked against their digests and
+// flattened with the code oci2disk uses, then given their real owners,
+// modes, device nodes and xattrs in place. It needs root. A diskless boot
+// (root=docker://REF) pulls into a tmpfs; an install (ginit.install=DISK)
+// formats the disk as oci2disk would and pulls into it.
+package pull
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ginit-dev/ginit/internal/disk"
+	"github.com/ginit-dev/ginit/internal/ociimage"
+	"github.com/ginit-dev/ginit/internal/rootfs"
+)
+
+// SourcePath is where a pulled root records what it was pulled from, so a
+// machine booting with the same root= can tell the disk already holds it.
+const SourcePath = "/.ginit/source.json"
+
+// Source is the content of SourcePath.
+type Source struct {
+	Source string `json:"source"` // as root= gave it
+	Digest string `json:"digest"` // the manifest's digest
+}
+
+// Options tune Into and Install.
+type Options struct {
+	Platform *v1.Platform // nil: linux/amd64
+	Progress disk.Progress
+	Warnf    func(string, ...any)
+	// MaxLayerSize caps one layer unpacked; 0 is disk.DefaultMaxLayerSize.
+	MaxLayerSize int64
+}
+
+// Report says what was pulled.
+type Report struct {
+	Source Source
+	Layers int
+	Bytes  int64 // compressed layer bytes read
+}
+
+type noProgress struct{}
+
+func (noProgress) Start(string, int64) {}
+func (noProgress) Add(int64)           {}
+func (noProgress) Done()               {}
+
+// countingProgress adds up the bytes read for the report.
+type countingProgress struct {
+	disk.Progress
+	n *int64
+}
+
+func (c countingProgress) Add(n int64) { *c.n += n; c.Progress.Add(n) }
+
+// Into pulls the image source names (docker://REF, oci:URL[:NAME], or any
+// image source oci2disk takes) into root, an existing empty directory on a
+// mount with noatime (the extraction keeps its markers in the atimes). It
+// writes the image's configuration, byte for byte, to /.ginit/image.json
+// and the source to SourcePath.
+func Into(ctx context.Context, source, root string, o Options) (*Report, error) {
+	src, err := disk.ParseSource(source)
+	if err != nil {
+		return nil, err
+	}
+	if !src.IsImage() {
+		return nil, fmt.Errorf("source %q: not a container image (want docker://REF or oci:URL)", source)
+	}
+	if ents, err := os.ReadDir(root); err != nil {
+		return nil, fmt.Errorf("pull into %s: %w", root, err)
+	} else if len(ents) > 0 && !(len(ents) == 1 && ents[0].Name() == "lost+found") {
+		return nil, fmt.Errorf("pull into %s: not empty", root)
+	}
+	if o.Progress == nil {
+		o.Progress = noProgress{}
+	}
+	if o.Warnf == nil {
+		o.Warnf = func(string, ...any) {}
+	}
+	if o.MaxLayerSize == 0 {
+		o.MaxLayerSize = disk.DefaultMaxLayerSize
+	}
+	im, err := ociimage.Open(ctx, src.Kind, src.Path, ociimage.Options{Platform: o.Platform, Warnf: o.Warnf})
+	if err != nil {
+		return nil, err
+	}
+	defer im.Close()
+	rep := &Report{Source: Source{Source: source, Digest: im.Digest}, Layers: len(im.Layers)}
+	x := rootfs.NewExtractor(root, rootfs.Options{MaxBytes: o.MaxLayerSize, Warnf: o.Warnf})
+	if err := disk.ExtractLayers(ctx, x, im, countingProgress{o.Progress, &rep.Bytes}); err != nil {
+		return nil, err
+	}
+	res, err := x.Finish()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if err := rootfs.Materialize(root, res); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	src1, _ := json.Marshal(rep.Source)
+	for name, data := range map[string][]byte{disk.ImageConfigPath: im.RawConfig, SourcePath: append(src1, '\n')} {
+		if err := writeInRoot(root, name, data); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// writeInRoot writes data at name (/.ginit/...) inside root, making its
+// directory; a link of the image on the way is followed within the root.
+func writeInRoot(root, name string, data []byte) error {
+	dir, err := rootfs.Resolve(root, path.Dir(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		dir, err = filepath.Join(root, path.Dir(name)), nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p := filepath.Join(dir, path.Base(name))
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
+}
+
+// ReadSource reads what a pulled root at root was pulled from.
+func ReadSource(root string) (Source, error) {
+	var s Source
+	data, err := os.ReadFile(filepath.Join(root, SourcePath))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", filepath.Join(root, SourcePath), err)
+	}
+	return s, nil
+}
