@@ -71,9 +71,17 @@ type VM struct {
 	DiskBus        string // "virtio" (default) or "nvme"
 	Append         string // kernel command line after console=
 	NoNet          bool
+	// NetOptions are more options for the user-mode network card, such
+	// as "tftp=DIR,bootfile=boot.ipxe" for a network boot.
+	NetOptions string
+	// Reboot lets a guest reboot (QEMU's -no-reboot is left out): a
+	// reboot restarts the same kernel, initramfs and command line.
+	Reboot bool
 	MemMB          int           // default 256
 	Timeout        time.Duration // default 90s
 	Extra          []string      // more QEMU arguments
+	// With no Kernel, the machine boots from the network card: its PXE
+	// firmware loads what the DHCP server's bootfile names.
 	// Triggers send QEMU monitor commands when console text appears.
 	Triggers []Trigger
 }
@@ -99,10 +107,16 @@ func (vm VM) Args() []string {
 		mem = 256
 	}
 	args := []string{"-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", "1",
-		"-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none",
-		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
-		"-kernel", vm.Kernel, "-initrd", vm.Initrd,
-		"-append", "console=ttyS0 panic=-1 " + vm.Append}
+		"-display", "none", "-serial", "stdio", "-monitor", "none",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"}
+	if !vm.Reboot {
+		args = append(args, "-no-reboot")
+	}
+	if vm.Kernel != "" {
+		args = append(args, "-kernel", vm.Kernel, "-initrd", vm.Initrd, "-append", "console=ttyS0 panic=-1 "+vm.Append)
+	} else {
+		args = append(args, "-boot", "n")
+	}
 	switch {
 	case vm.Disk == "":
 	case vm.DiskBus == "nvme":
@@ -113,7 +127,11 @@ func (vm VM) Args() []string {
 	if vm.NoNet {
 		args = append(args, "-nic", "none")
 	} else {
-		args = append(args, "-nic", "user,model=virtio-net-pci")
+		nic := "user,model=virtio-net-pci"
+		if vm.NetOptions != "" {
+			nic += "," + vm.NetOptions
+		}
+		args = append(args, "-nic", nic)
 	}
 	return append(args, vm.Extra...)
 }
