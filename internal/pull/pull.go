@@ -21,17 +21,8 @@ import (
 	"github.com/ginit-dev/ginit/internal/disk"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
+	"github.com/ginit-dev/ginit/internal/workload"
 )
-
-// SourcePath is where a pulled root records what it was pulled from, so a
-// machine booting with the same root= can tell the disk already holds it.
-const SourcePath = "/.ginit/source.json"
-
-// Source is the content of SourcePath.
-type Source struct {
-	Source string `json:"source"` // as root= gave it
-	Digest string `json:"digest"` // the manifest's digest
-}
 
 // Options tune Into and Install.
 type Options struct {
@@ -44,7 +35,7 @@ type Options struct {
 
 // Report says what was pulled.
 type Report struct {
-	Source Source
+	Source workload.Source
 	Layers int
 	Bytes  int64 // compressed layer bytes read
 }
@@ -67,7 +58,7 @@ func (c countingProgress) Add(n int64) { *c.n += n; c.Progress.Add(n) }
 // image source oci2disk takes) into root, an existing empty directory on a
 // mount with noatime (the extraction keeps its markers in the atimes). It
 // writes the image's configuration, byte for byte, to /.ginit/image.json
-// and the source to SourcePath.
+// and the source to workload.SourcePath.
 func Into(ctx context.Context, source, root string, o Options) (*Report, error) {
 	src, err := disk.ParseSource(source)
 	if err != nil {
@@ -95,7 +86,7 @@ func Into(ctx context.Context, source, root string, o Options) (*Report, error) 
 		return nil, err
 	}
 	defer im.Close()
-	rep := &Report{Source: Source{Source: source, Digest: im.Digest}, Layers: len(im.Layers)}
+	rep := &Report{Source: workload.Source{Source: source, Digest: im.Digest}, Layers: len(im.Layers)}
 	x := rootfs.NewExtractor(root, rootfs.Options{MaxBytes: o.MaxLayerSize, Warnf: o.Warnf})
 	if err := disk.ExtractLayers(ctx, x, im, countingProgress{o.Progress, &rep.Bytes}); err != nil {
 		return nil, err
@@ -108,7 +99,7 @@ func Into(ctx context.Context, source, root string, o Options) (*Report, error) 
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	src1, _ := json.Marshal(rep.Source)
-	for name, data := range map[string][]byte{disk.ImageConfigPath: im.RawConfig, SourcePath: append(src1, '\n')} {
+	for name, data := range map[string][]byte{disk.ImageConfigPath: im.RawConfig, workload.SourcePath: append(src1, '\n')} {
 		if err := writeInRoot(root, name, data); err != nil {
 			return nil, err
 		}
@@ -134,17 +125,4 @@ func writeInRoot(root, name string, data []byte) error {
 		return err
 	}
 	return os.WriteFile(p, data, 0o644)
-}
-
-// ReadSource reads what a pulled root at root was pulled from.
-func ReadSource(root string) (Source, error) {
-	var s Source
-	data, err := os.ReadFile(filepath.Join(root, SourcePath))
-	if err != nil {
-		return s, err
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		return s, fmt.Errorf("%s: %w", filepath.Join(root, SourcePath), err)
-	}
-	return s, nil
 }

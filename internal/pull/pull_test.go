@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/ociimage"
+	"github.com/ginit-dev/ginit/internal/workload"
 )
 
 func layer(t *testing.T, hdrs ...*tar.Header) tarball.Opener {
@@ -117,7 +118,7 @@ func TestIntoFromRegistry(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(root, ".ginit/image.json")); !bytes.Equal(got, raw) {
 		t.Errorf(".ginit/image.json = %s; want the image's config %s", got, raw)
 	}
-	src, err := ReadSource(root)
+	src, err := workload.ReadSource(root)
 	if err != nil || src.Source != "docker://"+ref || src.Digest != digest.String() {
 		t.Errorf("ReadSource = %+v, %v; want docker://%s at %s", src, err, ref, digest)
 	}

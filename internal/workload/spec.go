@@ -128,3 +128,28 @@ func Getenv(env []string, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// SourcePath is where a root pulled at boot (root=docker://, oci:) records
+// what it was pulled from, so a machine booting with the same root= knows
+// its install disk already holds it.
+const SourcePath = "/.ginit/source.json"
+
+// Source is the content of SourcePath.
+type Source struct {
+	Source string `json:"source"` // as root= gave it
+	Digest string `json:"digest"` // the image manifest's digest
+}
+
+// ReadSource reads what the root at root was pulled from.
+func ReadSource(root string) (Source, error) {
+	var s Source
+	p := filepath.Join(root, SourcePath)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("parse %s: %w", p, err)
+	}
+	return s, nil
+}
