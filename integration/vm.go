@@ -56,6 +56,22 @@ func FindArtifacts(t *testing.T) Artifacts {
 	return a
 }
 
+// FindLinuxboot is FindArtifacts with the linuxboot image, which carries
+// what diskless roots, installs and kexec need (ocipull, osboot).
+func FindLinuxboot(t *testing.T) Artifacts {
+	t.Helper()
+	a := FindArtifacts(t)
+	a.Initrd = envOr("GINIT_LINUXBOOT_INITRD", filepath.Join(a.Repo, "build/linuxboot.cpio"))
+	if _, err := os.Stat(a.Initrd); err != nil {
+		msg := fmt.Sprintf("VM test needs %s: run `make test` (it builds the linuxboot image)", a.Initrd)
+		if os.Getenv("GINIT_VM_TESTS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return a
+}
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v

@@ -60,17 +60,25 @@ func (c countingProgress) Add(n int64) { *c.n += n; c.Progress.Add(n) }
 // writes the image's configuration, byte for byte, to /.ginit/image.json
 // and the source to workload.SourcePath.
 func Into(ctx context.Context, source, root string, o Options) (*Report, error) {
-	src, err := disk.ParseSource(source)
+	if err := checkEmpty(root); err != nil {
+		return nil, err
+	}
+	im, o, err := open(ctx, source, o)
 	if err != nil {
 		return nil, err
 	}
-	if !src.IsImage() {
-		return nil, fmt.Errorf("source %q: not a container image (want docker://REF or oci:URL)", source)
+	defer im.Close()
+	return into(ctx, im, source, root, o)
+}
+
+// open opens the image source names, and fills in o's defaults.
+func open(ctx context.Context, source string, o Options) (*ociimage.Image, Options, error) {
+	src, err := disk.ParseSource(source)
+	if err != nil {
+		return nil, o, err
 	}
-	if ents, err := os.ReadDir(root); err != nil {
-		return nil, fmt.Errorf("pull into %s: %w", root, err)
-	} else if len(ents) > 0 && !(len(ents) == 1 && ents[0].Name() == "lost+found") {
-		return nil, fmt.Errorf("pull into %s: not empty", root)
+	if !src.IsImage() {
+		return nil, o, fmt.Errorf("source %q: not a container image (want docker://REF or oci:URL)", source)
 	}
 	if o.Progress == nil {
 		o.Progress = noProgress{}
@@ -82,10 +90,23 @@ func Into(ctx context.Context, source, root string, o Options) (*Report, error) 
 		o.MaxLayerSize = disk.DefaultMaxLayerSize
 	}
 	im, err := ociimage.Open(ctx, src.Kind, src.Path, ociimage.Options{Platform: o.Platform, Warnf: o.Warnf})
+	return im, o, err
+}
+
+// checkEmpty refuses a directory with anything in it but lost+found.
+func checkEmpty(root string) error {
+	ents, err := os.ReadDir(root)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("pull into %s: %w", root, err)
 	}
-	defer im.Close()
+	if len(ents) > 1 || len(ents) == 1 && ents[0].Name() != "lost+found" {
+		return fmt.Errorf("pull into %s: not empty", root)
+	}
+	return nil
+}
+
+// into flattens the opened image into root and records its config and source.
+func into(ctx context.Context, im *ociimage.Image, source, root string, o Options) (*Report, error) {
 	rep := &Report{Source: workload.Source{Source: source, Digest: im.Digest}, Layers: len(im.Layers)}
 	x := rootfs.NewExtractor(root, rootfs.Options{MaxBytes: o.MaxLayerSize, Warnf: o.Warnf})
 	if err := disk.ExtractLayers(ctx, x, im, countingProgress{o.Progress, &rep.Bytes}); err != nil {
@@ -98,8 +119,8 @@ func Into(ctx context.Context, source, root string, o Options) (*Report, error) 
 	if err := rootfs.Materialize(root, res); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
-	src1, _ := json.Marshal(rep.Source)
-	for name, data := range map[string][]byte{disk.ImageConfigPath: im.RawConfig, workload.SourcePath: append(src1, '\n')} {
+	src, _ := json.Marshal(rep.Source)
+	for name, data := range map[string][]byte{disk.ImageConfigPath: im.RawConfig, workload.SourcePath: append(src, '\n')} {
 		if err := writeInRoot(root, name, data); err != nil {
 			return nil, err
 		}

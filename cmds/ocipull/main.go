@@ -1,0 +1,89 @@
+// Command ocipull puts a container image into a directory that becomes a
+// root filesystem, or onto a disk, from inside the machine: what ginit runs
+// for a diskless boot (root=docker://REF, root=oci:URL) and for an install
+// (ginit.install=DISK). Layers are checked against their digests and
+// flattened with oci2disk's code; owners, modes, device nodes and xattrs are
+// set for real, so it runs as root.
+//
+//	ocipull [-platform OS/ARCH] SOURCE DIR     pull into the empty directory DIR
+//	ocipull -install DISK SOURCE               format DISK as oci2disk does and pull onto it
+//
+// SOURCE is docker://REF (a registry, over HTTPS, or HTTP for loopback and
+// private addresses), oci:http://HOST/PATH[:NAME] (an OCI image layout on any
+// HTTP server), or any source oci2disk takes. Progress goes to standard
+// output, one line a second at most.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ginit-dev/ginit/internal/pull"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "ocipull: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("ocipull", flag.ContinueOnError)
+	install := fs.String("install", "", "format this disk and pull onto it, instead of into a directory")
+	platform := fs.String("platform", "linux/amd64", "the platform to pick from a multi-platform image")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var source, dir string
+	switch {
+	case *install != "" && fs.NArg() == 1:
+		source = fs.Arg(0)
+	case *install == "" && fs.NArg() == 2:
+		source, dir = fs.Arg(0), fs.Arg(1)
+	default:
+		return fmt.Errorf("usage: ocipull [-platform OS/ARCH] SOURCE DIR | ocipull -install DISK SOURCE")
+	}
+	plat, err := v1.ParsePlatform(*platform)
+	if err != nil {
+		return fmt.Errorf("-platform %q: %w", *platform, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	o := pull.Options{Platform: plat, Progress: newProgress(out), Warnf: func(f string, a ...any) {
+		fmt.Fprintf(out, "ocipull: warning: "+f+"\n", a...)
+	}}
+	var rep *pull.Report
+	if *install != "" {
+		fmt.Fprintf(out, "ocipull: installing %s onto %s\n", source, *install)
+		rep, err = pull.Install(ctx, source, *install, o)
+	} else {
+		rep, err = pull.Into(ctx, source, dir, o)
+	}
+	if err != nil {
+		return err
+	}
+	where := dir
+	if *install != "" {
+		where = *install
+	}
+	fmt.Fprintf(out, "ocipull: %s (%s): %d layers, %s, in %s\n", source, rep.Source.Digest, rep.Layers, formatBytes(rep.Bytes), where)
+	return nil
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+}
