@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -103,12 +104,44 @@ func TestDisklessRegistry(t *testing.T) {
 		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
 	}
 	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
+	if os.Getenv("GINIT_TEST_CONSOLE") == "1" {
+		t.Logf("console:\n%s", res.Console)
+	}
 	wantClean(t, res,
 		"pulling docker://"+ref+" into a tmpfs root (size=256m)",
 		"ocipull: docker://"+ref+" ("+digest.String()+"): 1 layers",
 		"probe: uid=1000 gid=1000",
 		"cwd=/srv/work",
 		"probe: env GREETING=from-the-registry",
+		"ginit: entrypoint exited with status 0",
+	)
+	if got := res.DebugExitStatus(); got != 0 {
+		t.Errorf("status = %d; want 0", got)
+	}
+}
+
+// The same from an OCI image layout on a plain HTTP server, as a PXE
+// server would hold it beside the kernel.
+func TestDisklessHTTPLayout(t *testing.T) {
+	t.Parallel()
+	a := FindLinuxboot(t)
+	img := probeImage(t, a, v1.Config{Entrypoint: []string{"/app/probe", "args", "from an HTTP layout"}})
+	dir := filepath.Join(t.TempDir(), "layout")
+	if err := ociimage.WriteLayout(dir, img, "probe"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(dir))))
+	t.Cleanup(srv.Close)
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	src := "oci:http://10.0.2.2:" + port + "/layout:probe"
+	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, MemMB: 512, Timeout: 3 * time.Minute, Append: "root=" + src}.Run(t.Context())
+	if err != nil {
+		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
+	}
+	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
+	wantClean(t, res,
+		"pulling "+src+" into a tmpfs root (size=50%)",
+		`probe: arg[0]="from an HTTP layout"`,
 		"ginit: entrypoint exited with status 0",
 	)
 	if got := res.DebugExitStatus(); got != 0 {
@@ -137,6 +170,9 @@ func TestInstallAndReboot(t *testing.T) {
 		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
 	}
 	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
+	if os.Getenv("GINIT_TEST_CONSOLE") == "1" {
+		t.Logf("console:\n%s", res.Console)
+	}
 	wantClean(t, res,
 		"installing docker://"+ref+" onto /dev/vda",
 		"rebooting into it",
@@ -158,5 +194,40 @@ func TestInstallAndReboot(t *testing.T) {
 	raw, _ := img.RawConfigFile()
 	if got := DebugfsCat(t, disk, "/.ginit/image.json"); got != string(raw) {
 		t.Errorf("/.ginit/image.json on the disk = %s; want the image's config %s", got, raw)
+	}
+}
+
+// An image that cannot pull (minimal has no ocipull) and a reference the
+// registry does not have each end the boot with one clear line, status 125.
+func TestDisklessErrors(t *testing.T) {
+	t.Parallel()
+	a := FindLinuxboot(t)
+	minimal := FindArtifacts(t)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	for _, tc := range []struct {
+		name, initrd, root, want string
+	}{
+		{"minimal", minimal.Initrd, "docker://10.0.2.2:" + port + "/app:1", "this image cannot pull images at boot"},
+		{"missing", a.Initrd, "docker://10.0.2.2:" + port + "/nothing:1", "ocipull exited with status 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := qemu.VM{Kernel: a.Kernel, Initrd: tc.initrd, MemMB: 512, Timeout: 3 * time.Minute,
+				Append: "root=" + tc.root + " ginit.onerror=poweroff"}.Run(t.Context())
+			if err != nil {
+				t.Fatalf("boot: %v; console:\n%s", err, res.Console)
+			}
+			if n := strings.Count(res.Console, "ginit: boot failed:"); n != 1 || !strings.Contains(res.Console, tc.want) {
+				t.Errorf("console has %d boot failed lines; want one saying %q; console:\n%s", n, tc.want, res.Console)
+			}
+			if strings.Contains(res.Console, "Kernel panic") {
+				t.Errorf("kernel panic")
+			}
+			if got := res.DebugExitStatus(); got != 125 {
+				t.Errorf("status = %d; want 125", got)
+			}
+		})
 	}
 }
