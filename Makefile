@@ -38,6 +38,7 @@ demo: deps kernel
 
 test: deps kernel
 	$(MAKE) --no-print-directory image CONFIG=minimal
+	$(MAKE) --no-print-directory image CONFIG=linuxboot
 	scripts/test.sh
 
 # The root is made once in $(BUILD)/systemd/root; make test runs this test too.
