@@ -65,6 +65,9 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 
+	if *disklessOnly {
+		return disklessTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
@@ -74,7 +77,10 @@ func run() error {
 	if err := bootTable(o, work); err != nil {
 		return err
 	}
-	return netTable(o, work)
+	if err := netTable(o, work); err != nil {
+		return err
+	}
+	return disklessTable(o, work)
 }
 
 // imageTable builds each config with mkimage, timing the build, and prints

@@ -25,6 +25,8 @@ type consoleWriter struct {
 	buf      bytes.Buffer
 	triggers []Trigger
 	fired    int // triggers fire in order
+	firedAt  []time.Duration
+	start    time.Time
 	monitor  string
 	err      error
 }
@@ -34,6 +36,7 @@ func (w *consoleWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	w.buf.Write(p)
 	for w.fired < len(w.triggers) && strings.Contains(w.buf.String(), w.triggers[w.fired].When) {
+		w.firedAt = append(w.firedAt, time.Since(w.start))
 		if cmd := w.triggers[w.fired].Command; cmd != "" {
 			if err := sendMonitor(w.monitor, cmd); err != nil && w.err == nil {
 				w.err = err
@@ -98,6 +101,9 @@ type Result struct {
 	Console  string
 	QEMUExit int
 	Wall     time.Duration
+	// TriggerTimes holds, for each trigger that fired, when its text
+	// appeared, since QEMU started: power-on to that point of the boot.
+	TriggerTimes []time.Duration
 }
 
 // Args returns QEMU's command line for vm.
@@ -163,11 +169,14 @@ func (vm VM) Run(ctx context.Context) (Result, error) {
 		}
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
-	out := &consoleWriter{triggers: vm.Triggers, monitor: monitor}
-	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
+	out := &consoleWriter{triggers: vm.Triggers, monitor: monitor, start: start}
+	cmd.Stdout, cmd.Stderr = out, out
 	err := cmd.Run()
 	res := Result{Console: out.String(), Wall: time.Since(start)}
+	out.mu.Lock()
+	res.TriggerTimes = out.firedAt
+	out.mu.Unlock()
 	if out.err != nil {
 		return res, out.err
 	}
