@@ -8,8 +8,8 @@
 //	ocipull [-platform OS/ARCH] SOURCE DIR     pull into the empty directory DIR
 //	ocipull -install DISK SOURCE               format DISK as oci2disk does and pull onto it
 //
-// SOURCE is docker://REF (a registry, over HTTPS, or HTTP for loopback and
-// private addresses), oci:http://HOST/PATH[:NAME] (an OCI image layout on any
+// SOURCE is docker://REF (a registry, over HTTPS with Mozilla's root
+// certificates built in, or HTTP for loopback and private addresses), oci:http://HOST/PATH[:NAME] (an OCI image layout on any
 // HTTP server), or any source oci2disk takes. Progress goes to standard
 // output, one line a second at most.
 package main
@@ -24,6 +24,10 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	// The image has no CA bundle of its own: Mozilla's roots, from a Go
+	// module (so the build stays reproducible), for HTTPS registries. Used
+	// only where the system has no roots.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/ginit-dev/ginit/internal/pull"
 )
