@@ -303,21 +303,25 @@ func (s *scanner) device(name string) *FS {
 }
 
 // Select picks entries by what a user typed: an index into entries, or an
-// entry's name or ID. An empty sel picks them all.
-func Select(entries []Entry, sel string) ([]Entry, error) {
+// entry's name or ID. It returns their indices; an empty sel picks them all.
+func Select(entries []Entry, sel string) ([]int, error) {
 	if sel == "" {
-		return entries, nil
+		all := make([]int, len(entries))
+		for i := range all {
+			all[i] = i
+		}
+		return all, nil
 	}
 	if n, err := strconv.Atoi(sel); err == nil {
 		if n < 0 || n >= len(entries) {
 			return nil, fmt.Errorf("entry %d: there are %d entries (0 to %d)", n, len(entries), len(entries)-1)
 		}
-		return entries[n : n+1], nil
+		return []int{n}, nil
 	}
 	var names []string
-	for _, e := range entries {
+	for i, e := range entries {
 		if e.Name == sel || (e.ID != "" && e.ID == sel) {
-			return []Entry{e}, nil
+			return []int{i}, nil
 		}
 		names = append(names, strconv.Quote(e.Name))
 	}

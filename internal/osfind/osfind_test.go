@@ -538,8 +538,8 @@ func TestSelect(t *testing.T) {
 			continue
 		}
 		var names []string
-		for _, e := range got {
-			names = append(names, e.Name)
+		for _, i := range got {
+			names = append(names, entries[i].Name)
 		}
 		if strings.Join(names, ",") != strings.Join(tc.want, ",") || err != nil {
 			t.Errorf("Select(%q) = %v, %v; want %v", tc.sel, names, err, tc.want)
