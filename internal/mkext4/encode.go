@@ -138,8 +138,18 @@ func (fs *fsImage) superblock(g uint32, freeBlocks uint64, freeInodes uint32) []
 	return sb
 }
 
-// groupDesc is group g's 64-byte descriptor.
-func (fs *fsImage) groupDesc(g uint32, flags uint16, freeBlocks uint64, freeInodes, dirs uint32, blockBitmapCsum, inodeBitmapCsum uint32) []byte {
+// groupDesc is what a group descriptor says about the group's contents.
+type groupDesc struct {
+	flags           uint16
+	freeBlocks      uint64
+	freeInodes      uint32 // all past the used ones, so also bg_itable_unused
+	dirs            uint32
+	blockBitmapCsum uint32
+	inodeBitmapCsum uint32
+}
+
+// encodeDesc is group g's 64-byte descriptor.
+func (fs *fsImage) encodeDesc(g uint32, gd groupDesc) []byte {
 	l := &fs.layout
 	d := make([]byte, descSize)
 	put := func(lo, hi int, v uint64) { // a field split in 32-bit halves
@@ -153,13 +163,13 @@ func (fs *fsImage) groupDesc(g uint32, flags uint16, freeBlocks uint64, freeInod
 	put(0x00, 0x20, l.blockBitmap(g))
 	put(0x04, 0x24, l.inodeBitmap(g))
 	put(0x08, 0x28, l.inodeTable(g))
-	put16(0x0C, 0x2C, uint32(freeBlocks))
-	put16(0x0E, 0x2E, freeInodes)
-	put16(0x10, 0x30, dirs)
-	le.PutUint16(d[0x12:], flags)
-	put16(0x18, 0x38, blockBitmapCsum)
-	put16(0x1A, 0x3A, inodeBitmapCsum)
-	put16(0x1C, 0x32, freeInodes) // bg_itable_unused: free inodes come last
+	put16(0x0C, 0x2C, uint32(gd.freeBlocks))
+	put16(0x0E, 0x2E, gd.freeInodes)
+	put16(0x10, 0x30, gd.dirs)
+	le.PutUint16(d[0x12:], gd.flags)
+	put16(0x18, 0x38, gd.blockBitmapCsum)
+	put16(0x1A, 0x3A, gd.inodeBitmapCsum)
+	put16(0x1C, 0x32, gd.freeInodes) // bg_itable_unused
 	c := crc32cUint32(fs.csumSeed(), g)
 	c = crc32c(c, d) // bg_checksum (0x1E) is still zero here
 	le.PutUint16(d[0x1E:], uint16(c))

@@ -2,18 +2,18 @@
 // a file or a block device, in pure Go, so that a machine that carries no
 // e2fsprogs can format a local disk and then mount it.
 //
-// The file system is the one mke2fs makes by default: 4 KiB blocks,
-// 256-byte inodes (one per 16 KiB), flex_bg, 64bit, metadata_csum, a
-// journal, and root and lost+found directories. Only the metadata that
-// holds something is written, a few MiB at most: block groups whose inodes
-// are all free are marked INODE_UNINIT (and BLOCK_UNINIT where the kernel
-// can compute the bitmap), and their inode tables are left as they are,
-// as mke2fs's lazy_itable_init does. The checksummed descriptors tell the
-// kernel and e2fsck not to read them; the kernel zeroes them in the
-// background after the first mount. Zeroing them here instead would write
-// 1/64 of the disk, which takes minutes on a large disk under emulation.
-// The journal is zeroed, with fallocate where the device supports it, so
-// that no old journal on the disk can ever be replayed.
+// The file system is mke2fs's default ext4: 4 KiB blocks, 256-byte inodes
+// (one per 16 KiB), flex_bg, 64bit, metadata_csum, dir_index and a journal
+// (without one, a crash would call for an fsck that such a machine lacks).
+//
+// Only metadata that holds something is written, a few MiB even on a large
+// disk. Inode tables are initialised lazily, as mke2fs's lazy_itable_init
+// does: groups with no inode in use are marked INODE_UNINIT, and the
+// checksummed descriptors' unused-inode counts tell the kernel and e2fsck
+// not to read the tables; the kernel zeroes them in the background after
+// the first mount. Writing them here would cost 1/64 of the disk: minutes
+// on a large disk under emulation. The journal, which is read after a
+// crash, is zeroed, with fallocate where the device can do it cheaply.
 package mkext4
 
 import (
@@ -26,11 +26,10 @@ import (
 
 // Options say what to write. The zero value is valid.
 type Options struct {
-	Label string   // volume label, at most 16 bytes
-	UUID  [16]byte // zero: random
-	Size  int64    // bytes to use; 0: the whole file or block device
-	Time  time.Time
-	// Time stamps the superblock and the directories; zero: now.
+	Label string    // volume label, at most 16 bytes
+	UUID  [16]byte  // zero: random
+	Size  int64     // bytes to use; 0: the whole file or block device
+	Time  time.Time // stamps the superblock and the directories; zero: now
 }
 
 // MinSize is the smallest file system Format makes: room for the metadata,

@@ -188,18 +188,19 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-// Formatting over old data gives a clean file system, and old signatures
-// in the first MiB (here a btrfs superblock's place) are gone, although
-// the inode tables there are not written.
+// Formatting over old data gives a clean file system; old signatures in
+// the first MiB (here a btrfs superblock's place) are gone, although the
+// inode tables there are not written; and what lies past Size is kept.
 func TestFormatOverGarbage(t *testing.T) {
+	const size = 64 << 20
 	img := filepath.Join(t.TempDir(), "disk.img")
-	garbage := make([]byte, 64<<20)
+	garbage := make([]byte, size+1<<20)
 	r := rand.NewChaCha8([32]byte{1})
 	r.Read(garbage)
 	if err := os.WriteFile(img, garbage, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Format(img, Options{UUID: testUUID, Time: testTime}); err != nil {
+	if err := Format(img, Options{UUID: testUUID, Time: testTime, Size: size}); err != nil {
 		t.Fatalf("Format(garbage) = %v; want nil", err)
 	}
 	fsck(t, img)
@@ -213,6 +214,9 @@ func TestFormatOverGarbage(t *testing.T) {
 	}
 	if !bytes.Equal(b[:1024], make([]byte, 1024)) {
 		t.Errorf("boot sector after Format = %x...; want zeros", b[:16])
+	}
+	if !bytes.Equal(b[size:], garbage[size:]) {
+		t.Errorf("bytes past Size changed by Format; want them kept")
 	}
 }
 
@@ -241,6 +245,7 @@ func TestErrors(t *testing.T) {
 		{"empty file, no size", empty, Options{}, nil, "empty"},
 		{"directory", dir, Options{Size: MinSize}, nil, "not a regular file"},
 		{"negative size", empty, Options{Size: -1}, nil, "negative"},
+		{"too large", empty, Options{Size: 17 << 40}, errTooLarge, "16 TiB"},
 	} {
 		err := Format(tc.path, tc.o)
 		if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) ||

@@ -42,29 +42,31 @@ func (fs *fsImage) write(dev *device) error {
 	var freeBlocks uint64
 	var freeInodes uint32
 	for g := range l.groups {
-		free := l.groupLen(g) - l.usedBlocks(g)
-		flags, groupFreeInodes, dirs := uint16(bgInodeUninit), l.inodesPerGroup, uint32(0)
-		var blockCsum, inodeCsum uint32
+		gd := groupDesc{
+			flags:      bgInodeUninit,
+			freeBlocks: l.groupLen(g) - l.usedBlocks(g),
+			freeInodes: l.inodesPerGroup,
+		}
 		if g == 0 { // inodes 1 to 11 are in use: the root and lost+found are directories
-			flags, groupFreeInodes, dirs = 0, l.inodesPerGroup-lostFoundIno, 2
+			gd.flags, gd.freeInodes, gd.dirs = 0, l.inodesPerGroup-lostFoundIno, 2
 			bitmap := fs.inodeBitmap()
 			if err := dev.writeBlock(l.inodeBitmap(0), bitmap); err != nil {
 				return err
 			}
-			inodeCsum = crc32c(fs.csumSeed(), bitmap[:l.inodesPerGroup/8])
+			gd.inodeBitmapCsum = crc32c(fs.csumSeed(), bitmap[:l.inodesPerGroup/8])
 		}
 		if l.blockUninit(g) {
-			flags |= bgBlockUninit
+			gd.flags |= bgBlockUninit
 		} else {
 			bitmap := fs.blockBitmap(g)
 			if err := dev.writeBlock(l.blockBitmap(g), bitmap); err != nil {
 				return err
 			}
-			blockCsum = crc32c(fs.csumSeed(), bitmap)
+			gd.blockBitmapCsum = crc32c(fs.csumSeed(), bitmap)
 		}
-		copy(gdt[g*descSize:], fs.groupDesc(g, flags, free, groupFreeInodes, dirs, blockCsum, inodeCsum))
-		freeBlocks += free
-		freeInodes += groupFreeInodes
+		copy(gdt[g*descSize:], fs.encodeDesc(g, gd))
+		freeBlocks += gd.freeBlocks
+		freeInodes += gd.freeInodes
 	}
 
 	for g := int64(l.groups) - 1; g >= 0; g-- {
