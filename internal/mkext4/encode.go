@@ -98,10 +98,10 @@ func (fs *fsImage) superblock(g uint32, freeBlocks uint64, freeInodes uint32) []
 	le.PutUint32(sb[0x30:], lo32(now)) // s_wtime
 	le.PutUint16(sb[0x36:], 0xFFFF)    // s_max_mnt_count: no periodic fsck
 	le.PutUint16(sb[0x38:], 0xEF53)
-	le.PutUint16(sb[0x3A:], 1) // s_state: clean
-	le.PutUint16(sb[0x3C:], 1) // s_errors: continue
-	le.PutUint32(sb[0x40:], lo32(now))
-	le.PutUint32(sb[0x4C:], 1) // s_rev_level: dynamic
+	le.PutUint16(sb[0x3A:], 1)         // s_state: clean
+	le.PutUint16(sb[0x3C:], 1)         // s_errors: continue
+	le.PutUint32(sb[0x40:], lo32(now)) // s_lastcheck
+	le.PutUint32(sb[0x4C:], 1)         // s_rev_level: dynamic
 	le.PutUint32(sb[0x54:], lostFoundIno)
 	le.PutUint16(sb[0x58:], inodeSize)
 	le.PutUint16(sb[0x5A:], uint16(g))
@@ -116,8 +116,8 @@ func (fs *fsImage) superblock(g uint32, freeBlocks uint64, freeInodes uint32) []
 	sb[0xFC] = 1 // s_def_hash_version: half_md4
 	sb[0xFD] = 1 // s_jnl_backup_type: s_jnl_blocks holds the journal's i_block
 	le.PutUint16(sb[0xFE:], descSize)
-	le.PutUint32(sb[0x100:], 0x4|0x8) // s_default_mount_opts: user_xattr, acl
-	le.PutUint32(sb[0x108:], lo32(now))
+	le.PutUint32(sb[0x100:], 0x4|0x8)   // s_default_mount_opts: user_xattr, acl
+	le.PutUint32(sb[0x108:], lo32(now)) // s_mkfs_time
 	journal := fs.journalInode()
 	copy(sb[0x10C:0x148], journal[0x28:0x64])           // s_jnl_blocks[0:15]: i_block
 	le.PutUint32(sb[0x148:], le.Uint32(journal[0x6C:])) // [15]: i_size_high
@@ -128,9 +128,9 @@ func (fs *fsImage) superblock(g uint32, freeBlocks uint64, freeInodes uint32) []
 	le.PutUint16(sb[0x15C:], extraIsize)           // s_min_extra_isize
 	le.PutUint16(sb[0x15E:], extraIsize)           // s_want_extra_isize
 	le.PutUint32(sb[0x160:], 1)                    // s_flags: signed directory hash, as on x86
-	le.PutUint32(sb[0x248:], uint32(l.overhead())) // s_overhead_clusters, or the kernel counts them at mount
 	sb[0x174] = 4                                  // log2(groupsPerFlex)
 	sb[0x175] = 1                                  // s_checksum_type: crc32c
+	le.PutUint32(sb[0x248:], uint32(l.overhead())) // s_overhead_clusters, or the kernel counts them at mount
 	sb[0x274] = hi8(now)                           // s_wtime_hi
 	sb[0x276] = hi8(now)                           // s_mkfs_time_hi
 	sb[0x277] = hi8(now)                           // s_lastcheck_hi
