@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/u-root/mkuimage/cpio"
 )
 
 // Options say what to build and where.
@@ -34,12 +36,22 @@ type Options struct {
 	// SizeTable prints the table of what takes the space even when the
 	// image is within its budget.
 	SizeTable bool
+	// Modules, when not nil, replaces the config's module list (to try
+	// a smaller or larger set of drivers).
+	Modules []string
+	// Budget, when positive, replaces the config's xz budget.
+	Budget int64
 	// Verbose passes u-root's own output through to Logf.
 	Verbose bool
-	// GoCommand runs `go tool u-root`; default "go".
+	// GoCommand runs `go tool u-root` and `go list`; default "go".
 	GoCommand string
 	// Logf prints progress and warnings, one line a call; default: none.
 	Logf func(format string, args ...any)
+
+	// Seams for tests: run u-root with args in dir; list the gbb
+	// commands' packages. Nil: the real ones.
+	runTool      func(ctx context.Context, dir string, args []string) error
+	listCommands func(ctx context.Context) ([]GoCommand, error)
 }
 
 // Result describes a finished build.
@@ -57,7 +69,9 @@ type Result struct {
 	Modules *Modules
 	// URootTime is the time u-root took to compile; Total the whole build.
 	URootTime, Total time.Duration
-	// Table is the table of what takes the space, when it was made.
+	// Sizes tells what takes the space, when it was measured (over
+	// budget, or Options.SizeTable); Table is it as text.
+	Sizes *SizeReport
 	Table string
 }
 
@@ -82,6 +96,12 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	settings, err := LoadSettings(cfgPath, opts.Config)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Modules != nil {
+		settings.Modules = opts.Modules
+	}
+	if opts.Budget > 0 {
+		settings.BudgetXZBytes = opts.Budget
 	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
@@ -114,8 +134,13 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("reading u-root output %s: %w", urootOut, err)
 	}
 	im := NewImage()
-	for _, r := range recs {
+	for _, r := range BaseRecords() {
 		if err := im.Add(r); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range recs {
+		if err := im.Add(normalizeMode(r)); err != nil {
 			return nil, fmt.Errorf("u-root output: %w", err)
 		}
 	}
@@ -174,19 +199,34 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	// (e) the budget.
 	over := settings.BudgetXZBytes > 0 && res.XZ > settings.BudgetXZBytes
 	if over || opts.SizeTable {
-		table, err := SizeTable(final, res.Modules, res.XZ, settings.BudgetXZBytes)
+		logf("%s: measuring what takes the space (an unstripped build of the gbb binary for its symbols, and xz of each part)", opts.Config)
+		sizes, err := MeasureSizes(SizeInput{
+			Config: opts.Config, Records: final, Modules: res.Modules,
+			Raw: res.Raw, XZ: res.XZ, Budget: settings.BudgetXZBytes,
+			Commands: func() ([]GoCommand, error) {
+				if opts.listCommands != nil {
+					return opts.listCommands(ctx)
+				}
+				return listConfigCommands(ctx, opts, cfgPath)
+			},
+			Unstripped: func(name string) ([]byte, error) {
+				return unstrippedBinary(ctx, opts, cfgPath, base, tmp, name, logf)
+			},
+		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("measuring sizes: %w", err)
 		}
-		res.Table = table
+		res.Sizes, res.Table = sizes, sizes.String()
 	}
 	if over {
-		err := fmt.Errorf("%w: %s is %d bytes xz, budget %d (%s over)\n%s", ErrOverBudget,
-			name+".xz", res.XZ, settings.BudgetXZBytes, human(res.XZ-settings.BudgetXZBytes), res.Table)
+		msg := fmt.Sprintf("%s is %d bytes xz, budget %d (%s over)", name+".xz",
+			res.XZ, settings.BudgetXZBytes, human(res.XZ-settings.BudgetXZBytes))
 		if !opts.IgnoreBudget {
-			return nil, err
+			// The table goes with the error: it is what the reader needs to
+			// choose what to leave out.
+			return nil, fmt.Errorf("%w: %s\n\n%s", ErrOverBudget, msg, res.Table)
 		}
-		logf("warning: %v", err)
+		logf("warning: %v: %s (written anyway, -ignore-budget)", ErrOverBudget, msg)
 	}
 
 	// Move the outputs into place.
@@ -211,17 +251,23 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// runURoot runs `go tool u-root -build=gbb` for the config.
-func runURoot(ctx context.Context, opts Options, cfgPath, base, out string, logf func(string, ...any)) error {
+// runURoot runs `go tool u-root -build=gbb` for the config, with extra
+// arguments before the output's.
+func runURoot(ctx context.Context, opts Options, cfgPath, base, out string, logf func(string, ...any), extra ...string) error {
+	args := []string{"tool", "u-root", "-build=gbb",
+		"-config-file=" + cfgPath, "-config=" + opts.Config,
+		"-base=" + base}
+	args = append(append(args, extra...), "-o", out)
+	dir := filepath.Dir(cfgPath)
+	if opts.runTool != nil {
+		return opts.runTool(ctx, dir, args)
+	}
 	goCmd := opts.GoCommand
 	if goCmd == "" {
 		goCmd = "go"
 	}
-	args := []string{"tool", "u-root", "-build=gbb",
-		"-config-file=" + cfgPath, "-config=" + opts.Config,
-		"-base=" + base, "-o", out}
 	cmd := exec.CommandContext(ctx, goCmd, args...)
-	cmd.Dir = filepath.Dir(cfgPath)
+	cmd.Dir = dir
 	var buf bytes.Buffer
 	var w io.Writer = &buf
 	if opts.Verbose {
@@ -232,6 +278,51 @@ func runURoot(ctx context.Context, opts Options, cfgPath, base, out string, logf
 		return fmt.Errorf("%s %s (in %s): %w\n%s", goCmd, strings.Join(args, " "), cmd.Dir, err, lastLines(buf.String(), 30))
 	}
 	return nil
+}
+
+// unstrippedBinary has u-root build the config again with -go-no-strip,
+// in tmp, and returns the file at name in its output: the same binary as
+// the image's, sections byte for byte, with its symbol table.
+func unstrippedBinary(ctx context.Context, opts Options, cfgPath, base, tmp, name string, logf func(string, ...any)) ([]byte, error) {
+	out := filepath.Join(tmp, "unstripped.cpio")
+	logf("%s: building an unstripped copy of /%s for its symbols", opts.Config, name)
+	if err := runURoot(ctx, opts, cfgPath, base, out, logf, "-go-no-strip"); err != nil {
+		return nil, err
+	}
+	defer os.Remove(out)
+	f, err := os.Open(out)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := ReadArchive(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", out, err)
+	}
+	for _, r := range recs {
+		if cpio.Normalize(r.Name) == name {
+			return contents(r)
+		}
+	}
+	return nil, fmt.Errorf("%s holds no %s", out, name)
+}
+
+// normalizeMode gives what u-root copied from the checkout the modes git
+// gives files (0644, or 0755 for a file with any execute bit) and 0755 to
+// its directories, so that the umask of the checkout does not change the
+// image. The base archive's entries are added first and keep theirs.
+func normalizeMode(r cpio.Record) cpio.Record {
+	switch r.Mode & cpio.S_IFMT {
+	case cpio.S_IFREG:
+		perm := uint64(0o644)
+		if r.Mode&0o111 != 0 {
+			perm = 0o755
+		}
+		r.Mode = cpio.S_IFREG | perm
+	case cpio.S_IFDIR:
+		r.Mode = cpio.S_IFDIR | 0o755
+	}
+	return r
 }
 
 // lineLogger sends what is written to it to logf, a line at a time (a

@@ -362,33 +362,6 @@ func TestXZDict(t *testing.T) {
 	}
 }
 
-func TestSizeTable(t *testing.T) {
-	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("no xz program (Debian package xz-utils)")
-	}
-	dir := writeKernel(t, "6.1.0-t", "6.1.0-t SMP")
-	im := NewImage()
-	if err := im.Add(file("bbin/bb", goBinary(t), 0o755)); err != nil {
-		t.Fatal(err)
-	}
-	if err := im.Add(cpio.Symlink("bbin/gosh", "bb")); err != nil {
-		t.Fatal(err)
-	}
-	mods, err := AddModules(im, dir, []string{"virtio_blk"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := SizeTable(im.Records(), mods, 1000, 2000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"/bbin/bb (1 commands: gosh)", "module virtio_blk", "module virtio_ring", "whole archive (budget"} {
-		if !strings.Contains(table, want) {
-			t.Errorf("SizeTable() =\n%s\nwant a row with %q", table, want)
-		}
-	}
-}
-
 func TestHasBusyboxBanner(t *testing.T) {
 	banner := string(busyboxBanner)
 	for _, tt := range []struct {
