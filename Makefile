@@ -2,6 +2,8 @@
 #   make demo    build everything, boot the example server in QEMU, curl it
 #   make test    every test, VM tests included
 #   make bench   size and boot-time tables
+#   make sizes CONFIG=linuxboot   what takes the space in an image
+#   make check-reproducible CONFIG=linuxboot   two builds, same sha256
 #   make test-systemd   boot a debootstrapped Debian's systemd under chrootrun
 # Variables: CONFIG (minimal|debug|linuxboot), KERNEL (a bzImage), KMODULES
 # (its /lib/modules/<release> directory).
@@ -31,6 +33,17 @@ image: kernel
 
 images: kernel
 	for c in minimal debug linuxboot; do $(MAKE) --no-print-directory image CONFIG=$$c || exit 1; done
+
+# What takes the space in $(CONFIG)'s image, per Go command of the gbb
+# binary, per kernel module and per file, raw and xz (builds the image, and an
+# unstripped copy of its gbb binary to measure the commands: a minute more).
+.PHONY: sizes check-reproducible
+sizes: kernel
+	$(GO) run ./cmds/mkimage -config $(CONFIG) -sizes -kernel-modules "$(or $(KMODULES),$(wildcard $(BUILD)/kernel/lib/modules/*))" -o $(BUILD)
+
+# Builds $(CONFIG) twice into temp dirs; fails unless the sha256s match.
+check-reproducible: kernel
+	KMODULES="$(KMODULES)" scripts/check-reproducible.sh $(CONFIG)
 
 demo: deps kernel
 	$(MAKE) --no-print-directory image CONFIG=minimal

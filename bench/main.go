@@ -74,6 +74,7 @@ func run() error {
 	if err := imageTable(o, work); err != nil {
 		return err
 	}
+	linuxbootTable(os.Stdout, o)
 	if err := bootTable(o, work); err != nil {
 		return err
 	}
