@@ -307,7 +307,7 @@ func (b *boot) startNetwork() *netconf.Network {
 // return.
 func (b *boot) obtainRoot(network *netconf.Network) (string, error) {
 	if b.cfg.Mode == bootcfg.BootOS {
-		b.bootOS()
+		b.bootOS(nil)
 	}
 	if bootcfg.IsImageRef(b.cfg.Root) {
 		return b.pullRoot(network)
@@ -315,7 +315,7 @@ func (b *boot) obtainRoot(network *netconf.Network) (string, error) {
 	dev, err := b.mountRoot()
 	if err != nil && b.cfg.Mode == bootcfg.Auto && !b.cfg.RootGiven && errors.Is(err, os.ErrNotExist) {
 		b.log.Infof("no container disk: %v; looking for an operating system to boot", err)
-		b.bootOS()
+		b.bootOS(err)
 	}
 	return dev, err
 }
