@@ -26,6 +26,10 @@
 //	-dir DIR       where the filesystems are mounted (default /run/osboot)
 //	-v             also name the devices that hold no filesystem
 //
+// ginit runs "osboot -load -wait ROOTWAIT" for ginit.mode=boot, with -entry
+// and -append from osboot.entry= and osboot.append= on the kernel command
+// line, and kexecs the kernel once osboot has loaded it.
+//
 // Exit status: 0 when an entry was loaded (or, with -list, found); 1 when
 // none was found or none loaded, with the reason as one line on stderr; 2
 // for bad flags.
