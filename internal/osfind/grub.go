@@ -10,9 +10,9 @@ import (
 )
 
 // grubConfigs are where GRUB's config is looked for on a filesystem, in
-// order: the root filesystem's /boot, a separate /boot partition, then an EFI
-// system partition's (which usually loads one of the others: the same
-// entries, found twice, are kept once).
+// order: the root filesystem's /boot, a separate /boot partition. An EFI
+// system partition's EFI/*/grub.cfg comes after them; it usually loads one
+// of the others, and the entries found twice are kept once.
 var grubConfigs = []string{
 	"/boot/grub/grub.cfg",
 	"/grub/grub.cfg",

@@ -9,6 +9,12 @@
 // The parsers read directory trees only (a filesystem is a directory here),
 // so they are tested on temporary trees. Devices, mounting and loading the
 // kernel with kexec_file_load(2) are in the _linux.go files.
+//
+// u-root's pkg/boot parsers are not used: they hand back kernels as readers
+// fetched through URL schemes (which links an HTTP client), read GRUB
+// configs line by line without if/else, functions or set root, and take
+// BLS entries without loader.conf's default. Here an entry is files on the
+// filesystems, which kexec_file_load reads where they are.
 package osfind
 
 import (
