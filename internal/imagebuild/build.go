@@ -103,6 +103,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Budget > 0 {
 		settings.BudgetXZBytes = opts.Budget
 	}
+	if err := settings.validate(); err != nil {
+		return nil, fmt.Errorf("-modules: %w", err)
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
@@ -213,10 +216,15 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 				return unstrippedBinary(ctx, opts, cfgPath, base, tmp, name, logf)
 			},
 		})
-		if err != nil {
+		switch {
+		case err == nil:
+			res.Sizes, res.Table = sizes, sizes.String()
+		case over:
+			// Still fail for the budget, the reason that matters.
+			res.Table = fmt.Sprintf("(what takes the space could not be measured: %v)\n", err)
+		default:
 			return nil, fmt.Errorf("measuring sizes: %w", err)
 		}
-		res.Sizes, res.Table = sizes, sizes.String()
 	}
 	if over {
 		msg := fmt.Sprintf("%s is %d bytes xz, budget %d (%s over)", name+".xz",

@@ -523,3 +523,20 @@ func TestBuildOverBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildModulesOverride checks that -modules is validated like the
+// config's list, before anything is built.
+func TestBuildModulesOverride(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "uroot.json")
+	if err := os.WriteFile(cfg, []byte(testConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	_, err := Build(context.Background(), Options{
+		Config: "minimal", URootConfig: cfg, OutDir: t.TempDir(), Modules: []string{"virtio_blk", "drivers/x.ko"},
+		runTool: func(context.Context, string, []string) error { ran = true; return errors.New("not reached") },
+	})
+	if err == nil || !strings.Contains(err.Error(), "drivers/x.ko") || ran {
+		t.Errorf("Build(-modules drivers/x.ko) = %v, u-root ran %v; want an error naming the module, before u-root", err, ran)
+	}
+}
