@@ -7,7 +7,6 @@
 package ginit
 
 import (
-	_ "github.com/u-root/u-root/cmds/boot/boot"
 	_ "github.com/u-root/u-root/cmds/boot/pxeboot"
 	_ "github.com/u-root/u-root/cmds/core/blkid"
 	_ "github.com/u-root/u-root/cmds/core/cat"
