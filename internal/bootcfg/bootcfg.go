@@ -317,6 +317,12 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 			c.Unknown = append(c.Unknown, p)
 		}
 	}
+	// An install writes a pulled image: with a disk as the root there is
+	// nothing to write.
+	if c.Install != "" && !IsImageRef(c.Root) {
+		warn(cmdline.Param{Key: "ginit.install", Value: c.Install, HasValue: true}, "needs root=docker://REF or root=oci:URL; not installing")
+		c.Install = ""
+	}
 	return c, warns
 }
 

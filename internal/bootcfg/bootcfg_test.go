@@ -22,12 +22,12 @@ func TestParse(t *testing.T) {
 		`entrypoint="/bin/app -v 'a b'" ginit.cmd="x y" ginit.env=A=1 "ginit.env=B=two words" ` +
 		`ginit.workdir=/srv ginit.user=app:staff ip=off ginit.netwait=500ms ginit.modules=e1000,virtio_net ` +
 		`ginit.onexit=reboot ginit.onerror=poweroff ginit.shell=1 ginit.stoptimeout=3 ginit.debug quiet ginit.debugexit=0x501 root=/dev/vda ` +
-		`ginit.mode=boot ginit.rootsize=768m ginit.install=/dev/vdb`)
+		`ginit.mode=boot ginit.rootsize=768m ginit.install=/dev/vdb root=docker://10.0.2.2:5000/app:1`)
 	if len(warns) != 0 {
 		t.Fatalf("warnings = %v; want none", warns)
 	}
 	want := Defaults()
-	want.Root = "/dev/vda" // the last root= wins
+	want.Root = "docker://10.0.2.2:5000/app:1" // the last root= wins
 	want.RootGiven = true
 	want.Mode = BootOS
 	want.RootSize = "768m"
@@ -84,6 +84,7 @@ func TestBadValuesKeepDefaults(t *testing.T) {
 		{"ginit.rootsize=0", func(c Config) bool { return c.RootSize == "50%" }},
 		{"ginit.rootsize=1gg", func(c Config) bool { return c.RootSize == "50%" }},
 		{"ginit.install=vda", func(c Config) bool { return c.Install == "" }},
+		{"ginit.install=/dev/vda", func(c Config) bool { return c.Install == "" }}, // no image to install
 		{"ginit.typo=1", func(c Config) bool { return true }},
 	} {
 		c, warns := Parse(tt.param)
