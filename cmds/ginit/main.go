@@ -47,6 +47,10 @@
 //	ginit.debugexit=P   isa-debug-exit port on QEMU (default 0xf4; off to disable)
 //	ginit.debug         log more
 //	quiet               log less on the console
+//
+// Once the workload runs, kernel messages below warning go to dmesg only, not
+// into the middle of the workload's console lines; loglevel=, ignore_loglevel,
+// debug and ginit.debug keep the kernel's level.
 package main
 
 import (
@@ -441,6 +445,7 @@ func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 s
 	b.mark("workload")
 	b.logTiming()
 	b.log.Infof("starting %q", spec.Argv)
+	b.quietKernelConsole()
 
 	var (
 		done   <-chan struct{}
@@ -542,6 +547,25 @@ func (b *boot) runWorkload(spec workload.Spec, cred workload.Credential, argv0 s
 			b.log.Warnf("workload still running after %v: SIGKILL", b.cfg.StopTimeout)
 			signal(unix.SIGKILL)
 		}
+	}
+}
+
+// quietKernelConsole keeps the kernel's messages below warning off the
+// console once the workload runs: drivers that load late would otherwise
+// print into the middle of the workload's lines. They still reach dmesg.
+// loglevel=, ignore_loglevel, debug and ginit.debug leave the level alone.
+func (b *boot) quietKernelConsole() {
+	if b.cfg.Debug {
+		return
+	}
+	for _, p := range b.cfg.Unknown {
+		switch p.Key {
+		case "loglevel", "ignore_loglevel", "debug":
+			return
+		}
+	}
+	if err := os.WriteFile("/proc/sys/kernel/printk", []byte("4"), 0); err != nil {
+		b.log.Debugf("kernel console level: %v", err)
 	}
 }
 
