@@ -79,10 +79,10 @@ type VM struct {
 	NetOptions string
 	// Reboot lets a guest reboot (QEMU's -no-reboot is left out): a
 	// reboot restarts the same kernel, initramfs and command line.
-	Reboot bool
-	MemMB          int           // default 256
-	Timeout        time.Duration // default 90s
-	Extra          []string      // more QEMU arguments
+	Reboot  bool
+	MemMB   int           // default 256
+	Timeout time.Duration // default 90s
+	Extra   []string      // more QEMU arguments
 	// With no Kernel, the machine boots from the network card: its PXE
 	// firmware loads what the DHCP server's bootfile names.
 	// Triggers send QEMU monitor commands when console text appears.
