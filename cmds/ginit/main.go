@@ -294,9 +294,9 @@ func (b *boot) loadModules() (rest func()) {
 			b.log.Infof("no driver for %d devices: %s", len(names), strings.Join(names, ", "))
 		}
 	}
-	report(loader.Coldplug("/sys", aliases, extra, kmod.BootDevice))
+	report(loader.Coldplug("/sys", aliases, extra, kmod.BootBus))
 	return func() {
-		report(loader.Coldplug("/sys", aliases, nil, func(m string) bool { return !kmod.BootDevice(m) }))
+		report(loader.Coldplug("/sys", aliases, nil, func(bus string) bool { return !kmod.BootBus(bus) }))
 		b.log.Debugf("loaded modules: %s", strings.Join(loader.Loaded(), " "))
 	}
 }

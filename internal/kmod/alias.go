@@ -142,32 +142,39 @@ type Device struct {
 	HasDriver bool
 }
 
-// Devices lists every device under sys (/sys) that has a modalias: the
-// devices on a bus, and input devices, which are class devices (evdev is
-// loaded for them).
-func Devices(sys string) []Device {
-	files, _ := filepath.Glob(filepath.Join(sys, "bus/*/devices/*/modalias"))
-	inputs, _ := filepath.Glob(filepath.Join(sys, "class/input/input*/modalias"))
-	files = append(files, inputs...)
+// Devices lists the devices under sys (/sys) that have a modalias: those on
+// the buses onBus picks (nil: all), and input devices, which are class
+// devices (evdev is loaded for them), when onBus picks "input". Only the
+// picked buses are read: each sysfs file costs a system call, and under
+// emulation a whole-tree scan took a large part of the boot.
+func Devices(sys string, onBus func(bus string) bool) []Device {
+	pick := func(bus string) bool { return onBus == nil || onBus(bus) }
+	var dirs []string
+	buses, _ := os.ReadDir(filepath.Join(sys, "bus"))
+	for _, b := range buses {
+		if pick(b.Name()) {
+			dirs = append(dirs, filepath.Join(sys, "bus", b.Name(), "devices"))
+		}
+	}
+	if pick("input") {
+		dirs = append(dirs, filepath.Join(sys, "class", "input"))
+	}
 	var devs []Device
-	seen := map[string]bool{}
-	for _, f := range files {
-		dir := filepath.Dir(f)
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil || seen[real] {
-			continue
+	for _, d := range dirs {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			dir := filepath.Join(d, e.Name())
+			b, err := os.ReadFile(filepath.Join(dir, "modalias"))
+			if err != nil {
+				continue
+			}
+			alias := strings.TrimSpace(string(b))
+			if alias == "" {
+				continue
+			}
+			_, err = os.Lstat(filepath.Join(dir, "driver"))
+			devs = append(devs, Device{Path: dir, Modalias: alias, HasDriver: err == nil})
 		}
-		seen[real] = true
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		alias := strings.TrimSpace(string(b))
-		if alias == "" {
-			continue
-		}
-		_, err = os.Lstat(filepath.Join(dir, "driver"))
-		devs = append(devs, Device{Path: real, Modalias: alias, HasDriver: err == nil})
 	}
 	sort.Slice(devs, func(i, j int) bool { return devs[i].Path < devs[j].Path })
 	return devs
@@ -186,9 +193,9 @@ type ColdplugResult struct {
 // devices (virtio_pci brings the virtio disk and NIC), until nothing new
 // matches.
 //
-// want picks the devices this pass serves (nil: all), so the disk and
+// onBus picks the buses this pass serves (nil: all), so the disk and
 // network drivers can load before the rest.
-func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string, want func(modalias string) bool) ColdplugResult {
+func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string, onBus func(bus string) bool) ColdplugResult {
 	var res ColdplugResult
 	tried := map[string]bool{}
 	next := []string{}
@@ -199,12 +206,10 @@ func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string, want func
 		}
 	}
 	var devs []Device
+	current := false // devs was read after the last load
 	for round := 0; round < 8; round++ {
-		devs = Devices(sys)
+		devs = Devices(sys, onBus)
 		for _, d := range devs {
-			if want != nil && !want(d.Modalias) {
-				continue
-			}
 			for _, m := range Match(aliases, d.Modalias) {
 				if !tried[m] && l.Has(m) {
 					tried[m] = true
@@ -213,15 +218,16 @@ func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string, want func
 			}
 		}
 		if len(next) == 0 {
+			current = true
 			break
 		}
 		res.Errors = append(res.Errors, l.LoadAll(next)...)
 		next = nil
 	}
-	for _, d := range Devices(sys) {
-		if want != nil && !want(d.Modalias) {
-			continue
-		}
+	if !current {
+		devs = Devices(sys, onBus)
+	}
+	for _, d := range devs {
 		if !d.HasDriver && len(Match(aliases, d.Modalias)) == 0 && reportable(d.Modalias) {
 			res.Orphaned = append(res.Orphaned, d)
 		}
@@ -246,14 +252,13 @@ func reportable(modalias string) bool {
 	return false
 }
 
-// BootDevice says whether a device is on a bus that carries disks and
+// BootBus says whether a bus carries disks and
 // network cards (PCI, virtio, SCSI, USB): the drivers the root disk and the
 // network wait for. Input devices, ACPI buttons and the like can load after.
-func BootDevice(modalias string) bool {
-	for _, bus := range []string{"pci:", "virtio:", "scsi:", "usb:"} {
-		if strings.HasPrefix(modalias, bus) {
-			return true
-		}
+func BootBus(bus string) bool {
+	switch bus {
+	case "pci", "virtio", "scsi", "usb":
+		return true
 	}
 	return false
 }

@@ -90,7 +90,10 @@ alias acpi*:LNXPWRBN:* button
 	if err := os.WriteFile(filepath.Join(input, "modalias"), []byte("input:b0019v0000p0001e0000-e0,1,k74,ramlsfw\n"), 0o444); err != nil {
 		t.Fatal(err)
 	}
-	got := Devices(sys)
+	if got := Devices(sys, BootBus); len(got) != 2 || got[0].Modalias != "virtio:d00000001v00001AF4" {
+		t.Errorf("Devices(BootBus) = %+v; want only the two virtio devices", got)
+	}
+	got := Devices(sys, nil)
 	if len(got) != 4 || got[3].Modalias != "input:b0019v0000p0001e0000-e0,1,k74,ramlsfw" || got[2].Modalias != "virtio:d00000002v00001AF4" || got[2].HasDriver || !got[1].HasDriver {
 		t.Errorf("Devices = %+v; want the four devices with their driver state", got)
 	}
@@ -127,7 +130,7 @@ func TestColdplugRounds(t *testing.T) {
 		return nil
 	}
 	aliases := ParseAlias(strings.NewReader("alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\nalias virtio:d00000002v* virtio_blk\n"))
-	res := l.Coldplug(sys, aliases, []string{"virtio_net"}, BootDevice)
+	res := l.Coldplug(sys, aliases, []string{"virtio_net"}, BootBus)
 	want := []string{"failover", "net_failover", "virtio", "virtio_blk", "virtio_net", "virtio_pci", "virtio_ring"}
 	if !reflect.DeepEqual(res.Loaded, want) || len(res.Errors) != 0 {
 		t.Errorf("Coldplug loaded %q, errors %v; want %q", res.Loaded, res.Errors, want)
