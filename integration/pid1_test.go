@@ -229,3 +229,22 @@ func corruptGroupDescriptors(t *testing.T, img string) {
 		t.Fatal(err)
 	}
 }
+
+// ginit.shell=1 starts a shell on the console beside the workload: a
+// command typed there runs (the shell computes what the typed line does not
+// say), and the machine still stops as usual.
+func TestShellBesideWorkload(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := a.MakeDisk(t, probeRoot(t, a, map[string]any{"Entrypoint": []string{"/app/probe", "stopwait", "/stopped.txt"}}))
+	res := a.Boot(t, VM{Disk: disk, NoNet: true, Append: "ginit.shell=1", Triggers: []qemu.Trigger{
+		{When: "probe: waiting for a stop signal", Input: "echo shell-says-$((6*7))\n"},
+		{When: "shell-says-42", Command: "sendkey ctrl-alt-delete"},
+	}})
+	wantConsole(t, res, "shell-says-42", "ginit: received SIGINT", "ginit: entrypoint exited with status 0")
+	noPanic(t, res)
+	Fsck(t, disk)
+	if got := DebugfsCat(t, disk, "/stopped.txt"); got != "stopped by SIGTERM\n" {
+		t.Errorf("/stopped.txt = %q; want stopped by SIGTERM", got)
+	}
+}

@@ -106,6 +106,10 @@ type boot struct {
 	phases  []phase
 	mounted bool // the root disk is mounted at newRoot
 	network *netconf.Network
+	// shellSession is the session of the shell ginit started on the
+	// console (ginit.shell=1, onexit=shell, rescue), 0 for none: it is
+	// no daemon of the workload's.
+	shellSession int
 }
 
 type phase struct {
@@ -596,7 +600,7 @@ func isInitCommand(argv0 string) bool {
 // behind run, as a daemonizing entrypoint does (nginx without "daemon off").
 // A stop request sends them stopSignal and ends the wait after the grace.
 func (b *boot) waitDaemons(stopSignal unix.Signal) {
-	left := shutdown.UserProcesses("/proc")
+	left := b.daemons()
 	if len(left) == 0 {
 		return
 	}
@@ -608,7 +612,7 @@ func (b *boot) waitDaemons(stopSignal unix.Signal) {
 		select {
 		case <-tick.C:
 			b.reaper.Reap()
-			if len(shutdown.UserProcesses("/proc")) == 0 {
+			if len(b.daemons()) == 0 {
 				b.log.Infof("the daemonized processes have exited")
 				return
 			}
@@ -629,6 +633,19 @@ func (b *boot) waitDaemons(stopSignal unix.Signal) {
 	}
 }
 
+// daemons lists the processes the workload left running: every user
+// process but those of ginit's own shell.
+func (b *boot) daemons() []int {
+	var left []int
+	for _, pid := range shutdown.UserProcesses("/proc") {
+		if b.shellSession != 0 && shutdown.Session("/proc", pid) == b.shellSession {
+			continue
+		}
+		left = append(left, pid)
+	}
+	return left
+}
+
 // startShell starts a shell on the console, for ginit.shell=1 and the rescue
 // path; it returns the channel its status arrives on, or nil.
 func (b *boot) startShell() <-chan unix.WaitStatus {
@@ -644,11 +661,12 @@ func (b *boot) startShell() <-chan unix.WaitStatus {
 		Files: []uintptr{tty.Fd(), tty.Fd(), tty.Fd()},
 		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0},
 	}
-	_, done, err := b.reaper.Start(shellPath, []string{shellPath}, attr)
+	pid, done, err := b.reaper.Start(shellPath, []string{shellPath}, attr)
 	if err != nil {
 		b.log.Errorf("shell: %v", err)
 		return nil
 	}
+	b.shellSession = pid // it leads its own session (Setsid)
 	return done
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -28,6 +29,7 @@ type consoleWriter struct {
 	firedAt  []time.Duration
 	start    time.Time
 	monitor  string
+	stdin    io.Writer // the serial console's input
 	err      error
 }
 
@@ -37,6 +39,11 @@ func (w *consoleWriter) Write(p []byte) (int, error) {
 	w.buf.Write(p)
 	for w.fired < len(w.triggers) && strings.Contains(w.buf.String(), w.triggers[w.fired].When) {
 		w.firedAt = append(w.firedAt, time.Since(w.start))
+		if in := w.triggers[w.fired].Input; in != "" && w.stdin != nil {
+			if _, err := io.WriteString(w.stdin, in); err != nil && w.err == nil {
+				w.err = fmt.Errorf("serial input %q: %w", in, err)
+			}
+		}
 		if cmd := w.triggers[w.fired].Command; cmd != "" {
 			if err := sendMonitor(w.monitor, cmd); err != nil && w.err == nil {
 				w.err = err
@@ -89,11 +96,13 @@ type VM struct {
 	Triggers []Trigger
 }
 
-// Trigger sends Command to QEMU's monitor the first time the console shows
-// When, as a person at the machine would.
+// Trigger sends Command to QEMU's monitor, and types Input on the serial
+// console, the first time the console shows When, as a person at the
+// machine would.
 type Trigger struct {
 	When    string
 	Command string // e.g. "system_powerdown", "sendkey ctrl-alt-delete"; empty: only wait
+	Input   string // typed on the serial console, e.g. "echo hi\n"
 }
 
 // Result is what a boot left behind.
@@ -172,7 +181,14 @@ func (vm VM) Run(ctx context.Context) (Result, error) {
 	start := time.Now()
 	out := &consoleWriter{triggers: vm.Triggers, monitor: monitor, start: start}
 	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Run()
+	// The serial console's input is QEMU's standard input (-serial stdio).
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return Result{}, err
+	}
+	defer stdin.Close()
+	out.stdin = stdin
+	err = cmd.Run()
 	res := Result{Console: out.String(), Wall: time.Since(start)}
 	out.mu.Lock()
 	res.TriggerTimes = out.firedAt

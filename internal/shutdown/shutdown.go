@@ -42,6 +42,31 @@ func UserProcesses(procDir string) []int {
 	return pids
 }
 
+// Session returns the session id of process pid, read from procDir
+// (/proc), or 0 when the process is gone.
+func Session(procDir string, pid int) int {
+	b, err := os.ReadFile(filepath.Join(procDir, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	sid, _ := sessionOf(string(b))
+	return sid
+}
+
+// sessionOf reads the session field of a /proc/PID/stat line.
+func sessionOf(stat string) (int, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 4 {
+		return 0, false
+	}
+	sid, err := strconv.Atoi(f[3])
+	return sid, err == nil
+}
+
 // isKernelThread reads the flags field of a /proc/PID/stat line. The comm
 // field may hold spaces and parentheses, so fields count from the last ')'.
 func isKernelThread(stat string) (kthread, ok bool) {

@@ -24,6 +24,32 @@ func TestIsKernelThread(t *testing.T) {
 	}
 }
 
+func TestSession(t *testing.T) {
+	for _, tt := range []struct {
+		stat string
+		sid  int
+		ok   bool
+	}{
+		{"88 (my (odd) app) S 1 88 77 34816 88 4194560 10", 77, true},
+		{"90 (sh) S 1 90", 0, false},
+		{"garbage", 0, false},
+	} {
+		sid, ok := sessionOf(tt.stat)
+		if sid != tt.sid || ok != tt.ok {
+			t.Errorf("sessionOf(%q) = %d, %v; want %d, %v", tt.stat, sid, ok, tt.sid, tt.ok)
+		}
+	}
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "42"), 0o755)
+	os.WriteFile(filepath.Join(proc, "42", "stat"), []byte("42 (sh) S 1 42 40 0 -1 4194560 0"), 0o644)
+	if got := Session(proc, 42); got != 40 {
+		t.Errorf("Session(42) = %d; want 40", got)
+	}
+	if got := Session(proc, 43); got != 0 {
+		t.Errorf("Session(gone) = %d; want 0", got)
+	}
+}
+
 func TestUserProcesses(t *testing.T) {
 	proc := t.TempDir()
 	for pid, stat := range map[string]string{
