@@ -255,9 +255,18 @@ func runRoot(args []string, stderr io.Writer) int {
 			}
 		}
 		var rec nsrun.Record
+		recorded := false
 		if *name != "" {
-			if rec, err = nsrun.NewRecord(*name, p, cfg); err == nil {
+			rec, err = nsrun.NewRecord(*name, p, cfg)
+			switch {
+			case err == nil:
 				err = rec.Save(*stateDir, true)
+				recorded = err == nil
+			case errors.Is(err, os.ErrNotExist):
+				// The command ended before it could be recorded (a
+				// process's namespaces go when it exits): there is
+				// nothing to join, only its status to collect.
+				err = nil
 			}
 			if err != nil {
 				fmt.Fprintf(stderr, "chrootrun: %v\n", err)
@@ -267,7 +276,7 @@ func runRoot(args []string, stderr io.Writer) int {
 			}
 		}
 		exit, stopping := supervise(p, sigs, stop, *stopTimeout, cfg.TerminalGroup)
-		if *name != "" {
+		if recorded {
 			if err := rec.Remove(*stateDir); err != nil {
 				fmt.Fprintf(stderr, "chrootrun: %v\n", err)
 			}
