@@ -109,7 +109,9 @@ func (b *boot) mountInstalled() (string, bool) {
 		return dev, true
 	}
 	if err == nil {
-		b.log.Infof("%s holds %s, not %s: installing", dev, src.Source, b.cfg.Root)
+		b.log.Infof("%s holds %s, not %s: installing over it", dev, src.Source, b.cfg.Root)
+	} else {
+		b.log.Infof("%s holds a root disk that was not installed from %s: installing over it", dev, b.cfg.Root)
 	}
 	if err := unix.Unmount(newRoot, 0); err != nil {
 		b.log.Warnf("unmount %s: %v", newRoot, err)
