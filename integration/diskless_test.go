@@ -2,9 +2,6 @@ package integration
 
 import (
 	"archive/tar"
-	"bytes"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,17 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ociimage"
-	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
-// probeImage is an image whose one layer holds the probe at /app/probe.
+// probeImage is an image whose one layer holds the probe at /app/probe
+// and a world-writable /srv.
 func probeImage(t *testing.T, a Artifacts, cfg v1.Config) v1.Image {
 	t.Helper()
 	dir := t.TempDir()
@@ -32,57 +27,31 @@ func probeImage(t *testing.T, a Artifacts, cfg v1.Config) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	mt := time.Unix(1700000000, 0)
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "app/", Mode: 0o755, ModTime: mt})
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "app/probe", Mode: 0o755, Size: int64(len(bin)), ModTime: mt})
-	tw.Write(bin)
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "srv/", Mode: 0o1777, ModTime: mt})
-	tw.Close()
-	layer := b.Bytes()
-	img, err := ociimage.NewImage([]tarball.Opener{func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layer)), nil }}, ociimage.Spec{Config: cfg})
+	layer := disktest.Tar(t,
+		disktest.Entry{Header: tar.Header{Typeflag: tar.TypeDir, Name: "app/"}},
+		disktest.Entry{Header: tar.Header{Typeflag: tar.TypeReg, Name: "app/probe", Mode: 0o755}, Body: string(bin)},
+		disktest.Entry{Header: tar.Header{Typeflag: tar.TypeDir, Name: "srv/", Mode: 0o1777}})
+	img, err := ociimage.NewImage([]tarball.Opener{disktest.Opener(layer)}, ociimage.Spec{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return img
 }
 
-// serveRegistry pushes img to an in-process registry on the host's
-// loopback and returns its reference as the guest sees it: QEMU's user
-// network reaches the host's 127.0.0.1 at 10.0.2.2.
-func serveRegistry(t *testing.T, repo string, img v1.Image) string {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	hostPort := strings.TrimPrefix(srv.URL, "http://")
-	ref, err := name.ParseReference(hostPort + "/" + repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
+// guestAddr is a host loopback address (127.0.0.1:PORT) as the guest
+// reaches it: QEMU's user network maps the host's 127.0.0.1 to 10.0.2.2.
+func guestAddr(hostPort string) string {
 	_, port, _ := strings.Cut(hostPort, ":")
-	return "10.0.2.2:" + port + "/" + repo
+	return "10.0.2.2:" + port
 }
 
-// wantClean checks the console for lines and for the absence of failures.
-func wantClean(t *testing.T, res qemu.Result, lines ...string) {
+// serveRegistry pushes img to an in-process registry on the host's
+// loopback and returns its reference as the guest sees it.
+func serveRegistry(t *testing.T, repo string, img v1.Image) string {
 	t.Helper()
-	for _, want := range lines {
-		if !strings.Contains(res.Console, want) {
-			t.Errorf("console lacks %q", want)
-		}
-	}
-	for _, bad := range []string{"Kernel panic", "boot failed"} {
-		if strings.Contains(res.Console, bad) {
-			t.Errorf("console shows %q", bad)
-		}
-	}
-	if t.Failed() {
-		t.Logf("console:\n%s", res.Console)
-	}
+	host := disktest.Registry(t, nil)
+	disktest.Push(t, host, repo, img)
+	return guestAddr(host) + "/" + repo
 }
 
 // A machine with no disk pulls its root from a registry at boot, into a
@@ -98,15 +67,7 @@ func TestDisklessRegistry(t *testing.T) {
 	})
 	ref := serveRegistry(t, "diskless/probe:1", img)
 	digest, _ := img.Digest()
-	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, MemMB: 512, Timeout: 3 * time.Minute,
-		Append: "root=docker://" + ref + " ginit.rootsize=256m"}.Run(t.Context())
-	if err != nil {
-		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
-	}
-	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
-	if os.Getenv("GINIT_TEST_CONSOLE") == "1" {
-		t.Logf("console:\n%s", res.Console)
-	}
+	res := a.Boot(t, VM{MemMB: 512, Timeout: 3 * time.Minute, Append: "root=docker://" + ref + " ginit.rootsize=256m"})
 	wantClean(t, res,
 		"pulling docker://"+ref+" into a tmpfs root (size=256m)",
 		"ocipull: docker://"+ref+" ("+digest.String()+"): 1 layers",
@@ -132,13 +93,8 @@ func TestDisklessHTTPLayout(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(dir))))
 	t.Cleanup(srv.Close)
-	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
-	src := "oci:http://10.0.2.2:" + port + "/layout:probe"
-	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, MemMB: 512, Timeout: 3 * time.Minute, Append: "root=" + src}.Run(t.Context())
-	if err != nil {
-		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
-	}
-	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
+	src := "oci:http://" + guestAddr(strings.TrimPrefix(srv.URL, "http://")) + "/layout:probe"
+	res := a.Boot(t, VM{MemMB: 512, Timeout: 3 * time.Minute, Append: "root=" + src})
 	wantClean(t, res,
 		"pulling "+src+" into a tmpfs root (size=50%)",
 		`probe: arg[0]="from an HTTP layout"`,
@@ -164,15 +120,8 @@ func TestInstallAndReboot(t *testing.T) {
 	if err := os.Truncate(disk, 512<<20); err != nil {
 		t.Fatal(err)
 	}
-	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: disk, MemMB: 384, Reboot: true, Timeout: 4 * time.Minute,
-		Append: "root=docker://" + ref + " ginit.install=/dev/vda"}.Run(t.Context())
-	if err != nil {
-		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
-	}
-	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
-	if os.Getenv("GINIT_TEST_CONSOLE") == "1" {
-		t.Logf("console:\n%s", res.Console)
-	}
+	res := a.Boot(t, VM{Disk: disk, MemMB: 384, Reboot: true, Timeout: 4 * time.Minute,
+		Append: "root=docker://" + ref + " ginit.install=/dev/vda"})
 	wantClean(t, res,
 		"installing docker://"+ref+" onto /dev/vda",
 		"rebooting into it",
@@ -203,28 +152,23 @@ func TestDisklessErrors(t *testing.T) {
 	t.Parallel()
 	a := FindLinuxboot(t)
 	minimal := FindArtifacts(t)
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
+	registry := guestAddr(disktest.Registry(t, nil))
 	for _, tc := range []struct {
-		name, initrd, root, want string
+		name  string
+		image Artifacts
+		root  string
+		want  string
 	}{
-		{"minimal", minimal.Initrd, "docker://10.0.2.2:" + port + "/app:1", "this image cannot pull images at boot"},
-		{"missing", a.Initrd, "docker://10.0.2.2:" + port + "/nothing:1", "ocipull exited with status 1"},
+		{"minimal", minimal, "docker://" + registry + "/app:1", "this image cannot pull images at boot"},
+		{"missing", a, "docker://" + registry + "/nothing:1", "ocipull exited with status 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := qemu.VM{Kernel: a.Kernel, Initrd: tc.initrd, MemMB: 512, Timeout: 3 * time.Minute,
-				Append: "root=" + tc.root + " ginit.onerror=poweroff"}.Run(t.Context())
-			if err != nil {
-				t.Fatalf("boot: %v; console:\n%s", err, res.Console)
-			}
+			res := tc.image.Boot(t, VM{MemMB: 512, Timeout: 3 * time.Minute, Append: "root=" + tc.root + " ginit.onerror=poweroff"})
 			if n := strings.Count(res.Console, "ginit: boot failed:"); n != 1 || !strings.Contains(res.Console, tc.want) {
 				t.Errorf("console has %d boot failed lines; want one saying %q; console:\n%s", n, tc.want, res.Console)
 			}
-			if strings.Contains(res.Console, "Kernel panic") {
-				t.Errorf("kernel panic")
-			}
+			noPanic(t, res)
 			if got := res.DebugExitStatus(); got != 125 {
 				t.Errorf("status = %d; want 125", got)
 			}

@@ -1,14 +1,11 @@
 package integration
 
 import (
-	"context"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
 // netDisk is a root disk whose workload prints what it sees of the network.
@@ -19,34 +16,6 @@ func netDisk(t *testing.T, a Artifacts) string {
 	return a.MakeDisk(t, root)
 }
 
-// bootNIC boots with a virtio NIC on QEMU's user network given its options
-// (hostname=, dnssearch=, ...), which Artifacts.Boot does not take.
-func bootNIC(t *testing.T, a Artifacts, disk, appendLine, nicOpts string) qemu.Result {
-	t.Helper()
-	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: disk, Append: appendLine, NoNet: true,
-		Extra: []string{"-nic", "user,model=virtio-net-pci," + nicOpts}}.Run(context.Background())
-	if err != nil {
-		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
-	}
-	t.Logf("VM ran %v, QEMU exit %d", res.Wall.Round(time.Millisecond), res.QEMUExit)
-	return res
-}
-
-func netConsole(t *testing.T, res qemu.Result, lines ...string) {
-	t.Helper()
-	for _, want := range lines {
-		if !strings.Contains(res.Console, want) {
-			t.Errorf("console lacks %q", want)
-		}
-	}
-	if strings.Contains(res.Console, "Kernel panic") {
-		t.Errorf("kernel panic")
-	}
-	if t.Failed() {
-		t.Logf("console:\n%s", res.Console)
-	}
-}
-
 var leaseLine = regexp.MustCompile(`ginit: eth0: DHCPv4 .* \((\d+) ms after the link appeared\)`)
 
 // QEMU's DHCP server: the workload sees the lease's address, route, DNS,
@@ -55,8 +24,8 @@ func TestNetworkDHCP(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
 	disk := netDisk(t, a)
-	res := bootNIC(t, a, disk, `entrypoint="/app/probe net"`, "hostname=leasedvm,dnssearch=example.test")
-	netConsole(t, res,
+	res := a.Boot(t, VM{Disk: disk, Append: `entrypoint="/app/probe net"`, NetOptions: "hostname=leasedvm,dnssearch=example.test"})
+	wantClean(t, res,
 		"probe: addr eth0 10.0.2.15/24",
 		"probe: route4 0.0.0.0/0 via 10.0.2.2 dev eth0",
 		"probe: hostname leasedvm",
@@ -87,7 +56,7 @@ func TestNoNICNoWait(t *testing.T) {
 	a := FindArtifacts(t)
 	disk := netDisk(t, a)
 	res := a.Boot(t, VM{Disk: disk, Append: `ginit.netwait=30s entrypoint="/app/probe net"`, NoNet: true})
-	netConsole(t, res, "probe: hostname localhost", "probe: | 127.0.0.1\tlocalhost", "ginit: entrypoint exited with status 0")
+	wantClean(t, res, "probe: hostname localhost", "probe: | 127.0.0.1\tlocalhost", "ginit: entrypoint exited with status 0")
 	if strings.Contains(res.Console, "no DHCP lease") {
 		t.Errorf("ginit waited for a lease without a network card")
 	}
@@ -107,7 +76,7 @@ func TestStaticIP(t *testing.T) {
 	a := FindArtifacts(t)
 	disk := netDisk(t, a)
 	res := a.Boot(t, VM{Disk: disk, Append: `ip=10.0.2.15::10.0.2.2:255.255.255.0:staticvm:eth0:off:10.0.2.3 entrypoint="/app/probe net"`})
-	netConsole(t, res,
+	wantClean(t, res,
 		"probe: addr eth0 10.0.2.15/24",
 		"probe: route4 0.0.0.0/0 via 10.0.2.2 dev eth0",
 		"probe: hostname staticvm",

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,10 +87,14 @@ func envOr(name, def string) string {
 
 // VM is one QEMU boot of the artifacts.
 type VM struct {
-	Disk    string // raw root disk, virtio; empty for none
-	Append  string // kernel command line after console=
-	NoNet   bool
-	Timeout time.Duration
+	Disk   string // raw root disk, virtio; empty for none
+	Append string // kernel command line after console=
+	NoNet  bool
+	// NetOptions are more options for QEMU's user network (hostname=, ...).
+	NetOptions string
+	MemMB      int  // default 256
+	Reboot     bool // let the guest reboot instead of ending the run
+	Timeout    time.Duration
 	// Triggers press buttons through QEMU's monitor when console text
 	// appears.
 	Triggers []qemu.Trigger
@@ -98,7 +103,8 @@ type VM struct {
 // Boot runs the VM to its end and returns its console and exit status.
 func (a Artifacts) Boot(t *testing.T, vm VM) qemu.Result {
 	t.Helper()
-	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet, Timeout: vm.Timeout, Triggers: vm.Triggers}.Run(context.Background())
+	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet,
+		NetOptions: vm.NetOptions, MemMB: vm.MemMB, Reboot: vm.Reboot, Timeout: vm.Timeout, Triggers: vm.Triggers}.Run(context.Background())
 	if err != nil {
 		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
 	}
@@ -107,6 +113,24 @@ func (a Artifacts) Boot(t *testing.T, vm VM) qemu.Result {
 		t.Logf("console:\n%s", res.Console)
 	}
 	return res
+}
+
+// wantClean checks the console for lines and for the absence of failures.
+func wantClean(t *testing.T, res qemu.Result, lines ...string) {
+	t.Helper()
+	for _, want := range lines {
+		if !strings.Contains(res.Console, want) {
+			t.Errorf("console lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"Kernel panic", "boot failed"} {
+		if strings.Contains(res.Console, bad) {
+			t.Errorf("console shows %q", bad)
+		}
+	}
+	if t.Failed() {
+		t.Logf("console:\n%s", res.Console)
+	}
 }
 
 // BuildProbe builds the test workload statically into dir/probe.

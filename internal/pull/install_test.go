@@ -39,8 +39,7 @@ func loopDevice(t *testing.T, size int64) (dev, file string) {
 // owners and the source record.
 func TestInstall(t *testing.T) {
 	dev, file := loopDevice(t, 64<<20)
-	srv, _ := tamperingRegistry(t)
-	ref := pushTest(t, srv)
+	ref, _ := tamperingRegistry(t)
 	rep, err := Install(context.Background(), "docker://"+ref, dev, Options{})
 	if err != nil {
 		t.Fatalf("Install(docker://%s, %s) = %v", ref, dev, err)
@@ -80,9 +79,9 @@ func TestInstallFailures(t *testing.T) {
 		out, _ := exec.Command("blkid", "-p", "-o", "value", "-s", "LABEL", file).Output()
 		return strings.TrimSpace(string(out))
 	}
-	srv, tamper := tamperingRegistry(t)
-	ref := pushTest(t, srv)
-	missing := strings.TrimPrefix(srv.URL, "http://") + "/missing:1"
+	ref, tamper := tamperingRegistry(t)
+	host, _, _ := strings.Cut(ref, "/")
+	missing := host + "/missing:1"
 	if _, err := Install(context.Background(), "docker://"+missing, dev, Options{}); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("Install(a missing image) = %v; want an error naming it", err)
 	}

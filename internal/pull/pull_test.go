@@ -5,60 +5,34 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 
+	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/workload"
 )
-
-func layer(t *testing.T, hdrs ...*tar.Header) tarball.Opener {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, h := range hdrs {
-		h.ModTime, h.Format = time.Unix(1700000000, 0), tar.FormatPAX
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(h.Linkname))
-			body := h.Linkname
-			h.Linkname = ""
-			tw.WriteHeader(h)
-			io.WriteString(tw, body)
-			continue
-		}
-		tw.WriteHeader(h)
-	}
-	tw.Close()
-	data := b.Bytes()
-	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-}
 
 // testImage is two layers: the second removes a file of the first and adds
 // an owned, setuid file and a device node.
 func testImage(t *testing.T) v1.Image {
 	img, err := ociimage.NewImage([]tarball.Opener{
-		layer(t,
-			&tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755},
-			&tar.Header{Typeflag: tar.TypeReg, Name: "etc/gone", Linkname: "old", Mode: 0o644},
-			&tar.Header{Typeflag: tar.TypeReg, Name: "etc/motd", Linkname: "hello\n", Mode: 0o644}),
-		layer(t,
-			&tar.Header{Typeflag: tar.TypeReg, Name: "etc/.wh.gone", Mode: 0o644},
-			&tar.Header{Typeflag: tar.TypeReg, Name: "bin/app", Linkname: "#!app", Mode: 0o4750, Uid: 1000, Gid: 50},
-			&tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}),
+		disktest.Opener(disktest.Tar(t,
+			disktest.Entry{Header: tar.Header{Typeflag: tar.TypeDir, Name: "etc/"}},
+			disktest.Entry{Header: tar.Header{Typeflag: tar.TypeReg, Name: "etc/gone"}, Body: "old"},
+			disktest.Entry{Header: tar.Header{Typeflag: tar.TypeReg, Name: "etc/motd"}, Body: "hello\n"})),
+		disktest.Opener(disktest.Tar(t,
+			disktest.Entry{Header: tar.Header{Typeflag: tar.TypeReg, Name: "etc/.wh.gone"}},
+			disktest.Entry{Header: tar.Header{Typeflag: tar.TypeReg, Name: "bin/app", Mode: 0o4750, Uid: 1000, Gid: 50}, Body: "#!app"},
+			disktest.Entry{Header: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}})),
 	}, ociimage.Spec{Config: v1.Config{Entrypoint: []string{"/bin/app"}, Env: []string{"A=1"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,14 +59,8 @@ func noatimeDir(t *testing.T) string {
 // real metadata, the image's config byte for byte, and the source record.
 func TestIntoFromRegistry(t *testing.T) {
 	root := noatimeDir(t)
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	ref := strings.TrimPrefix(srv.URL, "http://") + "/app:1"
 	img := testImage(t)
-	r, _ := name.ParseReference(ref)
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
+	ref := disktest.Push(t, disktest.Registry(t, nil), "app:1", img)
 	rep, err := Into(context.Background(), "docker://"+ref, root, Options{})
 	if err != nil {
 		t.Fatalf("Into(docker://%s) = %v", ref, err)
@@ -128,15 +96,19 @@ func TestIntoFromRegistry(t *testing.T) {
 	}
 }
 
-// tamperingRegistry is a registry on loopback that, once *tamper is set,
-// serves every layer blob with one byte changed.
-func tamperingRegistry(t *testing.T) (*httptest.Server, *bool) {
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+// tamperingRegistry is a registry on loopback holding testImage as app:1
+// that, once *tamper is set, serves every layer blob with one byte changed.
+// It returns the image's reference.
+func tamperingRegistry(t *testing.T) (string, *bool) {
 	tamper := new(bool)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if *tamper && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+	host := disktest.Registry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !*tamper || r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+				h.ServeHTTP(w, r)
+				return
+			}
 			rec := httptest.NewRecorder()
-			reg.ServeHTTP(rec, r)
+			h.ServeHTTP(rec, r)
 			body := rec.Body.Bytes()
 			if len(body) > 40 && !bytes.HasPrefix(body, []byte("{")) {
 				body[len(body)-20] ^= 0xff // inside the gzip stream's data or trailer
@@ -146,31 +118,16 @@ func tamperingRegistry(t *testing.T) (*httptest.Server, *bool) {
 			}
 			w.WriteHeader(rec.Code)
 			w.Write(body)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, tamper
-}
-
-// pushTest pushes testImage to srv and returns its reference.
-func pushTest(t *testing.T, srv *httptest.Server) string {
-	t.Helper()
-	ref := strings.TrimPrefix(srv.URL, "http://") + "/app:1"
-	r, _ := name.ParseReference(ref)
-	if err := remote.Write(r, testImage(t)); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	return ref
+		})
+	})
+	return disktest.Push(t, host, "app:1", testImage(t)), tamper
 }
 
 // A registry that serves a layer other than the one the manifest names is
 // caught by the checks, and the error names the layer.
 func TestIntoRefusesBadLayer(t *testing.T) {
 	root := noatimeDir(t)
-	srv, tamper := tamperingRegistry(t)
-	ref := pushTest(t, srv)
+	ref, tamper := tamperingRegistry(t)
 	*tamper = true
 	_, err := Into(context.Background(), "docker://"+ref, root, Options{})
 	if err == nil || !strings.Contains(err.Error(), "layer 1") {
