@@ -139,16 +139,10 @@ func (s *scanner) runGrub(f File) {
 		if !ok {
 			continue
 		}
-		if i == defIdx {
-			e.Default = true
-			entries = append([]Entry{e}, entries...)
-			continue
-		}
+		e.Default = i == defIdx
 		entries = append(entries, e)
 	}
-	for _, e := range entries {
-		s.add(e)
-	}
+	s.addConfig(entries)
 }
 
 func equalInts(a, b []int) bool {

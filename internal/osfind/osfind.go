@@ -232,6 +232,21 @@ func (s *scanner) add(e Entry) {
 	s.entries = append(s.entries, e)
 }
 
+// addConfig adds one boot config's entries, its default (Default set) first
+// and the rest in the config's order.
+func (s *scanner) addConfig(entries []Entry) {
+	for _, e := range entries {
+		if e.Default {
+			s.add(e)
+		}
+	}
+	for _, e := range entries {
+		if !e.Default {
+			s.add(e)
+		}
+	}
+}
+
 // check says why an entry cannot boot: a kernel or initrd that is missing.
 func (e Entry) check() error {
 	for _, f := range append([]File{e.Kernel}, e.Initrds...) {

@@ -61,16 +61,10 @@ func (s *scanner) syslinux(fsys *FS) {
 				continue
 			}
 			e := cfg.entry(f, l)
-			if l == def {
-				e.Default = true
-				entries = append([]Entry{e}, entries...)
-				continue
-			}
+			e.Default = l == def
 			entries = append(entries, e)
 		}
-		for _, e := range entries {
-			s.add(e)
-		}
+		s.addConfig(entries)
 		return
 	}
 }
