@@ -209,15 +209,13 @@ func (s *scanner) bls(fsys *FS) {
 		}
 		break
 	}
-	if def > 0 {
-		entries = append([]*blsEntry{entries[def]}, append(entries[:def:def], entries[def+1:]...)...)
-		def = 0
-	}
+	var out []Entry
 	for i, e := range entries {
-		out := e.entry(get)
-		out.Default = i == def
-		s.add(out)
+		o := e.entry(get)
+		o.Default = i == def
+		out = append(out, o)
 	}
+	s.addConfig(out)
 }
 
 // loaderDefault returns the default pattern of systemd-boot's loader.conf.
