@@ -351,15 +351,23 @@ func (b *boot) mountRoot() (string, error) {
 	if b.cfg.ReadOnly {
 		flags |= unix.MS_RDONLY
 	}
-	if err := os.MkdirAll(newRoot, 0o755); err != nil {
-		return "", fmt.Errorf("mkdir %s: %w", newRoot, err)
+	if err := b.mountNewRoot(dev, fstype, flags, b.cfg.RootFlags); err != nil {
+		return "", err
 	}
-	if err := unix.Mount(dev, newRoot, fstype, flags, b.cfg.RootFlags); err != nil {
-		return "", fmt.Errorf("mount root %s (%s, flags %#x, %q) on %s: %w", dev, fstype, flags, b.cfg.RootFlags, newRoot, err)
-	}
-	b.mounted = true
 	b.mark("rootmounted")
 	return dev, nil
+}
+
+// mountNewRoot mounts the root filesystem source at newRoot.
+func (b *boot) mountNewRoot(source, fstype string, flags uintptr, data string) error {
+	if err := os.MkdirAll(newRoot, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %w", newRoot, err)
+	}
+	if err := unix.Mount(source, newRoot, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount root %s (%s, flags %#x, %q) on %s: %w", source, fstype, flags, data, newRoot, err)
+	}
+	b.mounted = true
+	return nil
 }
 
 func (b *boot) resolveWorkload() (workload.Spec, workload.Credential, string, error) {

@@ -59,15 +59,10 @@ func (b *boot) pullRoot(network *netconf.Network) (string, error) {
 		b.end(bootcfg.Reboot, 0)
 	}
 
-	if err := os.MkdirAll(newRoot, 0o755); err != nil {
-		return "", fmt.Errorf("mkdir %s: %w", newRoot, err)
-	}
 	// noatime: the extraction keeps its bookkeeping in the atimes.
-	opts := "mode=0755,size=" + b.cfg.RootSize
-	if err := unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOATIME, opts); err != nil {
-		return "", fmt.Errorf("mount tmpfs (%s) on %s: %w", opts, newRoot, err)
+	if err := b.mountNewRoot("tmpfs", "tmpfs", unix.MS_NOATIME, "mode=0755,size="+b.cfg.RootSize); err != nil {
+		return "", err
 	}
-	b.mounted = true
 	b.log.Infof("pulling %s into a tmpfs root (size=%s)", ref, b.cfg.RootSize)
 	if err := b.runOcipull(ref, newRoot); err != nil {
 		return "", fmt.Errorf("root=%s: %w", ref, err)
@@ -94,16 +89,12 @@ func (b *boot) mountInstalled() (string, bool) {
 	if super.Label != bootcfg.DefaultRootLabel {
 		return "", false
 	}
-	if err := os.MkdirAll(newRoot, 0o755); err != nil {
-		return "", false
-	}
-	if err := unix.Mount(dev, newRoot, super.Type, 0, ""); err != nil {
-		b.log.Warnf("ginit.install=%s: mount %s: %v; installing again", b.cfg.Install, dev, err)
+	if err := b.mountNewRoot(dev, super.Type, 0, ""); err != nil {
+		b.log.Warnf("ginit.install=%s: %v; installing again", b.cfg.Install, err)
 		return "", false
 	}
 	src, err := workload.ReadSource(newRoot)
 	if err == nil && src.Source == b.cfg.Root {
-		b.mounted = true
 		b.mark("rootmounted")
 		b.log.Infof("%s already holds %s (%s); booting it", dev, src.Source, src.Digest)
 		return dev, true
@@ -115,6 +106,8 @@ func (b *boot) mountInstalled() (string, bool) {
 	}
 	if err := unix.Unmount(newRoot, 0); err != nil {
 		b.log.Warnf("unmount %s: %v", newRoot, err)
+	} else {
+		b.mounted = false
 	}
 	return "", false
 }
