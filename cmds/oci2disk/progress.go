@@ -72,13 +72,6 @@ func (p *lineProgress) Done() {
 	if p.step == "" {
 		return
 	}
-	fmt.Fprintf(p.w, "oci2disk: %s: %s in %.2fs\n", p.step, formatBytes(p.n), time.Since(p.start).Seconds())
+	fmt.Fprintf(p.w, "oci2disk: %s: %s in %.2fs\n", p.step, ext4img.FormatSize(p.n), time.Since(p.start).Seconds())
 	p.step = ""
-}
-
-func formatBytes(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return ext4img.FormatSize(n)
 }

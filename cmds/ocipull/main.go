@@ -29,6 +29,7 @@ import (
 	// only where the system has no roots.
 	_ "golang.org/x/crypto/x509roots/fallback"
 
+	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/pull"
 )
 
@@ -78,16 +79,6 @@ func run(args []string, out io.Writer) error {
 	if *install != "" {
 		where = *install
 	}
-	fmt.Fprintf(out, "ocipull: %s (%s): %d layers, %s, in %s\n", source, rep.Source.Digest, rep.Layers, formatBytes(rep.Bytes), where)
+	fmt.Fprintf(out, "ocipull: %s (%s): %d layers, %s, in %s\n", source, rep.Source.Digest, rep.Layers, ext4img.FormatSize(rep.Bytes), where)
 	return nil
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 }

@@ -54,8 +54,11 @@ func ParseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// FormatSize prints a byte count in MiB or GiB.
+// FormatSize prints a byte count in KiB (below 1 MiB), MiB or GiB.
 func FormatSize(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
 	if n >= 10<<30 {
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 	}
