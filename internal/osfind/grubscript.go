@@ -295,16 +295,6 @@ type gparser struct {
 	pos  int
 }
 
-func (p *gparser) line() int {
-	if p.pos < len(p.toks) {
-		return p.toks[p.pos].line
-	}
-	if len(p.toks) > 0 {
-		return p.toks[len(p.toks)-1].line
-	}
-	return 1
-}
-
 // list reads statements up to one of the keywords stop (at the start of a
 // command, consumed and returned), a } (not consumed; stop is "}"), or the
 // end (stop is "").

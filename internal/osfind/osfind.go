@@ -219,10 +219,6 @@ type scanner struct {
 	blsDone  map[*FS]bool // grub's blscfg read the filesystem's BLS entries
 }
 
-func (s *scanner) problem(format string, args ...any) {
-	s.problems = append(s.problems, fmt.Errorf(format, args...))
-}
-
 // add checks that an entry's files are there and keeps it, or reports it.
 func (s *scanner) add(e Entry) {
 	if err := e.check(); err != nil {
