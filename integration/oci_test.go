@@ -70,10 +70,10 @@ func TestImageConfigBoots(t *testing.T) {
 
 	res := a.Boot(t, VM{Disk: img1, NoNet: true, Append: "ip=off"})
 	for _, re := range []string{
-		`(?m)^probe: uid=1000 gid=1000 groups=\[[^\]]*\b2000\b[^\]]*\] cwd=/srv/work` + lineEnd,
-		`(?m)^probe: env GREETING=hello from the image` + lineEnd,
-		`(?m)^probe: env WITH_SPACE=a b` + lineEnd,
-		`(?m)^probe: env PATH=/app:/usr/bin:/bin` + lineEnd,
+		`(?m)^probe: uid=1000 gid=1000 groups=\[[^\]]*\b2000\b[^\]]*\] cwd=/srv/work\r?$`,
+		`(?m)^probe: env GREETING=hello from the image\r?$`,
+		`(?m)^probe: env WITH_SPACE=a b\r?$`,
+		`(?m)^probe: env PATH=/app:/usr/bin:/bin\r?$`,
 		`ginit: entrypoint exited with status 0`,
 	} {
 		if !regexp.MustCompile(re).MatchString(res.Console) {

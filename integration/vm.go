@@ -73,11 +73,6 @@ func FindLinuxboot(t *testing.T) Artifacts {
 	return a
 }
 
-// lineEnd ends a console line in a pattern: the end of the line, or a
-// kernel message that the serial console put in the middle of it (the
-// workload and the kernel share the console, and drivers load late).
-const lineEnd = `(?:\r?$|\[ *\d+\.\d+\] )`
-
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
