@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/nsrun/nstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,55 +23,14 @@ import (
 var chrootrunBin, guestBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
+	os.Exit(nstest.Main(m, "chrootrun-test-", nstest.Bin{Path: &chrootrunBin, Name: "chrootrun", Pkg: "."},
+		nstest.Bin{Path: &guestBin, Name: "nsguest", Pkg: "../../integration/testdata/nsguest"}))
 }
 
-func testMain(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "chrootrun-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	chrootrunBin, guestBin = filepath.Join(dir, "chrootrun"), filepath.Join(dir, "nsguest")
-	for bin, pkg := range map[string]string{chrootrunBin: ".", guestBin: "../../integration/testdata/nsguest"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
-			return 1
-		}
-	}
-	return m.Run()
-}
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates mount and PID namespaces and mounts")
-	}
-}
+func needRoot(t *testing.T) { nstest.NeedRoot(t) }
 
 // newRoot makes a bare root directory holding only the guest at /nsguest.
-func newRoot(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	// It is / for users other than root too.
-	if err := os.Chmod(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(guestBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "nsguest"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
+func newRoot(t *testing.T) string { return nstest.NewRoot(t, guestBin) }
 
 type result struct {
 	stdout, stderr string

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/nsrun/nstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,50 +22,14 @@ import (
 var stageBin, guestBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
+	os.Exit(nstest.Main(m, "nsrun-test-", nstest.Bin{Path: &stageBin, Name: "stage", Pkg: "./testdata/stage"},
+		nstest.Bin{Path: &guestBin, Name: "nsguest", Pkg: "../../integration/testdata/nsguest"}))
 }
 
-func testMain(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "nsrun-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	stageBin, guestBin = filepath.Join(dir, "stage"), filepath.Join(dir, "nsguest")
-	for bin, pkg := range map[string]string{stageBin: "./testdata/stage", guestBin: "../../integration/testdata/nsguest"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
-			return 1
-		}
-	}
-	return m.Run()
-}
+func needRoot(t *testing.T) { nstest.NeedRoot(t) }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates mount and PID namespaces and mounts")
-	}
-}
-
-func newRoot(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	b, err := os.ReadFile(guestBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "nsguest"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
+// newRoot makes a bare root directory holding only the guest at /nsguest.
+func newRoot(t *testing.T) string { return nstest.NewRoot(t, guestBin) }
 
 // run starts cfg with the test stage and returns how it ended and what it
 // wrote to stdout.

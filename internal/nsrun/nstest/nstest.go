@@ -1,0 +1,70 @@
+// Package nstest holds what the namespace tests of nsrun and chrootrun
+// share: static test binaries built once per test run, the root check, and
+// bare root directories holding the guest.
+package nstest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Bin is a static test binary: the package at Pkg, built as Name, its path
+// stored in *Path.
+type Bin struct {
+	Path      *string
+	Name, Pkg string
+}
+
+// Main runs the tests of a package whose root tests need static binaries:
+// it builds them into a temporary directory, runs m, and cleans up. As
+// non-root it builds nothing: the root tests skip.
+func Main(m *testing.M, prefix string, bins ...Bin) int {
+	if os.Geteuid() != 0 {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	for _, b := range bins {
+		*b.Path = filepath.Join(dir, b.Name)
+		cmd := exec.Command("go", "build", "-o", *b.Path, b.Pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b.Pkg, err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// NeedRoot skips a test that needs root, saying why.
+func NeedRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates mount and PID namespaces and mounts")
+	}
+}
+
+// NewRoot makes a bare root directory, mode 0755 as / is, holding only the
+// guest binary at /nsguest.
+func NewRoot(t *testing.T, guest string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "nsguest"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
