@@ -13,6 +13,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/bootcfg"
 	"github.com/ginit-dev/ginit/internal/netconf"
 	"github.com/ginit-dev/ginit/internal/reaper"
+	"github.com/ginit-dev/ginit/internal/shutdown"
 	"github.com/ginit-dev/ginit/internal/workload"
 )
 
@@ -26,100 +27,101 @@ const ocipullPath = "/bbin/ocipull"
 // oci:URL): pulled into a tmpfs of ginit.rootsize, or, with ginit.install=,
 // onto that disk, which the machine then reboots into. An install disk that
 // already holds the same image is mounted as it is.
-func (b *boot) pullRoot(network *netconf.Network) (string, error) {
-	ref := b.cfg.Root
+func (s *system) pullRoot(cfg bootcfg.Config, net network) (string, *ending, error) {
+	ref := cfg.Root
 	if _, err := os.Stat(ocipullPath); err != nil {
-		return "", fmt.Errorf("root=%s: this image cannot pull images at boot (no %s; the linuxboot and debug images have it): %w", ref, ocipullPath, err)
+		return "", nil, fmt.Errorf("root=%s: this image cannot pull images at boot (no %s; the linuxboot and debug images have it): %w", ref, ocipullPath, err)
 	}
-	if b.cfg.Install != "" {
-		if dev, ok := b.mountInstalled(); ok {
-			return dev, nil
+	if cfg.Install != "" {
+		if dev, ok := s.mountInstalled(cfg); ok {
+			return dev, nil, nil
 		}
 	}
-	if network == nil {
-		return "", fmt.Errorf("root=%s needs the network, and there is no network link to configure", ref)
+	if net == nil {
+		return "", nil, fmt.Errorf("root=%s needs the network, and there is no network link to configure", ref)
 	}
-	wait := max(b.cfg.NetWait, b.cfg.RootWait)
-	if !network.WaitFirst(wait) {
-		return "", fmt.Errorf("root=%s: no network lease within %v", ref, wait)
+	wait := max(cfg.NetWait, cfg.RootWait)
+	if !net.WaitFirst(wait) {
+		return "", nil, fmt.Errorf("root=%s: no network lease within %v", ref, wait)
 	}
-	b.mark("rootfound")
+	s.b.mark("rootfound")
 	// The resolver reads /etc/resolv.conf; the leases' DNS servers are in
 	// ginit's own copy.
 	if err := os.Symlink(netconf.ResolvConf, "/etc/resolv.conf"); err != nil && !errors.Is(err, fs.ErrExist) {
-		b.log.Warnf("DNS for the pull: %v", err)
+		s.b.log.Warnf("DNS for the pull: %v", err)
 	}
 
-	if b.cfg.Install != "" {
-		b.log.Infof("installing %s onto %s", ref, b.cfg.Install)
-		if err := b.runOcipull("-install", b.cfg.Install, ref); err != nil {
-			return "", fmt.Errorf("install %s onto %s: %w", ref, b.cfg.Install, err)
+	if cfg.Install != "" {
+		s.b.log.Infof("installing %s onto %s", ref, cfg.Install)
+		if err := s.runOcipull("-install", cfg.Install, ref); err != nil {
+			return "", nil, fmt.Errorf("install %s onto %s: %w", ref, cfg.Install, err)
 		}
-		b.log.Infof("installed %s onto %s; rebooting into it", ref, b.cfg.Install)
-		b.end(bootcfg.Reboot, 0)
+		s.b.log.Infof("installed %s onto %s; rebooting into it", ref, cfg.Install)
+		end := endIn(shutdown.Reboot, 0)
+		return "", &end, nil
 	}
 
 	// noatime: the extraction keeps its bookkeeping in the atimes.
-	if err := b.mountNewRoot("tmpfs", "tmpfs", unix.MS_NOATIME, "mode=0755,size="+b.cfg.RootSize); err != nil {
-		return "", err
+	if err := s.mountNewRoot("tmpfs", "tmpfs", unix.MS_NOATIME, "mode=0755,size="+cfg.RootSize); err != nil {
+		return "", nil, err
 	}
-	b.log.Infof("pulling %s into a tmpfs root (size=%s)", ref, b.cfg.RootSize)
-	if err := b.runOcipull(ref, newRoot); err != nil {
-		return "", fmt.Errorf("root=%s: %w", ref, err)
+	s.b.log.Infof("pulling %s into a tmpfs root (size=%s)", ref, cfg.RootSize)
+	if err := s.runOcipull(ref, newRoot); err != nil {
+		return "", nil, fmt.Errorf("root=%s: %w", ref, err)
 	}
-	b.mark("rootmounted")
-	return "tmpfs holding " + ref, nil
+	s.b.mark("rootmounted")
+	return "tmpfs holding " + ref, nil, nil
 }
 
 // mountInstalled mounts the install disk as the root when it already holds
 // the image root= names, as it does on the boot after an install.
-func (b *boot) mountInstalled() (string, bool) {
-	spec, err := blockdev.ParseSpec(b.cfg.Install)
+func (s *system) mountInstalled(cfg bootcfg.Config) (string, bool) {
+	spec, err := blockdev.ParseSpec(cfg.Install)
 	if err != nil {
 		return "", false
 	}
-	dev, super, err := blockdev.Wait(spec, b.cfg.RootWait)
+	dev, super, err := blockdev.Wait(spec, cfg.RootWait)
 	if err != nil {
 		// An empty disk has no filesystem yet: the usual first install.
 		if !errors.Is(err, blockdev.ErrUnknownFS) {
-			b.log.Warnf("ginit.install=%s: %v", b.cfg.Install, err)
+			s.b.log.Warnf("ginit.install=%s: %v", cfg.Install, err)
 		}
 		return "", false
 	}
 	if super.Label != bootcfg.DefaultRootLabel {
 		return "", false
 	}
-	if err := b.mountNewRoot(dev, super.Type, 0, ""); err != nil {
-		b.log.Warnf("ginit.install=%s: %v; installing again", b.cfg.Install, err)
+	if err := s.mountNewRoot(dev, super.Type, 0, ""); err != nil {
+		s.b.log.Warnf("ginit.install=%s: %v; installing again", cfg.Install, err)
 		return "", false
 	}
 	src, err := workload.ReadSource(newRoot)
-	if err == nil && src.Source == b.cfg.Root {
-		b.mark("rootmounted")
-		b.log.Infof("%s already holds %s (%s); booting it", dev, src.Source, src.Digest)
+	if err == nil && src.Source == cfg.Root {
+		s.b.mark("rootmounted")
+		s.b.log.Infof("%s already holds %s (%s); booting it", dev, src.Source, src.Digest)
 		return dev, true
 	}
 	if err == nil {
-		b.log.Infof("%s holds %s, not %s: installing over it", dev, src.Source, b.cfg.Root)
+		s.b.log.Infof("%s holds %s, not %s: installing over it", dev, src.Source, cfg.Root)
 	} else {
-		b.log.Infof("%s holds a root disk that was not installed from %s: installing over it", dev, b.cfg.Root)
+		s.b.log.Infof("%s holds a root disk that was not installed from %s: installing over it", dev, cfg.Root)
 	}
 	if err := unix.Unmount(newRoot, 0); err != nil {
-		b.log.Warnf("unmount %s: %v", newRoot, err)
+		s.b.log.Warnf("unmount %s: %v", newRoot, err)
 	} else {
-		b.mounted = false
+		s.mounted = false
 	}
 	return "", false
 }
 
 // runOcipull runs ocipull with args, its output on the console, and waits.
-func (b *boot) runOcipull(args ...string) error {
+func (s *system) runOcipull(args ...string) error {
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   []string{"PATH=/bbin", "HOME=/"},
 		Files: []uintptr{0, 1, 2},
 	}
-	_, wait, err := b.reaper.Start(ocipullPath, append([]string{"ocipull"}, args...), attr)
+	_, wait, err := s.reaper.Start(ocipullPath, append([]string{"ocipull"}, args...), attr)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", ocipullPath, err)
 	}

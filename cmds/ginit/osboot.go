@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/bootcfg"
-	"github.com/ginit-dev/ginit/internal/console"
 	"github.com/ginit-dev/ginit/internal/reaper"
+	"github.com/ginit-dev/ginit/internal/shutdown"
 )
 
 // osbootPath is the command that finds the operating system on the disks
@@ -23,34 +23,38 @@ import (
 const osbootPath = "/bbin/osboot"
 
 // bootOS boots the operating system installed on the machine's disks: osboot
-// finds it and loads its kernel, and ginit stops the machine as it would
-// for a poweroff and kexecs that kernel. rootErr is why no container root
-// was used when auto mode falls back to this (nil for ginit.mode=boot); an
-// image without osboot fails with it, as it would without boot mode. It
-// does not return.
-func (b *boot) bootOS(rootErr error) {
+// finds it and loads its kernel, and the boot ends in a kexec of that kernel
+// after the machine is stopped as for a poweroff. rootErr is why no
+// container root was used when auto mode falls back to this (nil for
+// ginit.mode=boot); an image without osboot fails with it, as it would
+// without boot mode.
+func (s *system) bootOS(cfg bootcfg.Config, rootErr error) (*ending, error) {
 	if _, err := os.Stat(osbootPath); err != nil {
 		if rootErr != nil {
-			b.fail(rootErr)
+			return nil, rootErr
 		}
-		b.fail(fmt.Errorf("ginit.mode=boot needs the osboot command, which this image does not carry (%w); the linuxboot image has it", err))
+		return nil, fmt.Errorf("ginit.mode=boot needs the osboot command, which this image does not carry (%w); the linuxboot image has it", err)
 	}
-	b.mark("osboot")
-	args := osbootArgs(b.cfg, rootErr != nil)
-	b.log.Infof("looking for an operating system on the disks: %s", strings.Join(args, " "))
-	msg, code, err := b.runOsboot(args)
+	s.b.mark("osboot")
+	args := osbootArgs(cfg, rootErr != nil)
+	s.b.log.Infof("looking for an operating system on the disks: %s", strings.Join(args, " "))
+	msg, code, stopped, err := s.runOsboot(args)
+	if stopped != nil {
+		return stopped, nil
+	}
 	if err == nil && code == 0 {
-		b.mark("loaded")
-		b.logTiming()
-		b.end(actionKexec, 0)
+		s.b.mark("loaded")
+		s.b.logTiming()
+		end := endIn(shutdown.Kexec, 0)
+		return &end, nil
 	}
 	if err == nil {
 		err = osbootError(msg, code)
 	}
 	if rootErr != nil {
-		b.fail(fmt.Errorf("%w; and no operating system to boot: %w", rootErr, err))
+		return nil, fmt.Errorf("%w; and no operating system to boot: %w", rootErr, err)
 	}
-	b.fail(fmt.Errorf("ginit.mode=boot: %w", err))
+	return nil, fmt.Errorf("ginit.mode=boot: %w", err)
 }
 
 // osbootArgs is osboot's command line: load the kernel and leave the
@@ -64,13 +68,11 @@ func osbootArgs(cfg bootcfg.Config, auto bool) []string {
 		wait = 0
 	}
 	args := []string{"osboot", "-load", "-wait", wait.String()}
-	for _, p := range cfg.Unknown {
-		switch p.Key {
-		case "osboot.entry":
-			args = append(args, "-entry", p.Value)
-		case "osboot.append":
-			args = append(args, "-append", p.Value)
-		}
+	if cfg.OsbootEntry != "" {
+		args = append(args, "-entry", cfg.OsbootEntry)
+	}
+	if cfg.OsbootAppend != "" {
+		args = append(args, "-append", cfg.OsbootAppend)
 	}
 	return args
 }
@@ -113,16 +115,17 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 
 // runOsboot runs osboot with its output on the console and its stderr,
 // where it gives its reason for failing, read back. A stop request (SIGTERM,
-// SIGINT, SIGPWR) ends osboot and the machine, as onexit says.
-func (b *boot) runOsboot(args []string) (stderr string, code int, err error) {
-	tty, _, err := console.Open()
+// SIGINT, SIGPWR) ends osboot, and stopped says how the machine ends then:
+// as onexit says, with 128+signal.
+func (s *system) runOsboot(args []string) (stderr string, code int, stopped *ending, err error) {
+	tty, _, err := s.console()
 	if err != nil {
-		return "", 0, err
+		return "", 0, nil, err
 	}
 	defer tty.Close()
 	r, w, err := os.Pipe()
 	if err != nil {
-		return "", 0, fmt.Errorf("pipe for %s: %w", osbootPath, err)
+		return "", 0, nil, fmt.Errorf("pipe for %s: %w", osbootPath, err)
 	}
 	defer r.Close()
 	attr := &syscall.ProcAttr{
@@ -130,10 +133,10 @@ func (b *boot) runOsboot(args []string) (stderr string, code int, err error) {
 		Env:   os.Environ(),
 		Files: []uintptr{tty.Fd(), tty.Fd(), w.Fd()},
 	}
-	pid, done, err := b.reaper.Start(osbootPath, args, attr)
+	pid, done, err := s.reaper.Start(osbootPath, args, attr)
 	w.Close()
 	if err != nil {
-		return "", 0, err
+		return "", 0, nil, err
 	}
 	var buf cappedBuffer
 	copied := make(chan struct{})
@@ -151,16 +154,17 @@ func (b *boot) runOsboot(args []string) (stderr string, code int, err error) {
 			}
 			buf.mu.Lock()
 			defer buf.mu.Unlock()
-			return string(buf.b), reaper.ExitCode(ws), nil
-		case sig := <-b.signals:
-			s := sig.(syscall.Signal)
-			if s != unix.SIGTERM && s != unix.SIGINT && s != unix.SIGPWR {
+			return string(buf.b), reaper.ExitCode(ws), nil, nil
+		case sig := <-s.b.signals:
+			sg := sig.(syscall.Signal)
+			if !isStopRequest(sg) {
 				continue
 			}
-			b.log.Infof("received %s while looking for an operating system: stopping", unix.SignalName(s))
+			s.b.log.Infof("received %s while looking for an operating system: stopping", unix.SignalName(sg))
 			_ = unix.Kill(pid, unix.SIGKILL)
 			<-done
-			b.finish(128 + int(s))
+			end := exited(128 + int(sg))
+			return "", 0, &end, nil
 		}
 	}
 }

@@ -92,7 +92,19 @@ type Config struct {
 	// ginit.debugexit=off|PORT, default 0xf4 (used only on QEMU).
 	DebugExitPort uint16
 
-	// Unknown holds the words ginit does not read, for the debug log.
+	// OsbootEntry and OsbootAppend are osboot.entry= and osboot.append=:
+	// with ginit.mode=boot, the entry to boot and what to add to its
+	// command line.
+	OsbootEntry  string
+	OsbootAppend string
+
+	// KeepKernelLogLevel is set by loglevel=, ignore_loglevel or debug: the
+	// kernel's console level was chosen on the command line, so ginit does
+	// not quiet the kernel once the workload runs.
+	KeepKernelLogLevel bool
+
+	// Unknown holds the words ginit does not read, for the debug log only:
+	// nothing ginit acts on is read from it.
 	Unknown []cmdline.Param
 }
 
@@ -309,9 +321,20 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 				break
 			}
 			c.DebugExitPort = uint16(n)
+		case "osboot.entry":
+			if needValue() {
+				c.OsbootEntry = p.Value
+			}
+		case "osboot.append":
+			if needValue() {
+				c.OsbootAppend = p.Value
+			}
+		case "loglevel", "ignore_loglevel", "debug":
+			// The kernel reads these too; ginit only notes them.
+			c.KeepKernelLogLevel = true
 		default:
-			if strings.HasPrefix(p.Key, "ginit.") {
-				warn(p, "unknown ginit parameter")
+			if strings.HasPrefix(p.Key, "ginit.") || strings.HasPrefix(p.Key, "osboot.") {
+				warn(p, "unknown parameter")
 				break
 			}
 			c.Unknown = append(c.Unknown, p)

@@ -22,7 +22,8 @@ func TestParse(t *testing.T) {
 		`entrypoint="/bin/app -v 'a b'" ginit.cmd="x y" ginit.env=A=1 "ginit.env=B=two words" ` +
 		`ginit.workdir=/srv ginit.user=app:staff ip=off ginit.netwait=500ms ginit.modules=e1000,virtio_net ` +
 		`ginit.onexit=reboot ginit.onerror=poweroff ginit.shell=1 ginit.stoptimeout=3 ginit.debug quiet ginit.debugexit=0x501 root=/dev/vda ` +
-		`ginit.mode=boot ginit.rootsize=768m ginit.install=/dev/vdb root=docker://10.0.2.2:5000/app:1`)
+		`ginit.mode=boot ginit.rootsize=768m ginit.install=/dev/vdb root=docker://10.0.2.2:5000/app:1 ` +
+		`osboot.entry="Debian GNU/Linux" osboot.append="console=ttyS0 quiet" loglevel=7`)
 	if len(warns) != 0 {
 		t.Fatalf("warnings = %v; want none", warns)
 	}
@@ -50,6 +51,9 @@ func TestParse(t *testing.T) {
 	want.Debug = true
 	want.Quiet = true
 	want.DebugExitPort = 0x501
+	want.OsbootEntry = "Debian GNU/Linux"
+	want.OsbootAppend = "console=ttyS0 quiet"
+	want.KeepKernelLogLevel = true
 	want.Unknown = c.Unknown
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse() =\n%+v\nwant\n%+v", c, want)
@@ -86,6 +90,8 @@ func TestBadValuesKeepDefaults(t *testing.T) {
 		{"ginit.install=vda", func(c Config) bool { return c.Install == "" }},
 		{"ginit.install=/dev/vda", func(c Config) bool { return c.Install == "" }}, // no image to install
 		{"ginit.typo=1", func(c Config) bool { return true }},
+		{"osboot.typo=1", func(c Config) bool { return true }},
+		{"osboot.entry=", func(c Config) bool { return c.OsbootEntry == "" }},
 	} {
 		c, warns := Parse(tt.param)
 		key, _, _ := strings.Cut(tt.param, "=")
