@@ -1,10 +1,11 @@
 package integration
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // A full init as the entrypoint: systemd runs in namespaces of its own, and
@@ -13,13 +14,7 @@ func TestSystemdEntrypointPowerOffAndReboot(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
 	root := envOr("GINIT_SYSTEMD_ROOT", filepath.Join(a.Repo, "build/systemd/root"))
-	if _, err := os.Stat(filepath.Join(root, "lib/systemd/systemd")); err != nil {
-		msg := "needs a Debian root with systemd at " + root + ": scripts/test-systemd.sh --root-only " + root + " makes it (make test does)"
-		if os.Getenv("GINIT_VM_TESTS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	testenv.NeedFile(t, filepath.Join(root, "lib/systemd/systemd"), "a Debian root with systemd: scripts/test-systemd.sh --root-only "+root+" makes it (make test does)")
 	disk := a.MakeDisk(t, root)
 	for _, tt := range []struct{ unit, said, action string }{
 		{"poweroff.target", "the workload's init powered off", "ginit: poweroff"},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/qemu"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // Artifacts are the kernel and image the VM tests boot.
@@ -48,11 +49,7 @@ func FindArtifacts(t *testing.T) Artifacts {
 		missing = append(missing, "qemu-system-x86_64")
 	}
 	if len(missing) > 0 {
-		msg := fmt.Sprintf("VM test needs %v: run `make test` (it fetches the kernel and builds the image)", missing)
-		if os.Getenv("GINIT_VM_TESTS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "VM test needs %v: run `make test` (it fetches the kernel and builds the image)", missing)
 	}
 	return a
 }
@@ -64,11 +61,7 @@ func FindLinuxboot(t *testing.T) Artifacts {
 	a := FindArtifacts(t)
 	a.Initrd = envOr("GINIT_LINUXBOOT_INITRD", filepath.Join(a.Repo, "build/linuxboot.cpio"))
 	if _, err := os.Stat(a.Initrd); err != nil {
-		msg := fmt.Sprintf("VM test needs %s: run `make test` (it builds the linuxboot image)", a.Initrd)
-		if os.Getenv("GINIT_VM_TESTS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.NeedFile(t, a.Initrd, "run `make test` (it builds the linuxboot image)")
 	}
 	return a
 }

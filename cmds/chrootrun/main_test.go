@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ginit-dev/ginit/internal/nsrun/nstest"
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/nsrun/nstest"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // Built once by TestMain when running as root: a static chrootrun (the shim
@@ -488,7 +490,7 @@ func inInitramfs(t *testing.T, script string) (string, error) {
 	t.Helper()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("needs sh")
+		testenv.Missing(t, "needs sh")
 	}
 	cmd := exec.Command(sh, "-ec", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}

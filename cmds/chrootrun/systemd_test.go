@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // TestSystemd boots a Debian root with systemd under chrootrun until
@@ -22,8 +24,8 @@ func TestSystemd(t *testing.T) {
 	needRoot(t)
 	root := os.Getenv("CHROOTRUN_SYSTEMD_ROOT")
 	if root == "" {
-		if os.Getenv("GINIT_VM_TESTS") == "" {
-			t.Skip("needs a Debian root with systemd: run make test-systemd (GINIT_VM_TESTS=1 makes one too)")
+		if !testenv.Strict() {
+			testenv.Missing(t, "needs a Debian root with systemd: run make test-systemd (make test makes one too)")
 		}
 		var err error
 		if root, err = filepath.Abs("../../build/systemd/root"); err != nil {

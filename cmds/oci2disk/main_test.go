@@ -17,6 +17,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 func TestHelpListsEveryFlag(t *testing.T) {
@@ -57,9 +58,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	if _, err := ext4img.Tool("mkfs.ext4"); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
+	disktest.NeedTools(t)
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "hello"), []byte("hi"), 0o644)
 	out := filepath.Join(t.TempDir(), "disk.img")
@@ -84,9 +83,7 @@ func TestRun(t *testing.T) {
 // it prints plain progress lines.
 func TestBinaryAsNobody(t *testing.T) {
 	disktest.NeedTools(t)
-	if os.Geteuid() != 0 {
-		t.Skipf("skipping: running the binary as another user needs root (this run, uid %d, is unprivileged: TestRunImage covers it)", os.Geteuid())
-	}
+	testenv.NeedRoot(t, "runs the binary as another user (unprivileged runs have TestRunImage)")
 	base, err := os.MkdirTemp("", "oci2disk-cli-")
 	if err != nil {
 		t.Fatal(err)

@@ -16,17 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
 
 func needTools(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"mkfs.ext4", "debugfs", "e2fsck", "dumpe2fs"} {
-		if _, err := ext4img.Tool(tool); err != nil {
-			t.Skipf("skipping: %v", err)
-		}
-	}
+	disktest.NeedTools(t, "dumpe2fs")
 }
 
 func fsck(t *testing.T, img string) {

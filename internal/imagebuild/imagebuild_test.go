@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ginit-dev/ginit/internal/modinfo/modtest"
 	"github.com/u-root/mkuimage/cpio"
+
+	"github.com/ginit-dev/ginit/internal/modinfo/modtest"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 const testConfig = `{
@@ -336,7 +338,7 @@ func TestCompress(t *testing.T) {
 	}
 
 	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("no xz program (Debian package xz-utils): skipping the xz half")
+		testenv.Missing(t, "no xz program (Debian package xz-utils): skipping the xz half")
 	}
 	var x bytes.Buffer
 	if err := XZ(&x, bytes.NewReader(data), int64(len(data))); err != nil {

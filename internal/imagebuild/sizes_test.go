@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/u-root/mkuimage/cpio"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 func TestSymbolPackage(t *testing.T) {
@@ -211,7 +213,7 @@ func TestBusyboxCommands(t *testing.T) {
 		t.Errorf("BusyboxCommands(nosuch) = nil error")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command for go list")
+		testenv.Missing(t, "no go command for go list")
 	}
 	cmds, err := ListCommands(context.Background(), "go", "../..", Busybox{Patterns: []string{"./cmds/chrootrun"}, GOOS: "linux", GOARCH: "amd64"})
 	if err != nil {
@@ -226,7 +228,7 @@ func TestBusyboxCommands(t *testing.T) {
 // per-command table's unstripped build uses.
 func TestURootNoStripFlag(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command")
+		testenv.Missing(t, "no go command")
 	}
 	cmd := exec.Command("go", "tool", "u-root", "-h")
 	cmd.Dir = "../.."
@@ -372,7 +374,7 @@ func sameSet(a, b []string) bool {
 func hello(t *testing.T) (stripped, unstripped []byte) {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command to build a test program")
+		testenv.Missing(t, "no go command to build a test program")
 	}
 	helloMu.Lock()
 	defer helloMu.Unlock()
@@ -419,7 +421,7 @@ func buildHello(t *testing.T) (stripped, unstripped []byte) {
 // the commands, which needs the stand-in's second, unstripped build.
 func TestBuildOverBudget(t *testing.T) {
 	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("no xz program (Debian package xz-utils)")
+		testenv.Missing(t, "no xz program (Debian package xz-utils)")
 	}
 	stripped, unstripped := hello(t)
 	if hasSymbols(stripped) || !hasSymbols(unstripped) {

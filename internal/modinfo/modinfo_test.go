@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ginit-dev/ginit/internal/modinfo/modtest"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 func TestParse(t *testing.T) {
@@ -105,7 +106,7 @@ func TestRead(t *testing.T) {
 func TestReadRealModule(t *testing.T) {
 	dir := os.Getenv("GINIT_KERNEL_MODULES")
 	if dir == "" {
-		t.Skip("GINIT_KERNEL_MODULES is not set to a lib/modules/<release> directory; generated modules cover the parser")
+		testenv.Missing(t, "GINIT_KERNEL_MODULES is not set to a lib/modules/<release> directory (scripts/test.sh sets it); generated modules cover the parser")
 	}
 	tree, err := OpenTree(os.DirFS(dir))
 	if err != nil {

@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ginit-dev/ginit/internal/nsrun/nstest"
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/nsrun/nstest"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // Built by TestMain as root: the stage binary Start re-executes (static,
@@ -157,7 +159,7 @@ func openPty(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		testenv.Missing(t, "no pty: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {

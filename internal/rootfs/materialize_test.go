@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // Extract then Materialize, as root, gives the tree the image's owners,
 // modes, device nodes, xattrs and mtimes. A tmpfs mounted noatime stands
 // for the diskless root.
 func TestMaterialize(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: chown, mknod and a tmpfs mount (CI runs it as root)")
-	}
+	testenv.NeedRoot(t, "chown, mknod and a tmpfs mount")
 	root := t.TempDir()
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOATIME, "mode=0755"); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v", root, err)

@@ -8,14 +8,15 @@ import (
 	"testing"
 
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
-// NeedTools skips the test when e2fsprogs is missing.
-func NeedTools(t testing.TB) {
+// NeedTools needs e2fsprogs (and more tools when named).
+func NeedTools(t testing.TB, more ...string) {
 	t.Helper()
-	for _, tool := range []string{"mkfs.ext4", "debugfs", "e2fsck"} {
+	for _, tool := range append([]string{"mkfs.ext4", "debugfs", "e2fsck"}, more...) {
 		if _, err := ext4img.Tool(tool); err != nil {
-			t.Skipf("skipping: %v", err)
+			testenv.Missing(t, "%v", err)
 		}
 	}
 }

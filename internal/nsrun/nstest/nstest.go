@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // Bin is a static test binary: the package at Pkg, built as Name, its path
@@ -43,12 +45,10 @@ func Main(m *testing.M, prefix string, bins ...Bin) int {
 	return m.Run()
 }
 
-// NeedRoot skips a test that needs root, saying why.
+// NeedRoot needs root: the tests create mount and PID namespaces.
 func NeedRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates mount and PID namespaces and mounts")
-	}
+	testenv.NeedRoot(t, "creates mount and PID namespaces and mounts")
 }
 
 // NewRoot makes a bare root directory, mode 0755 as / is, holding only the
