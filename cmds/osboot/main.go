@@ -10,7 +10,9 @@
 // (/loader/entries/*.conf) and, on a filesystem where none of those gives
 // an entry, the kernels of a plain /boot (vmlinuz-VERSION with its initrd,
 // newest first, with /etc/kernel/cmdline or root= that filesystem), and
-// prints the entries, each config's default first. It loads the first
+// prints the entries, each config's default first (an entry that boots
+// what an earlier one boots is shown in short: it can still be picked). It
+// loads the first
 // entry whose kernel loads with kexec_file_load(2) (the next one when a
 // kernel will not load, saying why), unmounts what it mounted, and boots
 // the loaded kernel; with -load it leaves the booting to its caller, as
@@ -20,7 +22,9 @@
 //
 //	-list          print the entries and stop
 //	-load          load the entry and exit 0 without booting it
-//	-entry SEL     only this entry: its number in the list, its title or its id
+//	-entry SEL     only this entry: its number in the list, its title, its id,
+//	               or its GRUB menu path as GRUB_DEFAULT takes it (1>0,
+//	               gnulinux-advanced-UUID>gnulinux-VERSION-advanced-UUID)
 //	-append ARGS   added to the end of the entry's kernel command line
 //	-wait DUR      how long to wait for a disk with an entry to appear (default: look once)
 //	-dir DIR       where the filesystems are mounted (default /run/osboot)
@@ -82,7 +86,7 @@ func run(args []string, sys system) int {
 	list := fs.Bool("list", false, "print the entries and stop")
 	loadOnly := fs.Bool("load", false, "load the entry and exit 0 without booting it")
 	verbose := fs.Bool("v", false, "also name the devices that hold no filesystem")
-	entry := fs.String("entry", "", "only this entry: its number in the list, its title or its id")
+	entry := fs.String("entry", "", "only this entry: its number in the list, its title, its id or its GRUB menu path (A>B)")
 	extra := fs.String("append", "", "added to the end of the entry's kernel command line")
 	dir := fs.String("dir", m.MountDir, "where the filesystems are mounted")
 	wait := fs.Duration("wait", 0, "how long to wait for a disk with an entry to appear")
@@ -129,7 +133,14 @@ func run(args []string, sys system) int {
 		return fail("no operating system found on the disks: %v", err)
 	}
 	say("found %d boot entries in %v:", len(entries), time.Since(start).Round(time.Millisecond))
+	// An entry that boots what an earlier one boots (Debian's top entry and
+	// its twin in the submenu) is shown in short, and stays selectable.
+	same := osfind.SameBoot(entries)
 	for i, e := range entries {
+		if same[i] != i {
+			say("[%d] %s: boots as [%d]", i, e.Brief(), same[i])
+			continue
+		}
 		say("[%d] %s", i, e)
 	}
 	if *list {
@@ -140,7 +151,12 @@ func run(args []string, sys system) int {
 		return fail("%v", err)
 	}
 	var errs []string
+	tried := map[int]bool{}
 	for _, i := range picked {
+		if tried[same[i]] {
+			continue // the same boot failed already
+		}
+		tried[same[i]] = true
 		e := entries[i]
 		say("loading [%d] %s with command line %q", i, e.Name, osfind.JoinCmdline(e.Cmdline, *extra))
 		if err := sys.load(e, *extra); err != nil {

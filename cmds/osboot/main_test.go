@@ -173,8 +173,8 @@ func TestLoopDisk(t *testing.T) {
 		for _, want := range []string{
 			"osboot: " + dev + ": ext4 (UUID=" + testUUID + ") mounted read-only at " + filepath.Join(f.machine.MountDir, "vdz") + "\n",
 			"osboot: found 2 boot entries in ",
-			`osboot: [0] Debian (grub ` + dev + `:/boot/grub/grub.cfg, default): kernel ` + dev + `:/boot/vmlinuz-1 initrd ` + dev + `:/boot/initrd.img-1 cmdline "root=UUID=` + testUUID + ` ro"` + "\n",
-			`osboot: [1] Other (grub ` + dev + `:/boot/grub/grub.cfg): kernel ` + dev + `:/boot/vmlinuz-2 cmdline "root=UUID=` + testUUID + ` other"` + "\n",
+			`osboot: [0] Debian (grub ` + dev + `:/boot/grub/grub.cfg, default, id debian): kernel ` + dev + `:/boot/vmlinuz-1 initrd ` + dev + `:/boot/initrd.img-1 cmdline "BOOT_IMAGE=/boot/vmlinuz-1 root=UUID=` + testUUID + ` ro"` + "\n",
+			`osboot: [1] Other (grub ` + dev + `:/boot/grub/grub.cfg): kernel ` + dev + `:/boot/vmlinuz-2 cmdline "BOOT_IMAGE=/boot/vmlinuz-2 root=UUID=` + testUUID + ` other"` + "\n",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, out)
@@ -205,7 +205,7 @@ func TestLoopDisk(t *testing.T) {
 		}
 		for _, want := range []string{
 			"osboot: [0] Debian: exec format error\n",
-			`osboot: loading [1] Other with command line "root=UUID=` + testUUID + ` other console=ttyS0"` + "\n",
+			`osboot: loading [1] Other with command line "BOOT_IMAGE=/boot/vmlinuz-2 root=UUID=` + testUUID + ` other console=ttyS0"` + "\n",
 			"osboot: loaded [1] Other\n",
 		} {
 			if !strings.Contains(f.out.String(), want) {

@@ -81,6 +81,7 @@ type grubItem struct {
 // grubLoad is what a menu entry's body loaded.
 type grubLoad struct {
 	kernel  *File
+	image   string // the kernel as the linux command named it
 	args    []string
 	initrds []File
 }
@@ -108,13 +109,13 @@ func (s *scanner) runGrub(f File) {
 	// the whole config left them.
 	type flat struct {
 		item *grubItem
-		path []int // indices from the top menu down
+		path []MenuItem // from the top menu down
 	}
 	var all []flat
-	var walk func(m *grubMenu, prefix []int)
-	walk = func(m *grubMenu, prefix []int) {
+	var walk func(m *grubMenu, prefix []MenuItem)
+	walk = func(m *grubMenu, prefix []MenuItem) {
 		for i, it := range m.items {
-			p := append(append([]int{}, prefix...), i)
+			p := append(append([]MenuItem{}, prefix...), MenuItem{Index: i, Title: it.title, ID: it.id})
 			if it.sub != nil {
 				walk(it.sub, p)
 				continue
@@ -128,7 +129,7 @@ func (s *scanner) runGrub(f File) {
 	def := vm.defaultPath()
 	defIdx := 0
 	for i, fl := range all {
-		if len(fl.path) >= len(def) && equalInts(fl.path[:len(def)], def) {
+		if len(fl.path) >= len(def) && pathIs(fl.path[:len(def)], def) {
 			defIdx = i
 			break
 		}
@@ -139,18 +140,20 @@ func (s *scanner) runGrub(f File) {
 		if !ok {
 			continue
 		}
+		e.Menu = fl.path
 		e.Default = i == defIdx
 		entries = append(entries, e)
 	}
 	s.addConfig(entries)
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
+// pathIs says whether a menu path has the indices idx.
+func pathIs(p []MenuItem, idx []int) bool {
+	if len(p) != len(idx) {
 		return false
 	}
-	for i := range a {
-		if a[i] != b[i] {
+	for i := range p {
+		if p[i].Index != idx[i] {
 			return false
 		}
 	}
@@ -354,7 +357,7 @@ func (vm *grubVM) command(name string, args []string) bool {
 		}
 		k := vm.file(args[0])
 		// Any initrd must be loaded again after linux, says GRUB's manual.
-		*vm.load = grubLoad{kernel: &k, args: args[1:]}
+		*vm.load = grubLoad{kernel: &k, image: args[0], args: args[1:]}
 	case "initrd", "initrdefi", "initrd16":
 		if vm.load == nil {
 			return false
@@ -663,13 +666,20 @@ func (vm *grubVM) entry(it *grubItem) (Entry, bool) {
 	}
 	e.Kernel = *load.kernel
 	e.Initrds = load.initrds
-	e.Cmdline = grubCmdline(load.args)
+	e.Cmdline = grubCmdline(load.image, load.args)
 	return e, true
 }
 
-// grubCmdline joins linux's arguments as GRUB does, quoting those with
-// spaces.
-func grubCmdline(args []string) string {
+// grubCmdline is the command line GRUB's linux command gives the kernel:
+// BOOT_IMAGE= the kernel as the command named it, then its arguments,
+// those with spaces quoted. Tools in the booted system read BOOT_IMAGE
+// (which kernel booted), so it is there as GRUB puts it.
+func grubCmdline(image string, args []string) string {
+	return "BOOT_IMAGE=" + grubJoin(append([]string{image}, args...))
+}
+
+// grubJoin joins arguments as GRUB does, quoting those with spaces.
+func grubJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
 		if strings.ContainsAny(a, " \t") {

@@ -154,15 +154,22 @@ type Entry struct {
 	Kernel  File
 	Initrds []File
 	Cmdline string
+	// Menu is where a GRUB entry sits in its config's menu, from the top
+	// menu down to the entry itself: what GRUB_DEFAULT's A>B paths name.
+	// Empty for the other kinds.
+	Menu []MenuItem
+}
+
+// MenuItem is one level of a GRUB menu path: the item's index in its menu
+// (counting every item, those that boot no Linux too), its title and id.
+type MenuItem struct {
+	Index     int
+	Title, ID string
 }
 
 func (e Entry) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s %s", e.Name, e.Kind, e.Source)
-	if e.Default {
-		b.WriteString(", default")
-	}
-	fmt.Fprintf(&b, "): kernel %s", e.Kernel)
+	fmt.Fprintf(&b, "%s: kernel %s", e.Brief(), e.Kernel)
 	for _, i := range e.Initrds {
 		fmt.Fprintf(&b, " initrd %s", i)
 	}
@@ -170,9 +177,38 @@ func (e Entry) String() string {
 	return b.String()
 }
 
-// key identifies what an entry boots, to drop the same boot found twice (an
-// EFI system partition's grub.cfg that loads the root's own).
-func (e Entry) key() string {
+// Brief names an entry without what it boots: its title, kind, config,
+// and for a GRUB entry its id and, in a submenu, its menu path: what
+// -entry and osboot.entry= take besides the entry's number.
+func (e Entry) Brief() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s %s", e.Name, e.Kind, e.Source)
+	if e.Default {
+		b.WriteString(", default")
+	}
+	if len(e.Menu) > 1 {
+		fmt.Fprintf(&b, ", menu %s", e.MenuPath())
+	}
+	if e.ID != "" && e.Kind == GRUB {
+		fmt.Fprintf(&b, ", id %s", e.ID)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// MenuPath is a GRUB entry's place in its menu as GRUB_DEFAULT writes it
+// with numbers: 1>0 is the first entry of the second item's submenu.
+func (e Entry) MenuPath() string {
+	idx := make([]string, len(e.Menu))
+	for i, m := range e.Menu {
+		idx[i] = strconv.Itoa(m.Index)
+	}
+	return strings.Join(idx, ">")
+}
+
+// boots identifies what an entry boots: its kernel, initrds and command
+// line.
+func (e Entry) boots() string {
 	k := e.Kernel.String()
 	for _, i := range e.Initrds {
 		k += "\x00" + i.String()
@@ -180,13 +216,46 @@ func (e Entry) key() string {
 	return k + "\x00" + e.Cmdline
 }
 
+// identity is an entry as a menu names it and what it boots: the same
+// entry found twice (an EFI system partition's grub.cfg that loads the
+// root's own) has one identity, and is kept once. Entries that boot the
+// same but are named apart (Debian's top entry and its twin in the
+// submenu) stay apart, each selectable by its own title, id and path.
+func (e Entry) identity() string {
+	k := string(e.Kind) + "\x00" + e.Source.String() + "\x00" + e.Name + "\x00" + e.ID
+	for _, m := range e.Menu {
+		k += fmt.Sprintf("\x00%d>%s>%s", m.Index, m.Title, m.ID)
+	}
+	return k + "\x00" + e.boots()
+}
+
+// SameBoot folds entries for display: for each entry, the index of the
+// first entry that boots the same kernel, initrds and command line (its
+// own index when none before it does).
+func SameBoot(entries []Entry) []int {
+	first := map[string]int{}
+	out := make([]int, len(entries))
+	for i, e := range entries {
+		k := e.boots()
+		if j, ok := first[k]; ok {
+			out[i] = j
+			continue
+		}
+		first[k] = i
+		out[i] = i
+	}
+	return out
+}
+
 // Scan looks at every filesystem in fss, in order, and returns the entries
 // their boot configs describe, in the order to try them: each config's
 // default entry before its other entries, the filesystems in the order
 // given, and the kernels of plain /boot directories (of filesystems whose
-// boot configs gave no entry) last. problems are what stood in the way (a config that does
-// not parse, an entry whose kernel is missing), each naming its file; they
-// do not stop the scan.
+// boot configs gave no entry) last. An entry found twice (the same config
+// read from two places) is kept once; entries that only boot the same are
+// all kept (SameBoot folds them). problems are what stood in the way (a
+// config that does not parse, an entry whose kernel is missing), each
+// naming its file; they do not stop the scan.
 func Scan(fss []*FS) (entries []Entry, problems []error) {
 	s := &scanner{fss: fss, blsDone: map[*FS]bool{}}
 	var plain []Entry
@@ -203,7 +272,7 @@ func Scan(fss []*FS) (entries []Entry, problems []error) {
 	}
 	seen := map[string]bool{}
 	for _, e := range append(s.entries, plain...) {
-		if k := e.key(); !seen[k] {
+		if k := e.identity(); !seen[k] {
 			seen[k] = true
 			entries = append(entries, e)
 		}
@@ -319,8 +388,12 @@ func (s *scanner) device(name string) *FS {
 	return nil
 }
 
-// Select picks entries by what a user typed: an index into entries, or an
-// entry's name or ID. It returns their indices; an empty sel picks them all.
+// Select picks entries by what a user typed: an index into entries, an
+// entry's name or ID, or a GRUB menu path as GRUB_DEFAULT takes it: items
+// separated by >, each its index in its menu (from 0), its title or its
+// id, such as 1>2 or gnulinux-advanced-UUID>gnulinux-VERSION-advanced-UUID.
+// A path that stops at a submenu picks its first entry, as GRUB does. It
+// returns their indices; an empty sel picks them all.
 func Select(entries []Entry, sel string) ([]int, error) {
 	if sel == "" {
 		all := make([]int, len(entries))
@@ -342,5 +415,53 @@ func Select(entries []Entry, sel string) ([]int, error) {
 		}
 		names = append(names, strconv.Quote(e.Name))
 	}
+	if strings.Contains(sel, ">") {
+		if i, ok := selectPath(entries, strings.Split(sel, ">")); ok {
+			return []int{i}, nil
+		}
+		return nil, fmt.Errorf("no GRUB menu entry at %q; the entries are %s", sel, strings.Join(names, ", "))
+	}
 	return nil, fmt.Errorf("no entry named %q; the entries are %s", sel, strings.Join(names, ", "))
+}
+
+// selectPath finds the GRUB entry a menu path names: the first in menu
+// order whose path starts with the items named (several configs may
+// match; the first in entries wins).
+func selectPath(entries []Entry, parts []string) (int, bool) {
+	best := -1
+	for i, e := range entries {
+		if len(e.Menu) < len(parts) || !pathMatches(e.Menu, parts) {
+			continue
+		}
+		if best < 0 || (entries[best].Source == e.Source && menuBefore(e.Menu, entries[best].Menu)) {
+			best = i
+		}
+	}
+	return best, best >= 0
+}
+
+func pathMatches(menu []MenuItem, parts []string) bool {
+	for j, p := range parts {
+		m := menu[j]
+		if n, err := strconv.Atoi(p); err == nil {
+			if n != m.Index {
+				return false
+			}
+			continue
+		}
+		if p != m.Title && (m.ID == "" || p != m.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// menuBefore says whether menu path a comes before b in their menu.
+func menuBefore(a, b []MenuItem) bool {
+	for j := 0; j < len(a) && j < len(b); j++ {
+		if a[j].Index != b[j].Index {
+			return a[j].Index < b[j].Index
+		}
+	}
+	return len(a) < len(b)
 }

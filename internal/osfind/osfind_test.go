@@ -2,6 +2,7 @@ package osfind
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -111,12 +112,13 @@ func TestGrubDebian(t *testing.T) {
 	root := debianFS(t, nil)
 	entries, problems := Scan([]*FS{root})
 	noProblems(t, problems)
-	cmd := "root=UUID=" + debianUUID + " ro quiet"
+	cmd := "BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=UUID=" + debianUUID + " ro quiet"
 	checkEntries(t, "debian", entries, []summary{
 		{"Debian GNU/Linux", "/dev/vda2:/boot/vmlinuz-6.1.0-18-amd64", "/dev/vda2:/boot/initrd.img-6.1.0-18-amd64", cmd, true},
-		// The same boot as the default, in the submenu: kept once.
-		{"Debian GNU/Linux, with Linux 6.1.0-18-amd64 (recovery mode)", "/dev/vda2:/boot/vmlinuz-6.1.0-18-amd64", "/dev/vda2:/boot/initrd.img-6.1.0-18-amd64", "root=UUID=" + debianUUID + " ro single", false},
-		{"Debian GNU/Linux, with Linux 6.1.0-9-amd64", "/dev/vda2:/boot/vmlinuz-6.1.0-9-amd64", "/dev/vda2:/boot/initrd.img-6.1.0-9-amd64", cmd, false},
+		// The same boot as the default, in the submenu: an entry of its own.
+		{"Debian GNU/Linux, with Linux 6.1.0-18-amd64", "/dev/vda2:/boot/vmlinuz-6.1.0-18-amd64", "/dev/vda2:/boot/initrd.img-6.1.0-18-amd64", cmd, false},
+		{"Debian GNU/Linux, with Linux 6.1.0-18-amd64 (recovery mode)", "/dev/vda2:/boot/vmlinuz-6.1.0-18-amd64", "/dev/vda2:/boot/initrd.img-6.1.0-18-amd64", "BOOT_IMAGE=/boot/vmlinuz-6.1.0-18-amd64 root=UUID=" + debianUUID + " ro single", false},
+		{"Debian GNU/Linux, with Linux 6.1.0-9-amd64", "/dev/vda2:/boot/vmlinuz-6.1.0-9-amd64", "/dev/vda2:/boot/initrd.img-6.1.0-9-amd64", "BOOT_IMAGE=/boot/vmlinuz-6.1.0-9-amd64 root=UUID=" + debianUUID + " ro quiet", false},
 	})
 	if len(entries) > 0 {
 		if got, want := entries[0].ID, "gnulinux-simple-"+debianUUID; got != want {
@@ -235,9 +237,9 @@ menuentry 'Linux, by file' {
 	entries, problems := Scan([]*FS{esp, boot})
 	noProblems(t, problems)
 	checkEntries(t, "esp+boot", entries, []summary{
-		{"Linux", "/dev/nvme0n1p2:/vmlinuz-6.6", "/dev/nvme0n1p2:/intel-ucode.img,/dev/nvme0n1p2:/initramfs-6.6.img", `root=/dev/nvme0n1p3 ro "quoted arg with spaces"`, true},
-		{"Linux, by label", "/dev/nvme0n1p2:/vmlinuz-6.6", "", "root=LABEL=root", false},
-		{"Linux, by file", "/dev/nvme0n1p2:/vmlinuz-6.6", "", "by=file", false},
+		{"Linux", "/dev/nvme0n1p2:/vmlinuz-6.6", "/dev/nvme0n1p2:/intel-ucode.img,/dev/nvme0n1p2:/initramfs-6.6.img", `BOOT_IMAGE=/vmlinuz-6.6 root=/dev/nvme0n1p3 ro "quoted arg with spaces"`, true},
+		{"Linux, by label", "/dev/nvme0n1p2:/vmlinuz-6.6", "", "BOOT_IMAGE=(/dev/nvme0n1p2)/vmlinuz-6.6 root=LABEL=root", false},
+		{"Linux, by file", "/dev/nvme0n1p2:/vmlinuz-6.6", "", "BOOT_IMAGE=/vmlinuz-6.6 by=file", false},
 	})
 	if len(entries) > 0 {
 		if got, want := entries[0].Source.String(), "/dev/nvme0n1p2:/grub/grub.cfg"; got != want {
@@ -262,9 +264,9 @@ menuentry 'on (lvm/vg-root)' { set root=(lvm/vg-root); linux /boot/vmlinuz root=
 	entries, problems := Scan([]*FS{a, b, c})
 	noProblems(t, problems)
 	checkEntries(t, "device names", entries, []summary{
-		{"on hd0,gpt3", "/dev/sda3:/vmlinuz", "", "root=x", true},
-		{"on (hd1)", "/dev/sdb:/vmlinuz", "", "root=y", false},
-		{"on (lvm/vg-root)", "/dev/sda1:/boot/vmlinuz", "", "root=z", false},
+		{"on hd0,gpt3", "/dev/sda3:/vmlinuz", "", "BOOT_IMAGE=/vmlinuz root=x", true},
+		{"on (hd1)", "/dev/sdb:/vmlinuz", "", "BOOT_IMAGE=(hd1)/vmlinuz root=y", false},
+		{"on (lvm/vg-root)", "/dev/sda1:/boot/vmlinuz", "", "BOOT_IMAGE=/boot/vmlinuz root=z", false},
 	})
 }
 
@@ -483,7 +485,7 @@ func TestScanOrder(t *testing.T) {
 	})
 	entries, problems := Scan([]*FS{plainFS, grubFS, brokenFS})
 	checkEntries(t, "order", entries, []summary{
-		{"x", "/dev/vdb1:/boot/vmlinuz-2", "", "root=/dev/vdb1", true},
+		{"x", "/dev/vdb1:/boot/vmlinuz-2", "", "BOOT_IMAGE=/boot/vmlinuz-2 root=/dev/vdb1", true},
 		{"Linux 1", "/dev/vda1:/boot/vmlinuz-1", "", "root=/dev/vda1 ro", false},
 		{"Linux 4", "/dev/vdc1:/boot/vmlinuz-4", "", "root=/dev/vdc1 ro", false},
 	})
@@ -652,4 +654,126 @@ func FuzzParseGrub(f *testing.F) {
 		vm := &grubVM{s: &scanner{fss: []*FS{fsys}, blsDone: map[*FS]bool{}}, fs: fsys, env: map[string]string{}, funcs: map[string][]stmt{}, menu: &grubMenu{}, load: &grubLoad{}, steps: new(int)}
 		vm.run(stmts)
 	})
+}
+
+// updateGrubUUID is the root filesystem's UUID in
+// testdata/debian12-update-grub.cfg.
+const updateGrubUUID = "3f1b9a4e-27c1-4bd8-9d5e-0c2a4f7e6a11"
+
+// updateGrubFS is a Debian 12 root whose grub.cfg is what Debian's
+// update-grub (grub-mkconfig 2.06-13+deb12u2, its own /etc/grub.d and
+// /etc/default/grub) wrote for one kernel, 6.1.0-28-amd64, on /dev/vda1:
+// the top entry, and a submenu holding the same boot and recovery mode.
+// It was made by running grub-mkconfig in a chroot of a loop-mounted ext4
+// filesystem with that kernel and initrd in /boot, with grub-probe
+// answering for /dev/vda1 on an msdos disk (its search hints).
+func updateGrubFS(t *testing.T) *FS {
+	f := mkfs(t, "/dev/vda1", updateGrubUUID, map[string]string{
+		"boot/grub/grub.cfg":             readTestdata(t, "debian12-update-grub.cfg"),
+		"boot/vmlinuz-6.1.0-28-amd64":    "kernel",
+		"boot/initrd.img-6.1.0-28-amd64": "initrd",
+	})
+	f.Disk, f.Part = 0, 1
+	return f
+}
+
+// Every entry update-grub wrote is listed, the submenu's twin of the top
+// entry too; each is selectable by its number, title, id and GRUB menu
+// path (as GRUB_DEFAULT takes them: indices, titles, ids, mixed), and each
+// boots with BOOT_IMAGE= the kernel as the linux line names it first.
+func TestGrubUpdateGrubEntries(t *testing.T) {
+	entries, problems := Scan([]*FS{updateGrubFS(t)})
+	noProblems(t, problems)
+	const (
+		u         = updateGrubUUID
+		kernel    = "/dev/vda1:/boot/vmlinuz-6.1.0-28-amd64"
+		initrd    = "/dev/vda1:/boot/initrd.img-6.1.0-28-amd64"
+		top       = "Debian GNU/Linux"
+		advanced  = "Debian GNU/Linux, with Linux 6.1.0-28-amd64"
+		recovery  = "Debian GNU/Linux, with Linux 6.1.0-28-amd64 (recovery mode)"
+		submenu   = "Advanced options for Debian GNU/Linux"
+		normalCmd = "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=" + u + " ro quiet"
+	)
+	checkEntries(t, "update-grub", entries, []summary{
+		{top, kernel, initrd, normalCmd, true},
+		{advanced, kernel, initrd, normalCmd, false},
+		{recovery, kernel, initrd, "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=" + u + " ro single", false},
+	})
+	if len(entries) != 3 {
+		return
+	}
+	for i, want := range []string{"gnulinux-simple-" + u, "gnulinux-6.1.0-28-amd64-advanced-" + u, "gnulinux-6.1.0-28-amd64-recovery-" + u} {
+		if got := entries[i].ID; got != want {
+			t.Errorf("entry %d's ID = %q; want %q", i, got, want)
+		}
+	}
+	for i, want := range []string{"0", "1>0", "1>1"} {
+		if got := entries[i].MenuPath(); got != want {
+			t.Errorf("entry %d's MenuPath() = %q; want %q", i, got, want)
+		}
+	}
+	// The twin is folded onto the top entry for display, not dropped.
+	if got, want := fmt.Sprint(SameBoot(entries)), "[0 0 2]"; got != want {
+		t.Errorf("SameBoot = %s; want %s", got, want)
+	}
+	for _, tc := range []struct{ sel, want string }{
+		{"0", top},
+		{"1", advanced},
+		{"2", recovery},
+		{top, top},
+		{advanced, advanced},
+		{recovery, recovery},
+		{"gnulinux-simple-" + u, top},
+		{"gnulinux-6.1.0-28-amd64-advanced-" + u, advanced},
+		{"gnulinux-6.1.0-28-amd64-recovery-" + u, recovery},
+		{"1>0", advanced},
+		{"1>1", recovery},
+		{"gnulinux-advanced-" + u + ">gnulinux-6.1.0-28-amd64-advanced-" + u, advanced},
+		{"gnulinux-advanced-" + u + ">gnulinux-6.1.0-28-amd64-recovery-" + u, recovery},
+		{submenu + ">" + advanced, advanced},
+		{submenu + ">" + recovery, recovery},
+		{"1>" + recovery, recovery},
+		{submenu + ">0", advanced},
+	} {
+		got, err := Select(entries, tc.sel)
+		if err != nil || len(got) != 1 {
+			t.Errorf("Select(%q) = %v, %v; want %q", tc.sel, got, err, tc.want)
+			continue
+		}
+		e := entries[got[0]]
+		if e.Name != tc.want {
+			t.Errorf("Select(%q) = %q; want %q", tc.sel, e.Name, tc.want)
+		}
+		if !strings.HasPrefix(e.Cmdline, "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=") {
+			t.Errorf("Select(%q): command line %q; want it to start with BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 and root=", tc.sel, e.Cmdline)
+		}
+	}
+	for _, sel := range []string{"1>2", "2>0", "0>0", submenu + ">nothing", "gnulinux-advanced-" + u} {
+		if got, err := Select(entries, sel); err == nil {
+			t.Errorf("Select(%q) = %v; want an error", sel, got)
+		}
+	}
+}
+
+// GRUB's default given as a path into update-grub's submenu puts that
+// entry first, and the rest keep their places.
+func TestGrubUpdateGrubDefault(t *testing.T) {
+	f := updateGrubFS(t)
+	env := "# GRUB Environment Block\nnext_entry=gnulinux-advanced-" + updateGrubUUID + ">gnulinux-6.1.0-28-amd64-recovery-" + updateGrubUUID + "\n"
+	if err := os.WriteFile(filepath.Join(f.Dir, "boot/grub/grubenv"), []byte(env+strings.Repeat("#", 1024-len(env))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	entries, problems := Scan([]*FS{f})
+	noProblems(t, problems)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	want := "Debian GNU/Linux, with Linux 6.1.0-28-amd64 (recovery mode)|Debian GNU/Linux|Debian GNU/Linux, with Linux 6.1.0-28-amd64"
+	if got := strings.Join(names, "|"); got != want {
+		t.Errorf("entries = %s; want %s", got, want)
+	}
+	if len(entries) > 0 && !entries[0].Default {
+		t.Errorf("first entry is not the default")
+	}
 }
