@@ -23,7 +23,8 @@
 //	ginit.mode=MODE     container (run the image's entrypoint), boot (kexec the operating
 //	                    system found on the disks) or auto (default: container, and boot
 //	                    when root= is not given and no container disk appears)
-//	osboot.entry=SEL    with ginit.mode=boot: boot only this entry (number, title or id)
+//	osboot.entry=SEL    with ginit.mode=boot: boot only this entry (number, title, id, or
+//	                    GRUB menu path as GRUB_DEFAULT takes it: 1>0, SUBMENU-ID>ENTRY-ID)
 //	osboot.append=ARGS  with ginit.mode=boot: added to the booted kernel's command line
 //	rootfstype=TYPE     filesystem type (default: probed from the superblock)
 //	rootflags=OPTS      mount data for the root filesystem

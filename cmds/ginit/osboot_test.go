@@ -18,6 +18,10 @@ func TestOsbootArgs(t *testing.T) {
 		{"ginit.mode=boot rootwait", false, "osboot -load -wait 24h0m0s"},
 		{"ginit.mode=boot ginit.rootwait=2s osboot.entry=1 osboot.append=console=ttyS0", false, "osboot -load -wait 2s -entry 1 -append console=ttyS0"},
 		{`ginit.mode=boot osboot.entry="Debian GNU/Linux" osboot.append="console=ttyS0 quiet"`, false, "osboot -load -wait 10s -entry Debian GNU/Linux -append console=ttyS0 quiet"},
+		// GRUB menu paths, as GRUB_DEFAULT takes them, pass as they are.
+		{"ginit.mode=boot osboot.entry=gnulinux-advanced-U>gnulinux-6.1.0-28-amd64-advanced-U", false, "osboot -load -wait 10s -entry gnulinux-advanced-U>gnulinux-6.1.0-28-amd64-advanced-U"},
+		{`ginit.mode=boot osboot.entry="Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-28-amd64"`, false, "osboot -load -wait 10s -entry Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-28-amd64"},
+		{"ginit.mode=boot osboot.entry=1>0", false, "osboot -load -wait 10s -entry 1>0"},
 		// In auto mode ginit has waited for the container disk already.
 		{"ginit.rootwait=30s", true, "osboot -load -wait 0s"},
 	} {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ginit-dev/ginit/internal/osfind"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // fakeSystem is osboot on the block devices of sysBlock, with load and
@@ -94,14 +95,8 @@ func TestNoDisks(t *testing.T) {
 // else of the host's disks.
 func loopDisk(t *testing.T, uuid string, files map[string]string) (sysBlock, devDir string) {
 	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root: attaches a loop device and mounts it")
-	}
-	for _, tool := range []string{"mkfs.ext4", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	testenv.NeedRoot(t, "attaches a loop device and mounts it")
+	testenv.NeedTools(t, "mkfs.ext4", "losetup")
 	dir := t.TempDir()
 	stage := filepath.Join(dir, "stage")
 	for name, content := range files {
@@ -119,7 +114,7 @@ func loopDisk(t *testing.T, uuid string, files map[string]string) (sysBlock, dev
 	}
 	out, err := exec.Command("losetup", "-f", "--show", "-r", img).Output()
 	if err != nil {
-		t.Skipf("no loop device: %v", err)
+		testenv.Missing(t, "no loop device: %v", err)
 	}
 	loop := strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
@@ -270,4 +265,71 @@ func TestLoopDiskNothingToBoot(t *testing.T) {
 	if got := f.errOut.String(); got != want {
 		t.Errorf("stderr = %q; want %q", got, want)
 	}
+}
+
+// The grub.cfg Debian 12's update-grub wrote (internal/osfind/testdata):
+// the submenu's twin of the top entry is listed in short and can be picked
+// by its menu path; when the default fails to load, its twin is not tried
+// again.
+func TestLoopDiskUpdateGrub(t *testing.T) {
+	const uuid = "3f1b9a4e-27c1-4bd8-9d5e-0c2a4f7e6a11"
+	cfg, err := os.ReadFile("../../internal/osfind/testdata/debian12-update-grub.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysBlock, devDir := loopDisk(t, uuid, map[string]string{
+		"boot/grub/grub.cfg":             string(cfg),
+		"boot/vmlinuz-6.1.0-28-amd64":    "kernel",
+		"boot/initrd.img-6.1.0-28-amd64": "initrd",
+	})
+	dev := filepath.Join(devDir, "vdz")
+	const (
+		top      = "Debian GNU/Linux"
+		advanced = "Debian GNU/Linux, with Linux 6.1.0-28-amd64"
+		recovery = "Debian GNU/Linux, with Linux 6.1.0-28-amd64 (recovery mode)"
+	)
+
+	t.Run("list", func(t *testing.T) {
+		f := newFake(t, sysBlock, devDir)
+		if got := run([]string{"-list"}, f.system); got != 0 {
+			t.Fatalf("osboot -list = %d; want 0; stderr %s", got, f.errOut.String())
+		}
+		for _, want := range []string{
+			"osboot: found 3 boot entries in ",
+			`osboot: [0] ` + top + ` (grub ` + dev + `:/boot/grub/grub.cfg, default, id gnulinux-simple-` + uuid + `): kernel ` + dev + `:/boot/vmlinuz-6.1.0-28-amd64 initrd ` + dev + `:/boot/initrd.img-6.1.0-28-amd64 cmdline "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=` + uuid + ` ro quiet"` + "\n",
+			`osboot: [1] ` + advanced + ` (grub ` + dev + `:/boot/grub/grub.cfg, menu 1>0, id gnulinux-6.1.0-28-amd64-advanced-` + uuid + `): boots as [0]` + "\n",
+			`osboot: [2] ` + recovery + ` (grub ` + dev + `:/boot/grub/grub.cfg, menu 1>1, id gnulinux-6.1.0-28-amd64-recovery-` + uuid + `): kernel `,
+		} {
+			if !strings.Contains(f.out.String(), want) {
+				t.Errorf("stdout lacks %q:\n%s", want, f.out.String())
+			}
+		}
+	})
+
+	for _, sel := range []string{"1", advanced, "gnulinux-6.1.0-28-amd64-advanced-" + uuid, "1>0", "gnulinux-advanced-" + uuid + ">gnulinux-6.1.0-28-amd64-advanced-" + uuid} {
+		t.Run("entry "+sel, func(t *testing.T) {
+			f := newFake(t, sysBlock, devDir)
+			if got := run([]string{"-load", "-entry", sel}, f.system); got != 0 {
+				t.Fatalf("osboot -entry %q = %d; want 0; stderr %s", sel, got, f.errOut.String())
+			}
+			if got := strings.Join(f.loaded, ","); got != advanced {
+				t.Errorf("osboot -entry %q loaded %q; want %q", sel, got, advanced)
+			}
+			want := `osboot: loading [1] ` + advanced + ` with command line "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=` + uuid + ` ro quiet"`
+			if !strings.Contains(f.out.String(), want) {
+				t.Errorf("stdout lacks %q:\n%s", want, f.out.String())
+			}
+		})
+	}
+
+	t.Run("twin not tried twice", func(t *testing.T) {
+		f := newFake(t, sysBlock, devDir)
+		f.loadErr[top] = errors.New("exec format error")
+		if got := run([]string{"-load"}, f.system); got != 0 {
+			t.Fatalf("osboot -load = %d; want 0; stderr %s", got, f.errOut.String())
+		}
+		if got, want := strings.Join(f.loaded, "|"), top+"|"+recovery; got != want {
+			t.Errorf("loaded %s; want %s", got, want)
+		}
+	})
 }
