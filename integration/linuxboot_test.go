@@ -13,57 +13,60 @@ import (
 // stage2 prints its own, so a test sees which one runs.
 const stage2Cmdline = "console=ttyS0 panic=-1 stage2.status="
 
-// ginit.mode=boot on the linuxboot image: osboot finds the Debian-style
-// GRUB config on the disk (its root found by UUID, the default entry
-// first), loads its kernel and initrd, and ginit kexecs them. The second
-// kernel runs with the config's command line, and its status (42) is
-// QEMU's.
+// ginit.mode=boot on the linuxboot image: osboot finds the grub.cfg that
+// Debian 12's update-grub wrote (internal/osfind/testdata, with this
+// kernel's release, this disk's UUID and stage2's command line put in),
+// whose Advanced submenu holds a twin of the top entry; osboot.entry=
+// picks that twin by its GRUB menu path of ids, as GRUB_DEFAULT would.
+// osboot loads its kernel and initrd, and ginit kexecs them. The second
+// kernel runs with the config's command line after BOOT_IMAGE=, as GRUB
+// boots it, and its status (42) is QEMU's.
 func TestLinuxbootGRUB(t *testing.T) {
 	t.Parallel()
 	a := FindLinuxboot(t)
 	release := kernelRelease(t, a.Kernel)
 	const uuid = "5c0ffee0-1dea-4bad-a55e-d15c0b0071e5"
-	cmdline := "root=UUID=" + uuid + " ro " + stage2Cmdline + "42 stage2.from=grub"
+	args := "root=UUID=" + uuid + " ro " + stage2Cmdline + "42 stage2.from=grub"
+	cmdline := "BOOT_IMAGE=/boot/vmlinuz-" + release + " " + args
 	initrd := filepath.Join(t.TempDir(), "initrd")
 	if err := os.WriteFile(initrd, stage2Initrd(t, a), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The real file's kernel, UUID and default command line, swapped for
+	// this test's.
+	cfg, err := os.ReadFile(filepath.Join(a.Repo, "internal/osfind/testdata/debian12-update-grub.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cfgUUID = "3f1b9a4e-27c1-4bd8-9d5e-0c2a4f7e6a11"
+	grubCfg := strings.NewReplacer(
+		"root=UUID="+cfgUUID+" ro  quiet", args,
+		cfgUUID, uuid,
+		"6.1.0-28-amd64", release,
+	).Replace(string(cfg))
+	if n := strings.Count(grubCfg, args); n != 2 {
+		t.Fatalf("the grub.cfg has the test's command line %d times; want 2 (the top entry and its twin)", n)
+	}
 	root := stageTree(t, map[string]string{
 		"boot/vmlinuz-" + release:    "@" + a.Kernel,
 		"boot/initrd.img-" + release: "@" + initrd,
-		"boot/grub/grub.cfg": `set default="0"
-if [ x"${feature_menuentry_id}" = xy ]; then
-  menuentry_id_option="--id"
-else
-  menuentry_id_option=""
-fi
-set timeout=5
-menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-` + uuid + `' {
-	insmod ext2
-	set root='hd0'
-	search --no-floppy --fs-uuid --set=root ` + uuid + `
-	echo 'Loading Linux ` + release + ` ...'
-	linux /boot/vmlinuz-` + release + ` ` + cmdline + `
-	initrd /boot/initrd.img-` + release + `
-}
-menuentry 'Debian GNU/Linux (recovery mode)' {
-	search --no-floppy --fs-uuid --set=root ` + uuid + `
-	linux /boot/vmlinuz-` + release + ` root=UUID=` + uuid + ` ro single
-	initrd /boot/initrd.img-` + release + `
-}
-`,
-		"etc/os-release": "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+		"boot/grub/grub.cfg":         grubCfg,
+		"etc/os-release":             "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
 	})
 	disk := mkext4(t, root, uuid, "debian-root", 48)
 
-	res := a.Boot(t, VM{Disk: disk, Append: "ginit.mode=boot ginit.onerror=poweroff", NoNet: true, Timeout: 3 * time.Minute})
+	twin := "Debian GNU/Linux, with Linux " + release
+	entry := "gnulinux-advanced-" + uuid + ">gnulinux-" + release + "-advanced-" + uuid
+	res := a.Boot(t, VM{Disk: disk, Append: "ginit.mode=boot ginit.onerror=poweroff osboot.entry=" + entry, NoNet: true, Timeout: 3 * time.Minute})
 	wantClean(t, res,
-		"ginit: looking for an operating system on the disks: osboot -load -wait 10s",
+		"ginit: looking for an operating system on the disks: osboot -load -wait 10s -entry "+entry,
 		"osboot: /dev/vda: ext4 (UUID="+uuid+" LABEL=debian-root) mounted read-only at /run/osboot/vda",
-		"osboot: found 2 boot entries",
-		`osboot: [0] Debian GNU/Linux (grub /dev/vda:/boot/grub/grub.cfg, default): kernel /dev/vda:/boot/vmlinuz-`+release+` initrd /dev/vda:/boot/initrd.img-`+release+` cmdline "`+cmdline+`"`,
-		"osboot: [1] Debian GNU/Linux (recovery mode)",
-		"osboot: loaded [0] Debian GNU/Linux",
+		"osboot: found 3 boot entries",
+		`osboot: [0] Debian GNU/Linux (grub /dev/vda:/boot/grub/grub.cfg, default, id gnulinux-simple-`+uuid+`): kernel /dev/vda:/boot/vmlinuz-`+release+` initrd /dev/vda:/boot/initrd.img-`+release+` cmdline "`+cmdline+`"`,
+		"osboot: [1] "+twin+" (grub /dev/vda:/boot/grub/grub.cfg, menu 1>0, id gnulinux-"+release+"-advanced-"+uuid+"): boots as [0]",
+		"osboot: [2] "+twin+" (recovery mode)",
+		`osboot: loading [1] `+twin+` with command line "`+cmdline+`"`,
+		"osboot: loaded [1] "+twin,
 		"ginit: kexec",
 	)
 	wantStage2(t, res.Console, release, cmdline)
