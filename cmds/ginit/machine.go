@@ -156,7 +156,7 @@ func (s *system) loadModules(cfg bootcfg.Config) (rest func()) {
 }
 
 func (s *system) startNetwork(cfg bootcfg.Config) network {
-	s.net = netconf.Up(context.Background(), netconf.Params{IP: cfg.IP}, s.b.log)
+	s.net = netconf.Up(netconf.Params{IP: cfg.IP}, s.b.log)
 	if s.net == nil {
 		return nil // no typed nil in the interface
 	}

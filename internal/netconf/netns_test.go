@@ -324,13 +324,11 @@ func TestNetnsChild(t *testing.T) {
 	o := defaultOptions()
 	o.dir = dir
 	o.wired = func(name string) bool { return strings.HasPrefix(name, "eth") }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 
 	switch scenario {
 	case "dhcp":
 		start := time.Now()
-		n := up(ctx, Params{}, log, o)
+		n := up(Params{}, log, o)
 		if !n.WaitFirst(10 * time.Second) {
 			t.Fatalf("WaitFirst = false; want a lease")
 		}
@@ -401,7 +399,7 @@ func TestNetnsChild(t *testing.T) {
 	case "silent":
 		// A peer that never answers: Up returns at once, the wait is bounded.
 		start := time.Now()
-		n := up(ctx, Params{}, log, o)
+		n := up(Params{}, log, o)
 		if d := time.Since(start); d > 300*time.Millisecond {
 			t.Errorf("Up took %v; want it not to wait", d)
 		}
@@ -418,7 +416,7 @@ func TestNetnsChild(t *testing.T) {
 			t.Errorf("Close took %v", d)
 		}
 	case "static":
-		n := up(ctx, Params{IP: []string{"192.0.2.77::192.0.2.1:255.255.255.0:statichost:eth0:none:192.0.2.53"}}, log, o)
+		n := up(Params{IP: []string{"192.0.2.77::192.0.2.1:255.255.255.0:statichost:eth0:none:192.0.2.53"}}, log, o)
 		if !n.WaitFirst(0) {
 			t.Errorf("WaitFirst(0) = false with a static address")
 		}
@@ -440,7 +438,7 @@ func TestNetnsChild(t *testing.T) {
 		n.Close(context.Background())
 		testIntoRoot(t, dir, log)
 	case "late":
-		n := up(ctx, Params{}, log, o)
+		n := up(Params{}, log, o)
 		if !n.WaitFirst(5 * time.Second) {
 			t.Errorf("WaitFirst = false with no link at all; want true at once")
 		}

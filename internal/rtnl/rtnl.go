@@ -250,6 +250,9 @@ type Addr struct {
 	// Valid and Preferred are lifetimes after which the kernel removes the
 	// address or stops using it for new connections; 0 is forever.
 	Valid, Preferred time.Duration
+	// Flags are IFA_F_* flags to add with, such as IFA_F_OPTIMISTIC: an
+	// IPv6 address usable while duplicate address detection runs.
+	Flags uint32
 }
 
 func lifetime(d time.Duration) uint32 {
@@ -294,10 +297,78 @@ func ReplaceAddr(index int, a Addr) error {
 		}
 		b = attr(b, unix.IFA_CACHEINFO, structBytes(&ci))
 	}
+	if a.Flags != 0 {
+		b = attr(b, unix.IFA_FLAGS, u32(a.Flags))
+	}
 	if err := request(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, b, nil); err != nil {
 		return fmt.Errorf("add %s to link %d: %w", a.Prefix, index, err)
 	}
 	return nil
+}
+
+// LinkAddr is an address the kernel has on a link.
+type LinkAddr struct {
+	Prefix netip.Prefix
+	Scope  uint8  // RT_SCOPE_*
+	Flags  uint32 // IFA_F_*
+}
+
+// Usable says whether the address can be used now: duplicate address
+// detection is done, or the address is optimistic, and did not fail.
+func (a LinkAddr) Usable() bool {
+	if a.Flags&unix.IFA_F_DADFAILED != 0 {
+		return false
+	}
+	return a.Flags&unix.IFA_F_TENTATIVE == 0 || a.Flags&unix.IFA_F_OPTIMISTIC != 0
+}
+
+// ParseAddr reads an RTM_NEWADDR message.
+func ParseAddr(m syscall.NetlinkMessage) (LinkAddr, int, bool) {
+	if m.Header.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg {
+		return LinkAddr{}, 0, false
+	}
+	ifa := (*unix.IfAddrmsg)(unsafe.Pointer(&m.Data[0]))
+	a := LinkAddr{Scope: ifa.Scope, Flags: uint32(ifa.Flags)}
+	attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+	if err != nil {
+		return LinkAddr{}, 0, false
+	}
+	var local, address netip.Addr
+	for _, at := range attrs {
+		switch at.Attr.Type {
+		case unix.IFA_LOCAL:
+			local, _ = netip.AddrFromSlice(at.Value)
+		case unix.IFA_ADDRESS:
+			address, _ = netip.AddrFromSlice(at.Value)
+		case unix.IFA_FLAGS:
+			if len(at.Value) == 4 {
+				a.Flags = binary.NativeEndian.Uint32(at.Value)
+			}
+		}
+	}
+	if local.IsValid() {
+		address = local
+	}
+	if !address.IsValid() {
+		return LinkAddr{}, 0, false
+	}
+	a.Prefix = netip.PrefixFrom(address, int(ifa.Prefixlen))
+	return a, int(ifa.Index), true
+}
+
+// Addrs6 lists the IPv6 addresses on the link.
+func Addrs6(index int) ([]LinkAddr, error) {
+	msg := unix.IfAddrmsg{Family: unix.AF_INET6}
+	var as []LinkAddr
+	err := request(unix.RTM_GETADDR, unix.NLM_F_DUMP, structBytes(&msg), func(m syscall.NetlinkMessage) {
+		if a, i, ok := ParseAddr(m); ok && i == index {
+			as = append(as, a)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of link %d: %w", index, err)
+	}
+	return as, nil
 }
 
 // DelAddr removes the address from the link.

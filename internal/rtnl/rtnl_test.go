@@ -110,6 +110,29 @@ func TestLinkAddrRoute(t *testing.T) {
 	if err := ReplaceAddr(v6a, v6); err != nil {
 		t.Fatalf("ReplaceAddr(%v): %v", v6.Prefix, err)
 	}
+	// An optimistic address is usable while its detection runs; the other
+	// is tentative until it ends.
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/v6a/optimistic_dad", []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := Addr{Prefix: netip.MustParsePrefix("2001:db8::6/64"), Flags: unix.IFA_F_OPTIMISTIC}
+	if err := ReplaceAddr(v6a, opt); err != nil {
+		t.Fatalf("ReplaceAddr(%v optimistic): %v", opt.Prefix, err)
+	}
+	as, err := Addrs6(v6a)
+	if err != nil {
+		t.Fatalf("Addrs6: %v", err)
+	}
+	got := map[netip.Prefix]LinkAddr{}
+	for _, a := range as {
+		got[a.Prefix] = a
+	}
+	if a, ok := got[opt.Prefix]; !ok || !a.Usable() || a.Scope != unix.RT_SCOPE_UNIVERSE {
+		t.Errorf("Addrs6(v6a)[%v] = %+v, %v; want a usable global address (all: %+v)", opt.Prefix, a, ok, as)
+	}
+	if a, ok := got[v6.Prefix]; !ok || a.Usable() && a.Flags&unix.IFA_F_TENTATIVE != 0 {
+		t.Errorf("Addrs6(v6a)[%v] = %+v, %v; want it there, and not usable while tentative", v6.Prefix, a, ok)
+	}
 	if err := ReplaceRoute(Route{Dst: netip.MustParsePrefix("::/0"), Gw: netip.MustParseAddr("2001:db8::1"), Index: v6a}); err != nil {
 		t.Errorf("ReplaceRoute(::/0 via 2001:db8::1): %v", err)
 	}
@@ -118,6 +141,23 @@ func TestLinkAddrRoute(t *testing.T) {
 	}
 	if err := SetUp(99999); err == nil {
 		t.Errorf("SetUp(no such link) succeeded; want an error")
+	}
+}
+
+func TestLinkAddrUsable(t *testing.T) {
+	for _, c := range []struct {
+		flags uint32
+		want  bool
+	}{
+		{0, true},
+		{unix.IFA_F_PERMANENT, true},
+		{unix.IFA_F_TENTATIVE, false},
+		{unix.IFA_F_TENTATIVE | unix.IFA_F_OPTIMISTIC, true},
+		{unix.IFA_F_DADFAILED | unix.IFA_F_TENTATIVE, false},
+	} {
+		if got := (LinkAddr{Flags: c.flags}).Usable(); got != c.want {
+			t.Errorf("LinkAddr{Flags: %#x}.Usable() = %v; want %v", c.flags, got, c.want)
+		}
 	}
 }
 

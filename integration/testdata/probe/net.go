@@ -10,7 +10,8 @@ import (
 )
 
 // netReport prints what the workload sees of the network: hostname, each
-// link's addresses, the IPv4 routes and the files the resolver reads.
+// link's addresses (IPv6 with their state from /proc/net/if_inet6), the
+// IPv4 routes and the files the resolver reads.
 func netReport() {
 	h, _ := os.Hostname()
 	fmt.Printf("probe: hostname %s\n", h)
@@ -22,6 +23,7 @@ func netReport() {
 		}
 		fmt.Printf("probe: mtu %s %d\n", ifi.Name, ifi.MTU)
 	}
+	inet6Report()
 	if b, err := os.ReadFile("/proc/net/route"); err == nil {
 		for _, line := range strings.Split(string(b), "\n")[1:] {
 			f := strings.Fields(line)
@@ -55,4 +57,38 @@ func hexIP(s string) net.IP {
 	ip := make(net.IP, 4)
 	binary.LittleEndian.PutUint32(ip, uint32(v))
 	return ip
+}
+
+// inet6Report prints each IPv6 address as "probe: inet6 LINK ADDR/LEN
+// SCOPE STATE", STATE being usable, tentative or dadfailed, as the kernel's
+// flags say (an optimistic address is usable).
+func inet6Report() {
+	b, err := os.ReadFile("/proc/net/if_inet6")
+	if err != nil {
+		fmt.Printf("probe: inet6: %v\n", err)
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || len(f[0]) != 32 {
+			continue
+		}
+		ip := make(net.IP, 16)
+		for i := range ip {
+			v, _ := strconv.ParseUint(f[0][2*i:2*i+2], 16, 8)
+			ip[i] = byte(v)
+		}
+		plen, _ := strconv.ParseUint(f[2], 16, 8)
+		scope, _ := strconv.ParseUint(f[3], 16, 8)
+		flags, _ := strconv.ParseUint(f[4], 16, 8)
+		sc := map[uint64]string{0: "global", 0x10: "host", 0x20: "link"}[scope]
+		state := "usable"
+		switch {
+		case flags&0x08 != 0: // IFA_F_DADFAILED
+			state = "dadfailed"
+		case flags&0x40 != 0 && flags&0x04 == 0: // IFA_F_TENTATIVE, not IFA_F_OPTIMISTIC
+			state = "tentative"
+		}
+		fmt.Printf("probe: inet6 %s %s/%d %s %s\n", f[5], ip, plen, sc, state)
+	}
 }
