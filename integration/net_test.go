@@ -49,25 +49,33 @@ func TestNetworkDHCP(t *testing.T) {
 	}
 }
 
+var slaacLine = regexp.MustCompile(`ginit: eth0: IPv6 \S+ usable, by SLAAC \((\d+) ms after the link appeared\)`)
+
 var raLine = regexp.MustCompile(`ginit: eth0: router advertisement .* \((\d+) ms after the link appeared\)`)
 
 // QEMU's user network advertises fec0::/64: a workload that starts within
-// ginit.netwait sees a usable global IPv6 address beside its IPv4 lease.
+// ginit.netwait sees a usable SLAAC address in it (not tentative) beside
+// its IPv4 lease.
 func TestNetworkIPv6(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
 	disk := netDisk(t, a)
-	res := a.Boot(t, VM{Disk: disk, Append: `entrypoint="/app/probe net"`, NetOptions: "ipv6=on"})
+	res := a.Boot(t, VM{Disk: disk, Append: `entrypoint="/app/probe net"`, NetOptions: "ipv4=on,ipv6=on"})
 	wantClean(t, res,
 		"probe: addr eth0 10.0.2.15/24",
 		"probe: inet6 eth0 fe80::5054:ff:fe12:3456/64 link usable",
-		"probe: inet6 eth0 fec0::5054:ff:fe12:3456/64 global usable",
+		"probe: inet6 eth0 fec0::5054:ff:fe12:3456/64 site usable",
 		"ginit: entrypoint exited with status 0",
 	)
 	if m := raLine.FindStringSubmatch(res.Console); m != nil {
 		t.Logf("router advertisement %s ms after the link appeared", m[1])
 	} else {
 		t.Errorf("no router advertisement line on the console")
+	}
+	if m := slaacLine.FindStringSubmatch(res.Console); m != nil {
+		t.Logf("SLAAC address usable %s ms after the link appeared", m[1])
+	} else {
+		t.Errorf("no line saying the SLAAC address is usable on the console")
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/rtnl"
 )
 
 const childEnv = "GINIT_NETNS_CHILD"
@@ -109,6 +111,28 @@ func dnsmasq(t *testing.T, ns, iface string, args ...string) func() string {
 	return stop
 }
 
+// radvd runs radvd with conf in ns until the test ends.
+func radvd(t *testing.T, ns, conf string) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "radvd.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
+	cmd := exec.Command("ip", "netns", "exec", ns, "radvd", "--nodaemon", "--config", path,
+		"--pidfile", filepath.Join(dir, "radvd.pid"), "--logmethod", "stderr", "--username", "root")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("radvd: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Logf("radvd:\n%s", out.String())
+	})
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
@@ -166,6 +190,23 @@ func TestDnsmasq(t *testing.T) {
 		if strings.Contains(log, "DHCPOFFER") {
 			t.Errorf("dnsmasq offered despite rapid commit:\n%s", log)
 		}
+	})
+	t.Run("radvd", func(t *testing.T) {
+		t.Parallel()
+		if _, err := exec.LookPath("radvd"); err != nil {
+			t.Skipf("needs radvd: %v", err)
+		}
+		p := newPair(t, "r")
+		dnsmasq(t, p.srv, "vs", "--dhcp-range=192.0.2.50,192.0.2.59,255.255.255.0,2m")
+		radvd(t, p.srv, `interface vs {
+	AdvSendAdvert on;
+	MinRtrAdvInterval 60;
+	MaxRtrAdvInterval 120;
+	prefix 2001:db8:1::/64 { AdvOnLink on; AdvAutonomous on; };
+	RDNSS 2001:db8:1::53 {};
+};
+`)
+		child(t, p, "radvd")
 	})
 	t.Run("silent", func(t *testing.T) {
 		t.Parallel()
@@ -396,6 +437,49 @@ func TestNetnsChild(t *testing.T) {
 		if as := addrs(t, "eth0"); hasPrefixAddr(as, "192.0.2.5") || hasPrefixAddr(as, "2001:db8:1::1") {
 			t.Errorf("eth0 addresses after Close %v; want the leased ones gone", as)
 		}
+	case "radvd":
+		// Duplicate address detection on, as on a real link: the SLAAC
+		// address is optimistic, so usable when WaitFirst returns.
+		run(t, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/eth0/accept_dad")
+		start := time.Now()
+		n := up(Params{}, log, o)
+		if !n.WaitFirst(10 * time.Second) {
+			t.Fatalf("WaitFirst = false; want a lease")
+		}
+		took := time.Since(start)
+		t.Logf("WaitFirst returned after %v", took)
+		eth0, err := net.InterfaceByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := rtnl.Addrs6(eth0.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		usable := false
+		for _, a := range as {
+			if a.Prefix.String() == "2001:db8:1:0:5054:ff:fe12:3456/64" {
+				usable = a.Usable()
+				t.Logf("SLAAC address %v flags %#x", a.Prefix, a.Flags)
+			}
+		}
+		if !usable {
+			t.Errorf("at WaitFirst's return eth0 has %+v; want 2001:db8:1:0:5054:ff:fe12:3456/64 usable", as)
+		}
+		if !hasPrefixAddr(addrs(t, "eth0"), "192.0.2.5") {
+			t.Errorf("eth0 addresses %v; want the DHCPv4 lease too", addrs(t, "eth0"))
+		}
+		if !log.has("eth0: IPv6 2001:db8:1:0:5054:ff:fe12:3456/64 usable, by SLAAC") {
+			t.Errorf("no log line saying the SLAAC address is usable")
+		}
+		// Detection takes a second; optimistic addresses need not wait for it.
+		if took > 2*time.Second {
+			t.Errorf("WaitFirst took %v; want the router's answer and the address well within 2 s", took)
+		}
+		if rc := readText(t, filepath.Join(dir, "resolv.conf")); !strings.Contains(rc, "nameserver 2001:db8:1::53\n") {
+			t.Errorf("resolv.conf:\n%s\nwant the RDNSS server 2001:db8:1::53", rc)
+		}
+		n.Close(context.Background())
 	case "silent":
 		// A peer that never answers: Up returns at once, the wait is bounded.
 		start := time.Now()

@@ -119,8 +119,11 @@ func (lk *link) addrs6Locked(as []rtnl.LinkAddr) {
 
 // solicitLocked asks routers to advertise now rather than when the kernel
 // does, after its link-local address is through detection. Until the
-// link's multicast route exists a send fails, and is tried again shortly;
-// at most three go out, 4 s apart (RFC 4861), until an advertisement comes.
+// kernel has the link's multicast route and link-local address a send
+// fails, and is tried again shortly: they come when the kernel sees the
+// link operationally up, which its link watcher may delay by up to a
+// second after the driver's last link event. At most three go out, 4 s
+// apart (RFC 4861), until an advertisement comes.
 func (lk *link) solicitLocked() {
 	if lk.ra == nil {
 		return
@@ -144,6 +147,9 @@ func (lk *link) solicitAttemptLocked(gen, sent, failed int) {
 			return
 		}
 	} else if failed++; failed < 100 {
+		if failed == 1 {
+			lk.n.log.Debugf("%s: router solicitation: %v; trying again", lk.name, err)
+		}
 		wait = 50 * time.Millisecond
 	} else {
 		lk.n.log.Debugf("%s: router solicitation: %v", lk.name, err)

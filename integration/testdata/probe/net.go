@@ -81,7 +81,7 @@ func inet6Report() {
 		plen, _ := strconv.ParseUint(f[2], 16, 8)
 		scope, _ := strconv.ParseUint(f[3], 16, 8)
 		flags, _ := strconv.ParseUint(f[4], 16, 8)
-		sc := map[uint64]string{0: "global", 0x10: "host", 0x20: "link"}[scope]
+		sc := map[uint64]string{0: "global", 0x10: "host", 0x20: "link", 0x40: "site"}[scope]
 		state := "usable"
 		switch {
 		case flags&0x08 != 0: // IFA_F_DADFAILED
