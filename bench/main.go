@@ -68,6 +68,9 @@ func run() error {
 	if *disklessOnly {
 		return disklessTable(o, work)
 	}
+	if *netOnly {
+		return netTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
