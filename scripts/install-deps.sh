@@ -11,6 +11,7 @@ have xz || need+=(xz-utils)
 have curl || need+=(curl)
 have dpkg-deb || need+=(dpkg)
 have dnsmasq || need+=(dnsmasq-base)
+have radvd || [ -x /usr/sbin/radvd ] || need+=(radvd)
 have ip || need+=(iproute2)
 # Some Debian installs keep sbin out of PATH for non-root users.
 [ -x /usr/sbin/mkfs.ext4 ] && ! have mkfs.ext4 && need=("${need[@]/e2fsprogs}")

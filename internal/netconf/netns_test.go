@@ -25,20 +25,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/rtnl"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 const childEnv = "GINIT_NETNS_CHILD"
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces (CI runs as root)")
-	}
-	for _, tool := range []string{"ip", "dnsmasq", "unshare"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	testenv.NeedRoot(t, "network namespaces with DHCP servers and router advertisements")
+	testenv.NeedTools(t, "ip", "dnsmasq", "unshare", "radvd")
 }
 
 func run(t *testing.T, args ...string) {
@@ -193,9 +188,6 @@ func TestDnsmasq(t *testing.T) {
 	})
 	t.Run("radvd", func(t *testing.T) {
 		t.Parallel()
-		if _, err := exec.LookPath("radvd"); err != nil {
-			t.Skipf("needs radvd: %v", err)
-		}
 		p := newPair(t, "r")
 		dnsmasq(t, p.srv, "vs", "--dhcp-range=192.0.2.50,192.0.2.59,255.255.255.0,2m")
 		radvd(t, p.srv, `interface vs {
@@ -207,6 +199,15 @@ func TestDnsmasq(t *testing.T) {
 };
 `)
 		child(t, p, "radvd")
+	})
+	t.Run("dhcp6", func(t *testing.T) {
+		t.Parallel()
+		p := newPair(t, "6")
+		// Managed: the advertisement sends the machine to DHCPv6 for its
+		// address; no SLAAC.
+		dnsmasq(t, p.srv, "vs", "--dhcp-range=192.0.2.50,192.0.2.59,255.255.255.0,2m",
+			"--enable-ra", "--dhcp-range=2001:db8:1::100,2001:db8:1::1ff,64,2m")
+		child(t, p, "dhcp6")
 	})
 	t.Run("silent", func(t *testing.T) {
 		t.Parallel()
@@ -440,31 +441,9 @@ func TestNetnsChild(t *testing.T) {
 	case "radvd":
 		// Duplicate address detection on, as on a real link: the SLAAC
 		// address is optimistic, so usable when WaitFirst returns.
-		run(t, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/eth0/accept_dad")
-		start := time.Now()
-		n := up(Params{}, log, o)
-		if !n.WaitFirst(10 * time.Second) {
-			t.Fatalf("WaitFirst = false; want a lease")
-		}
-		took := time.Since(start)
-		t.Logf("WaitFirst returned after %v", took)
-		eth0, err := net.InterfaceByName("eth0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		as, err := rtnl.Addrs6(eth0.Index)
-		if err != nil {
-			t.Fatal(err)
-		}
-		usable := false
-		for _, a := range as {
-			if a.Prefix.String() == "2001:db8:1:0:5054:ff:fe12:3456/64" {
-				usable = a.Usable()
-				t.Logf("SLAAC address %v flags %#x", a.Prefix, a.Flags)
-			}
-		}
-		if !usable {
-			t.Errorf("at WaitFirst's return eth0 has %+v; want 2001:db8:1:0:5054:ff:fe12:3456/64 usable", as)
+		n, took := upWithDAD(t, log, o)
+		if a, ok := usable6(t, func(p netip.Prefix) bool { return p.String() == "2001:db8:1:0:5054:ff:fe12:3456/64" }); !ok {
+			t.Errorf("at WaitFirst's return eth0 has %+v; want 2001:db8:1:0:5054:ff:fe12:3456/64 usable", a)
 		}
 		if !hasPrefixAddr(addrs(t, "eth0"), "192.0.2.5") {
 			t.Errorf("eth0 addresses %v; want the DHCPv4 lease too", addrs(t, "eth0"))
@@ -478,6 +457,20 @@ func TestNetnsChild(t *testing.T) {
 		}
 		if rc := readText(t, filepath.Join(dir, "resolv.conf")); !strings.Contains(rc, "nameserver 2001:db8:1::53\n") {
 			t.Errorf("resolv.conf:\n%s\nwant the RDNSS server 2001:db8:1::53", rc)
+		}
+		n.Close(context.Background())
+	case "dhcp6":
+		n, took := upWithDAD(t, log, o)
+		if a, ok := usable6(t, func(p netip.Prefix) bool {
+			return p.Bits() == 128 && netip.MustParsePrefix("2001:db8:1::/64").Contains(p.Addr())
+		}); !ok {
+			t.Errorf("at WaitFirst's return eth0 has %+v; want a usable DHCPv6 address in 2001:db8:1::/64", a)
+		}
+		if !log.has("usable, by DHCPv6") {
+			t.Errorf("no log line saying the DHCPv6 address is usable")
+		}
+		if took > 2*time.Second {
+			t.Errorf("WaitFirst took %v; want the DHCPv6 address well within 2 s", took)
 		}
 		n.Close(context.Background())
 	case "silent":
@@ -539,6 +532,42 @@ func TestNetnsChild(t *testing.T) {
 	default:
 		t.Fatalf("unknown scenario %q", scenario)
 	}
+}
+
+// upWithDAD brings the network up with duplicate address detection on
+// eth0, as on a real link, waits for it and says how long that took.
+func upWithDAD(t *testing.T, log *testLog, o options) (*Network, time.Duration) {
+	run(t, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/eth0/accept_dad")
+	start := time.Now()
+	n := up(Params{}, log, o)
+	if !n.WaitFirst(10 * time.Second) {
+		t.Fatalf("WaitFirst = false; want a lease")
+	}
+	took := time.Since(start)
+	t.Logf("WaitFirst returned after %v", took)
+	return n, took
+}
+
+// usable6 says whether eth0 has a usable IPv6 address that want accepts,
+// and returns its addresses.
+func usable6(t *testing.T, want func(netip.Prefix) bool) ([]rtnl.LinkAddr, bool) {
+	eth0, err := net.InterfaceByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := rtnl.Addrs6(eth0.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if want(a.Prefix) {
+			t.Logf("eth0 %v flags %#x", a.Prefix, a.Flags)
+			if a.Usable() {
+				return as, true
+			}
+		}
+	}
+	return as, false
 }
 
 // testIntoRoot runs in the child, whose mount namespace is its own: the
