@@ -47,11 +47,13 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ginit-dev/ginit/internal/disk"
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
 
@@ -109,6 +111,12 @@ image.json already in the source is kept when no flag is given.
 The same input gives the same bytes: UUID and times derive from the image
 (its config and creation time) or the content. SOURCE_DATE_EPOCH, when set,
 stamps the file system and clamps file mtimes.
+
+Private registries: credentials come from Docker's config
+($DOCKER_CONFIG/config.json, else ~/.docker/config.json: "auths" entries as
+"docker login" writes them, and credential helpers). A registry's own CA is
+added with --ca-cert FILE, beside the system's roots. SSL_CERT_FILE and
+SSL_CERT_DIR, by contrast, replace the system's roots.
 `
 
 type stringList []string
@@ -141,12 +149,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		env        stringList
 		workdir    = fs.String("workdir", "", "image WorkingDir (`DIR`)")
 		user       = fs.String("user", "", "image User (`USER[:GROUP]`)")
+		timeout    = fs.Duration("timeout", 0, "how long a registry may stay silent: to connect, to answer, between two bytes of a layer (`DUR`); 0: 10s to connect, 30s for the rest")
+		retries    = fs.Int("retries", 2, "more tries of a registry request that got no answer or a busy reply (`N`)")
+		caCerts    stringList
 		quiet      = fs.Bool("q", false, "quiet: print errors and warnings only; no progress")
 		verbose    = fs.Bool("v", false, "verbose: also print the time each step took")
 	)
 	fs.Var(&entrypoint, "entrypoint", "image Entrypoint (`CMD`: JSON array or shell words)")
 	fs.Var(&cmd, "cmd", "image Cmd (`ARGS`: JSON array or shell words)")
 	fs.Var(&env, "env", "image Env entry `K=V` (repeatable)")
+	fs.Var(&caCerts, "ca-cert", "also trust the CA certificates of PEM `FILE` for registries, beside the system's (repeatable)")
 	fs.Usage = func() {}
 	usage := func() {
 		fs.SetOutput(stdout)
@@ -194,6 +206,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if o.MaxLayerSize == 0 {
 		o.MaxLayerSize = -1
+	}
+	if o.Net, err = netOptions(*timeout, *retries, caCerts); err != nil {
+		return err
 	}
 	p, err := v1.ParsePlatform(*platform)
 	if err != nil || p.OS == "" || p.Architecture == "" {
@@ -250,6 +265,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return nil
+}
+
+// netOptions are the registry deadlines, retries and CAs the flags ask for.
+func netOptions(timeout time.Duration, retries int, caCerts []string) (ociimage.Net, error) {
+	if timeout < 0 {
+		return ociimage.Net{}, fmt.Errorf("--timeout %v: want a positive duration", timeout)
+	}
+	if retries < 0 {
+		return ociimage.Net{}, fmt.Errorf("--retries %d: want 0 or more", retries)
+	}
+	n := ociimage.Net{DialTimeout: timeout, TLSTimeout: timeout, HeaderTimeout: timeout, StallTimeout: timeout, Retries: retries}
+	if retries == 0 {
+		n.Retries = -1
+	}
+	if len(caCerts) > 0 {
+		pool, err := ociimage.SystemCAs(caCerts...)
+		if err != nil {
+			return n, fmt.Errorf("--ca-cert: %w", err)
+		}
+		n.RootCAs = pool
+	}
+	return n, nil
 }
 
 func plural(n int, one, many string) string {

@@ -11,7 +11,14 @@
 // SOURCE is docker://REF (a registry, over HTTPS with Mozilla's root
 // certificates built in, or HTTP for loopback and private addresses), oci:http://HOST/PATH[:NAME] (an OCI image layout on any
 // HTTP server), or any source oci2disk takes. Progress goes to standard
-// output, one line a second at most.
+// output, one line a second at most; the error, when it fails, is one line
+// on standard error.
+//
+// A private registry's CA goes beside the built-in roots as a PEM file in
+// /etc/ginit/ca.d (*.pem, *.crt), put there by the image (uroot.json's
+// files, or a cpio appended to the initramfs), or with -ca-cert FILE.
+// Credentials come from Docker's config.json ($DOCKER_CONFIG or
+// $HOME/.docker, HOME=/ at boot).
 package main
 
 import (
@@ -30,6 +37,7 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/pull"
 )
 
@@ -44,6 +52,11 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("ocipull", flag.ContinueOnError)
 	install := fs.String("install", "", "format this disk and pull onto it, instead of into a directory")
 	platform := fs.String("platform", "linux/amd64", "the platform to pick from a multi-platform image")
+	var caCerts []string
+	fs.Func("ca-cert", "also trust the CA certificates of this PEM file (repeatable)", func(s string) error {
+		caCerts = append(caCerts, s)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,9 +73,17 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-platform %q: %w", *platform, err)
 	}
+	boot, err := ociimage.CAFiles(ociimage.BootCADir)
+	if err != nil {
+		return err
+	}
+	cas, err := ociimage.SystemCAs(append(boot, caCerts...)...)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o := pull.Options{Platform: plat, Progress: newProgress(out), Warnf: func(f string, a ...any) {
+	o := pull.Options{Platform: plat, Net: ociimage.Net{RootCAs: cas}, Progress: newProgress(out), Warnf: func(f string, a ...any) {
 		fmt.Fprintf(out, "ocipull: warning: "+f+"\n", a...)
 	}}
 	var rep *pull.Report

@@ -62,6 +62,7 @@ type Options struct {
 	MaxLayerSize int64
 	Platform     *v1.Platform                     // picked from a multi-platform image; nil: linux/amd64
 	Keychain     authn.Keychain                   // registry credentials; nil: the Docker config's
+	Net          ociimage.Net                     // deadlines, retries and CAs of registry requests
 	Progress     Progress                         // nil reports nothing
 	Warnf        func(format string, args ...any) // nil discards
 }
@@ -443,7 +444,7 @@ func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Re
 // openImage opens an image source. For an archive that turns out to be a
 // flat tar it returns ociimage.ErrFlatTar and the *Image to close.
 func openImage(ctx context.Context, o Options, warnf func(string, ...any)) (*ociimage.Image, error) {
-	oo := ociimage.Options{Platform: o.Platform, Stdin: o.Stdin, TmpDir: o.TmpDir, Keychain: o.Keychain, Warnf: warnf}
+	oo := ociimage.Options{Platform: o.Platform, Stdin: o.Stdin, TmpDir: o.TmpDir, Keychain: o.Keychain, Net: o.Net, Warnf: warnf}
 	if o.Source.Path == "-" || strings.HasPrefix(o.Source.Path, "-:") {
 		o.Progress.Start("reading standard input", -1)
 		oo.Spooled = func(n int) { o.Progress.Add(int64(n)) }

@@ -3,10 +3,8 @@ package ociimage
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // httpStore reads an OCI image layout served over HTTP by any static file
@@ -18,12 +16,8 @@ type httpStore struct {
 	client *http.Client
 }
 
-func newHTTPStore(base string) httpStore {
-	return httpStore{base: strings.TrimSuffix(base, "/"), client: &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		ResponseHeaderTimeout: 30 * time.Second,
-	}}}
+func newHTTPStore(base string, n Net) httpStore {
+	return httpStore{base: strings.TrimSuffix(base, "/"), client: &http.Client{Transport: n.Transport()}}
 }
 
 func (h httpStore) String() string { return h.base }

@@ -2,6 +2,7 @@ package ociimage
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -38,6 +39,10 @@ func readBlob(s store, d v1.Descriptor, what string) ([]byte, error) {
 // platform) from an OCI image layout.
 func openLayout(s store, name, ref string, plat v1.Platform) (*Image, error) {
 	lay, err := readMember(s, "oci-layout")
+	var ne *NetError
+	if errors.As(err, &ne) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: not an OCI image layout: %w", name, err)
 	}

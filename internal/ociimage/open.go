@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path"
 
@@ -31,12 +30,12 @@ var DefaultPlatform = v1.Platform{OS: "linux", Architecture: "amd64"}
 
 // Options tune Open.
 type Options struct {
-	Platform  *v1.Platform      // nil: DefaultPlatform
-	Stdin     io.Reader         // for PATH "-"; os.Stdin when nil
-	TmpDir    string            // where standard input is spooled; os.TempDir() when empty
-	Keychain  authn.Keychain    // registry credentials; authn.DefaultKeychain when nil
-	Transport http.RoundTripper // registry transport; the default when nil
-	Warnf     func(string, ...any)
+	Platform *v1.Platform   // nil: DefaultPlatform
+	Stdin    io.Reader      // for PATH "-"; os.Stdin when nil
+	TmpDir   string         // where standard input is spooled; os.TempDir() when empty
+	Keychain authn.Keychain // registry credentials; authn.DefaultKeychain when nil
+	Net      Net            // deadlines, retries and CAs of registries and HTTP layouts
+	Warnf    func(string, ...any)
 	// Spooled, when not nil, is told the bytes of standard input copied
 	// to the spool file so far, for progress.
 	Spooled func(n int)
@@ -64,7 +63,7 @@ func Open(ctx context.Context, transport, arg string, o Options) (*Image, error)
 	}
 	if transport == OCI && isURL(arg) {
 		base, ref := splitURLRef(arg)
-		return openLayout(newHTTPStore(base), transport+":"+arg, ref, o.platform())
+		return openLayout(newHTTPStore(base, o.Net), transport+":"+arg, ref, o.platform())
 	}
 	p, ref := splitRef(arg)
 	var cleanup []func() error

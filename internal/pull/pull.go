@@ -31,6 +31,7 @@ type Options struct {
 	Warnf    func(string, ...any)
 	// MaxLayerSize caps one layer unpacked; 0 is disk.DefaultMaxLayerSize.
 	MaxLayerSize int64
+	Net          ociimage.Net // deadlines, retries and CAs of the requests
 }
 
 // Report says what was pulled.
@@ -89,7 +90,7 @@ func open(ctx context.Context, source string, o Options) (*ociimage.Image, Optio
 	if o.MaxLayerSize == 0 {
 		o.MaxLayerSize = disk.DefaultMaxLayerSize
 	}
-	im, err := ociimage.Open(ctx, src.Kind, src.Path, ociimage.Options{Platform: o.Platform, Warnf: o.Warnf})
+	im, err := ociimage.Open(ctx, src.Kind, src.Path, ociimage.Options{Platform: o.Platform, Net: o.Net, Warnf: o.Warnf})
 	return im, o, err
 }
 
