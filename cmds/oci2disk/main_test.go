@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ext4img"
@@ -174,4 +177,74 @@ func TestRunErrors(t *testing.T) {
 			t.Errorf("run(%q) left x.img", tc.args)
 		}
 	}
+}
+
+// A private registry (HTTPS with its own CA, basic auth): Docker's config
+// gives the login and --ca-cert the CA. Without the CA, and against a
+// registry that accepts and never answers, the run ends in one line.
+func TestPrivateRegistry(t *testing.T) {
+	disktest.NeedTools(t)
+	p := disktest.NewPrivateRegistry(t)
+	ref := "docker://" + p.TLSHost + "/private/app:1"
+	img := disktest.FeatureImage(t)
+	disktest.Push(t, p.Host, "private/app:1", img)
+	t.Setenv("DOCKER_CONFIG", p.DockerConfig(t))
+	dir := t.TempDir()
+
+	out := filepath.Join(dir, "private.img")
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"--ca-cert", p.CAFile, ref, out}, nil, io.Discard, &stderr); err != nil {
+		t.Fatalf("oci2disk --ca-cert %s %s = %v; want the disk\n%s", p.CAFile, ref, err, stderr.String())
+	}
+	disktest.CheckFeatureDisk(t, out, mustRaw(t, img))
+
+	silent := silentListener(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{ref}, "x509: certificate signed by unknown authority (add the registry's CA: oci2disk --ca-cert FILE"},
+		{[]string{"--ca-cert", filepath.Join(dir, "none.pem"), ref}, "--ca-cert: CA certificate: open "},
+		{[]string{"--ca-cert", "/etc/hostname", ref}, "no PEM CERTIFICATE block"},
+		{[]string{"--timeout", "300ms", "--retries", "1", "docker://" + silent + "/app:1"}, `Get "http://` + silent + `/v2/": connected, but no answer within 300ms (tried 2 times)`},
+	} {
+		start := time.Now()
+		var stderr bytes.Buffer
+		err := run(context.Background(), append(tc.args, filepath.Join(dir, "x.img")), nil, io.Discard, &stderr)
+		printed := stderr.String()
+		if err != nil {
+			printed += fmt.Sprintf("oci2disk: %v\n", err) // as main prints it
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(printed, "\n") != 1 || strings.HasSuffix(printed, " \n") {
+			t.Errorf("oci2disk %q printed %q; want one line holding %q", tc.args, printed, tc.want)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("oci2disk %q took %v; want a few seconds at most", tc.args, took)
+		}
+	}
+}
+
+// silentListener accepts connections on 127.0.0.1 and never answers.
+func silentListener(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 100)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		for len(conns) > 0 {
+			(<-conns).Close()
+		}
+	})
+	return l.Addr().String()
 }
