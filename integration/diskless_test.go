@@ -146,13 +146,17 @@ func TestInstallAndReboot(t *testing.T) {
 	}
 }
 
-// An image that cannot pull (minimal has no ocipull) and a reference the
-// registry does not have each end the boot with one clear line, status 125.
+// An image that cannot pull (minimal has no ocipull), a reference the
+// registry does not have, and a registry that accepts the connection and
+// never answers each end the boot with one clear line that says why,
+// then the onerror action (poweroff: status 125). The silent one takes
+// ocipull's default deadlines: 3 tries of 30s for the answer.
 func TestDisklessErrors(t *testing.T) {
 	t.Parallel()
 	a := FindLinuxboot(t)
 	minimal := FindArtifacts(t)
 	registry := guestAddr(disktest.Registry(t, nil))
+	silent := guestAddr(disktest.SilentListener(t))
 	for _, tc := range []struct {
 		name  string
 		image Artifacts
@@ -160,13 +164,20 @@ func TestDisklessErrors(t *testing.T) {
 		want  string
 	}{
 		{"minimal", minimal, "docker://" + registry + "/app:1", "this image cannot pull images at boot"},
-		{"missing", a, "docker://" + registry + "/nothing:1", "ocipull exited with status 1"},
+		{"missing", a, "docker://" + registry + "/nothing:1", "ocipull: pulling " + registry + "/nothing:1: GET http://" + registry + "/v2/nothing/manifests/1: MANIFEST_UNKNOWN"},
+		{"silent", a, "docker://" + silent + "/app:1", `Get "http://` + silent + `/v2/": connected, but no answer within 30s (tried 3 times)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := tc.image.Boot(t, VM{MemMB: 512, Timeout: 3 * time.Minute, Append: "root=" + tc.root + " ginit.onerror=poweroff"})
-			if n := strings.Count(res.Console, "ginit: boot failed:"); n != 1 || !strings.Contains(res.Console, tc.want) {
-				t.Errorf("console has %d boot failed lines; want one saying %q; console:\n%s", n, tc.want, res.Console)
+			res := tc.image.Boot(t, VM{MemMB: 512, Timeout: 4 * time.Minute, Append: "root=" + tc.root + " ginit.onerror=poweroff"})
+			var failed []string
+			for _, l := range strings.Split(res.Console, "\n") {
+				if strings.Contains(l, "ginit: boot failed:") {
+					failed = append(failed, strings.TrimSpace(l))
+				}
+			}
+			if len(failed) != 1 || !strings.Contains(failed[0], tc.want) {
+				t.Errorf("boot failed lines = %q; want one saying %q; console:\n%s", failed, tc.want, res.Console)
 			}
 			noPanic(t, res)
 			if got := res.DebugExitStatus(); got != 125 {

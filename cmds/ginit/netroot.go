@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -114,19 +116,46 @@ func (s *system) mountInstalled(cfg bootcfg.Config) (string, bool) {
 	return "", false
 }
 
-// runOcipull runs ocipull with args, its output on the console, and waits.
+// runOcipull runs ocipull with args, its progress on the console, and
+// waits. Its error, one line on its standard error, becomes the returned
+// error, so that a failed pull is one "boot failed" line; anything else it
+// says there (a crash's trace) goes to the console as it is.
 func (s *system) runOcipull(args ...string) error {
-	attr := &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   []string{"PATH=/bbin", "HOME=/"},
-		Files: []uintptr{0, 1, 2},
-	}
-	_, wait, err := s.reaper.Start(ocipullPath, append([]string{"ocipull"}, args...), attr)
+	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("start %s: %w", ocipullPath, err)
 	}
-	if code := reaper.ExitCode(<-wait); code != 0 {
+	defer r.Close()
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"PATH=/bbin", "HOME=/"},
+		Files: []uintptr{0, 1, w.Fd()},
+	}
+	_, wait, err := s.reaper.Start(ocipullPath, append([]string{"ocipull"}, args...), attr)
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start %s: %w", ocipullPath, err)
+	}
+	said := make(chan []byte, 1)
+	go func() {
+		out, _ := io.ReadAll(io.LimitReader(r, 64<<10))
+		io.Copy(io.Discard, r)
+		said <- out
+	}()
+	code := reaper.ExitCode(<-wait)
+	text := strings.TrimSpace(string(<-said))
+	if code == 0 && text == "" {
+		return nil
+	}
+	if text != "" && (code == 0 || strings.Contains(text, "\n")) {
+		os.Stderr.WriteString(text + "\n")
+		text = ""
+	}
+	if code == 0 {
+		return nil
+	}
+	if text == "" {
 		return fmt.Errorf("%s exited with status %d", ocipullPath, code)
 	}
-	return nil
+	return errors.New(text)
 }

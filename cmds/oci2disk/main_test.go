@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,7 +197,7 @@ func TestPrivateRegistry(t *testing.T) {
 	}
 	disktest.CheckFeatureDisk(t, out, mustRaw(t, img))
 
-	silent := silentListener(t)
+	silent := disktest.SilentListener(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -222,29 +221,4 @@ func TestPrivateRegistry(t *testing.T) {
 			t.Errorf("oci2disk %q took %v; want a few seconds at most", tc.args, took)
 		}
 	}
-}
-
-// silentListener accepts connections on 127.0.0.1 and never answers.
-func silentListener(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make(chan net.Conn, 100)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns <- c
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		for len(conns) > 0 {
-			(<-conns).Close()
-		}
-	})
-	return l.Addr().String()
 }

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"io"
 	"math/rand"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,41 +26,10 @@ import (
 var fast = ociimage.Net{DialTimeout: 400 * time.Millisecond, TLSTimeout: 400 * time.Millisecond,
 	HeaderTimeout: 400 * time.Millisecond, StallTimeout: 400 * time.Millisecond, Retries: 1, RetryWait: 20 * time.Millisecond}
 
-// silentListener accepts connections on 127.0.0.1 and never answers.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // A registry or layout server that accepts and stays silent ends the open
 // with one line that names the host and the deadline, soon.
 func TestSilentServer(t *testing.T) {
-	host := silentListener(t)
+	host := disktest.SilentListener(t)
 	for _, src := range [][2]string{{ociimage.Docker, host + "/app:1"}, {ociimage.OCI, "http://" + host + "/layout"}} {
 		start := time.Now()
 		im, err := ociimage.Open(context.Background(), src[0], src[1], ociimage.Options{Net: fast, Keychain: authn.NewMultiKeychain()})

@@ -114,3 +114,30 @@ func makeCert(t testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKe
 	}
 	return c, key
 }
+
+// SilentListener accepts connections on 127.0.0.1 and never answers, as
+// a hung registry does. It returns its host:port.
+func SilentListener(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 1000)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		for len(conns) > 0 {
+			(<-conns).Close()
+		}
+	})
+	return l.Addr().String()
+}
