@@ -2,6 +2,7 @@ package integration
 
 import (
 	"archive/tar"
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ociimage"
@@ -74,6 +76,53 @@ func TestDisklessRegistry(t *testing.T) {
 		"probe: uid=1000 gid=1000",
 		"cwd=/srv/work",
 		"probe: env GREETING=from-the-registry",
+		"ginit: entrypoint exited with status 0",
+	)
+	if got := res.DebugExitStatus(); got != 0 {
+		t.Errorf("status = %d; want 0", got)
+	}
+}
+
+// A private registry at boot: HTTPS with a certificate of its own CA, and
+// basic auth. The CA (/etc/ginit/ca.d) and Docker's config.json
+// (/.docker, ocipull's HOME is /) come in a cpio appended to the image, as
+// a user adds them.
+func TestDisklessPrivateRegistry(t *testing.T) {
+	t.Parallel()
+	a := FindLinuxboot(t)
+	p := disktest.NewPrivateRegistry(t)
+	img := probeImage(t, a, v1.Config{Entrypoint: []string{"/app/probe", "args", "from a private registry"}})
+	disktest.Push(t, p.Host, "private/probe:1", img)
+	host := guestAddr(p.TLSHost)
+	ca, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile(a.Initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra bytes.Buffer
+	w := cpio.Newc.Writer(&extra)
+	if err := cpio.WriteRecords(w, []cpio.Record{
+		cpio.Directory("etc", 0o755), cpio.Directory("etc/ginit", 0o755), cpio.Directory("etc/ginit/ca.d", 0o755),
+		cpio.StaticFile("etc/ginit/ca.d/test-ca.pem", string(ca), 0o644),
+		cpio.Directory(".docker", 0o700), cpio.StaticFile(".docker/config.json", string(p.ConfigJSON(host)), 0o600),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		t.Fatal(err)
+	}
+	a.Initrd = filepath.Join(t.TempDir(), "private.cpio")
+	if err := os.WriteFile(a.Initrd, append(base, extra.Bytes()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := host + "/private/probe:1"
+	res := a.Boot(t, VM{MemMB: 512, Timeout: 3 * time.Minute, Append: "root=docker://" + ref + " ginit.rootsize=256m"})
+	wantClean(t, res,
+		"pulling docker://"+ref+" into a tmpfs root",
+		`probe: arg[0]="from a private registry"`,
 		"ginit: entrypoint exited with status 0",
 	)
 	if got := res.DebugExitStatus(); got != 0 {

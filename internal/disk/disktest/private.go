@@ -67,21 +67,28 @@ func NewPrivateRegistry(t testing.TB) PrivateRegistry {
 	return p
 }
 
-// DockerConfig writes a Docker config.json holding the registry's login,
-// as `docker login` writes it, in a new directory, for DOCKER_CONFIG.
+// ConfigJSON is a Docker config.json holding the registry's login for
+// host (TLSHost, or the address a VM reaches it at), as `docker login`
+// writes it.
+func (p PrivateRegistry) ConfigJSON(host string) []byte {
+	auth := base64.StdEncoding.EncodeToString([]byte(p.User + ":" + p.Password))
+	return []byte(fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, host, auth))
+}
+
+// DockerConfig writes ConfigJSON(TLSHost) in a new directory, for
+// DOCKER_CONFIG.
 func (p PrivateRegistry) DockerConfig(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	auth := base64.StdEncoding.EncodeToString([]byte(p.User + ":" + p.Password))
-	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, p.TLSHost, auth)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), p.ConfigJSON(p.TLSHost), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
 // makeCert makes a CA certificate when parent is nil, else a server
-// certificate for 127.0.0.1 that parent signs.
+// certificate that parent signs, for 127.0.0.1 and for 10.0.2.2 (the
+// host's loopback as QEMU's user network shows it to a VM).
 func makeCert(t testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -100,7 +107,7 @@ func makeCert(t testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKe
 		parent, parentKey = tmpl, key
 	} else {
 		tmpl.Subject = pkix.Name{CommonName: "127.0.0.1"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 2, 2)}
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
