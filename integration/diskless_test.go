@@ -213,7 +213,7 @@ func TestDisklessErrors(t *testing.T) {
 		want  string
 	}{
 		{"minimal", minimal, "docker://" + registry + "/app:1", "this image cannot pull images at boot"},
-		{"missing", a, "docker://" + registry + "/nothing:1", "ocipull: pulling " + registry + "/nothing:1: GET http://" + registry + "/v2/nothing/manifests/1: MANIFEST_UNKNOWN"},
+		{"missing", a, "docker://" + registry + "/nothing:1", "ocipull: pulling " + registry + "/nothing:1: GET http://" + registry + "/v2/nothing/manifests/1: NAME_UNKNOWN"},
 		{"silent", a, "docker://" + silent + "/app:1", `Get "http://` + silent + `/v2/": connected, but no answer within 30s (tried 3 times)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
