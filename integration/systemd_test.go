@@ -1,21 +1,30 @@
 package integration
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
+
+// systemdRoot is the debootstrapped Debian root with systemd the tests boot.
+func systemdRoot(t *testing.T, a Artifacts) string {
+	t.Helper()
+	root := envOr("GINIT_SYSTEMD_ROOT", filepath.Join(a.Repo, "build/systemd/root"))
+	testenv.NeedFile(t, filepath.Join(root, "lib/systemd/systemd"), "a Debian root with systemd: scripts/test-systemd.sh --root-only "+root+" makes it (make test does)")
+	return root
+}
 
 // A full init as the entrypoint: systemd runs in namespaces of its own, and
 // its poweroff powers the machine off, its reboot reboots it.
 func TestSystemdEntrypointPowerOffAndReboot(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
-	root := envOr("GINIT_SYSTEMD_ROOT", filepath.Join(a.Repo, "build/systemd/root"))
-	testenv.NeedFile(t, filepath.Join(root, "lib/systemd/systemd"), "a Debian root with systemd: scripts/test-systemd.sh --root-only "+root+" makes it (make test does)")
-	disk := a.MakeDisk(t, root)
+	disk := a.MakeDisk(t, systemdRoot(t, a))
 	for _, tt := range []struct{ unit, said, action string }{
 		{"poweroff.target", "the workload's init powered off", "ginit: poweroff"},
 		{"reboot.target", "the workload's init rebooted", "ginit: reboot"},
@@ -26,4 +35,35 @@ func TestSystemdEntrypointPowerOffAndReboot(t *testing.T) {
 		noPanic(t, res)
 		Fsck(t, disk)
 	}
+}
+
+// Debian's /sbin/init is a link to systemd, and is stopped as systemd: the
+// power button becomes SIGRTMIN+3 and a clean systemd shutdown, not SIGTERM
+// (which only makes systemd re-execute itself) and a SIGKILL.
+func TestSystemdSbinInitPowerButton(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	root := systemdRoot(t, a)
+	if target, err := os.Readlink(filepath.Join(root, "sbin/init")); err != nil || filepath.Base(target) != "systemd" {
+		t.Fatalf("%s/sbin/init -> %q, %v; want a link to systemd", root, target, err)
+	}
+	disk := a.MakeDisk(t, root)
+	res := a.Boot(t, VM{Disk: disk, NoNet: true, Timeout: 4 * time.Minute,
+		Append: "entrypoint=/sbin/init ginit.debug",
+		Triggers: []qemu.Trigger{
+			// systemd is up, and ginit watches the power button.
+			{When: "Multi-User System"},
+			{When: "ginit: watching the power button", Command: "system_powerdown"},
+		}})
+	// systemd-shutdown's own "Sending SIGKILL to remaining processes" is
+	// part of a clean shutdown; ginit's SIGKILL after the grace is not.
+	if strings.Contains(res.Console, "ginit: workload still running") {
+		t.Errorf("ginit had to SIGKILL systemd: it was not stopped cleanly")
+	}
+	wantClean(t, res, "ginit: power button pressed",
+		"ginit: received SIGPWR: sending SIGRTMIN+3 to the workload",
+		"ginit: the workload's init powered off",
+		"ginit: entrypoint exited with status 0",
+		"ginit: poweroff")
+	Fsck(t, disk)
 }

@@ -12,11 +12,12 @@
 // environment holds PATH, HOME, container=chrootrun and the --env entries,
 // nothing of chrootrun's own.
 //
-// When CMD is not an init (its name, or what it links to, is not init,
-// systemd, openrc-init, runit-init, s6-svscan, tini, dumb-init or
-// catatonit), a small shim is PID 1 in the namespace: it reaps orphans and
-// passes signals on. chrootrun passes on the signals it gets; SIGTERM
-// becomes the stop signal (SIGRTMIN+3 for systemd, SIGTERM otherwise),
+// When CMD is not an init (package initsys says which are, following links
+// inside the root: systemd, sysvinit, busybox init, openrc-init, runit,
+// s6-svscan, tini, dumb-init, catatonit), a small shim is PID 1 in the
+// namespace: it reaps orphans and passes signals on. chrootrun passes on
+// the signals it gets; SIGTERM becomes the init's own stop signal
+// (SIGRTMIN+3 for systemd, SIGUSR2 for busybox init; SIGTERM otherwise),
 // followed by SIGKILL after the stop timeout. SIGINT, SIGQUIT, SIGTSTP and
 // SIGWINCH reach the namespace from the terminal directly when chrootrun
 // runs in its foreground, and are not passed on twice.
@@ -72,8 +73,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/cmdhelp"
+	"github.com/ginit-dev/ginit/internal/initsys"
 	"github.com/ginit-dev/ginit/internal/nsrun"
-	"github.com/ginit-dev/ginit/internal/rootpath"
 	"github.com/ginit-dev/ginit/internal/workload"
 	"golang.org/x/sys/unix"
 )
@@ -88,20 +90,70 @@ func main() {
 	if code, ok := nsrun.Stage(); ok {
 		os.Exit(code)
 	}
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "exec":
-			return runExec(args[1:], stderr)
+			return runExec(args[1:], stdout, stderr)
 		case "ps":
-			return runPs(args[1:], os.Stdout, stderr)
+			return runPs(args[1:], stdout, stderr)
 		}
 	}
-	return runRoot(args, stderr)
+	return runRoot(args, stdout, stderr)
 }
+
+// parseFlags parses args with fs: -h and --help print the help on stdout (status
+// 0), a bad flag one line on stderr (status 125).
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, head, tail string) (int, bool) {
+	err := cmdhelp.Parse(fs, args, stdout, head, tail)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0, false
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return exitFailed, false
+	}
+	return 0, true
+}
+
+const rootHelp = `Usage: chrootrun [flags] ROOT [CMD [ARGS...]]
+       chrootrun exec [flags] NAME CMD [ARGS...]
+       chrootrun ps [--state DIR]
+
+chrootrun runs CMD (default /sbin/init) inside the root directory ROOT with
+mount and PID namespaces of its own, like a container without an image:
+fresh proc, sysfs, cgroup2, /dev, /run and /tmp, entered with pivot_root.
+An init (systemd, sysvinit, busybox init, openrc-init, runit, s6-svscan,
+tini, dumb-init, catatonit; links followed inside ROOT) is the namespace's
+PID 1 and SIGTERM becomes its own stop signal (SIGRTMIN+3 for systemd);
+any other command gets a small reaper as PID 1. It exits when CMD does:
+0 when the namespace's init powered off or halted, 133 when it rebooted.
+exec runs a command inside a running --name'd instance; ps lists them.
+
+Examples:
+  chrootrun /srv/debian                                 boot the root's /sbin/init
+  chrootrun --name deb --hostname deb /srv/debian       ... and record it as deb
+  chrootrun exec deb systemctl status                   run a command inside it
+  chrootrun --bind /data:/data:ro --env MODE=test /srv/alpine /bin/sh -l
+  chrootrun --drop-caps --no-new-privs --user nobody /srv/app /app/server
+  chrootrun ps
+
+Flags (before ROOT):
+`
+
+const rootTail = `
+exec takes --env K=V, --workdir DIR, --user U and --state DIR (chrootrun exec
+--help); ps takes --state DIR. A root directory named exec or ps is given as
+./exec or ./ps.
+
+Exit status: CMD's own, or 128+N when signal N killed it; 0 when the
+namespace's init powered off or halted; 133 when it rebooted and
+--on-reboot=exit; 125 when chrootrun itself failed; 126 and 127 when CMD
+could not be executed or found.
+`
 
 // listFlag is a repeatable flag.
 type listFlag []string
@@ -109,43 +161,42 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// initNames are the commands that are an init themselves: no shim for them.
-var initNames = map[string]bool{
-	"init": true, "systemd": true, "openrc-init": true, "runit-init": true,
-	"s6-svscan": true, "tini": true, "dumb-init": true, "catatonit": true,
-}
-
-func runRoot(args []string, stderr io.Writer) int {
+func runRoot(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chrootrun", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
-		name, hostname, workdir, user = fs.String("name", "", ""), fs.String("hostname", "", ""), fs.String("workdir", "", ""), fs.String("user", "", "")
-		dev, shim, stopSignal         = fs.String("dev", "minimal", ""), fs.String("shim", "auto", ""), fs.String("stop-signal", "", "")
-		onReboot, stateDir            = fs.String("on-reboot", "exit", ""), fs.String("state", nsrun.RecordDir, "")
-		stopTimeout                   = fs.Duration("stop-timeout", 10*time.Second, "")
-		uts, ipc                      = fs.Bool("uts", false, ""), fs.Bool("ipc", false, "")
-		carry, readOnly               = fs.Bool("carry-mounts", false, ""), fs.Bool("read-only", false, "")
-		privileged, dropCaps, nnp     = fs.Bool("privileged", false, ""), fs.Bool("drop-caps", false, ""), fs.Bool("no-new-privs", false, "")
-		verbose                       = fs.Bool("v", false, "")
-		envs, binds, tmpfs, capAdd    listFlag
+		name                       = fs.String("name", "", "record the instance as `NAME` under --state, for exec and ps")
+		hostname                   = fs.String("hostname", "", "the namespace's host `NAME`, in a new UTS namespace")
+		workdir                    = fs.String("workdir", "", "working directory `DIR` inside the root (made if missing)")
+		user                       = fs.String("user", "", "run as `USER[:GROUP]` or UID[:GID], from the root's /etc/passwd and /etc/group")
+		dev                        = fs.String("dev", "minimal", "`KIND` of /dev: minimal (its own) or host (the host's)")
+		shim                       = fs.String("shim", "auto", "`MODE` of PID 1: auto (CMD when it is an init, else a reaper), always (a reaper) or never (CMD)")
+		stopSignal                 = fs.String("stop-signal", "", "the `SIGNAL` SIGTERM becomes (default: the init's own, else SIGTERM)")
+		onReboot                   = fs.String("on-reboot", "exit", "`ACTION` on a reboot inside: exit (status 133) or restart")
+		stateDir                   = fs.String("state", nsrun.RecordDir, "`DIR` where named instances are recorded")
+		stopTimeout                = fs.Duration("stop-timeout", 10*time.Second, "grace between the stop signal and SIGKILL")
+		uts                        = fs.Bool("uts", false, "a new UTS namespace (implied by --hostname)")
+		ipc                        = fs.Bool("ipc", false, "a new IPC namespace")
+		carry                      = fs.Bool("carry-mounts", false, "bind the host's own extra mounts (volumes) into the root")
+		readOnly                   = fs.Bool("read-only", false, "mount the root read-only")
+		privileged                 = fs.Bool("privileged", false, "no masked or read-only paths (runc's lists apply otherwise)")
+		dropCaps                   = fs.Bool("drop-caps", false, "keep only Docker's default capabilities (and CAP_SYS_BOOT)")
+		nnp                        = fs.Bool("no-new-privs", false, "set no_new_privs: setuid binaries gain nothing")
+		verbose                    = fs.Bool("v", false, "say how the root was entered and what was skipped")
+		envs, binds, tmpfs, capAdd listFlag
 	)
-	fs.Var(&envs, "env", "")
-	fs.Var(&binds, "bind", "")
-	fs.Var(&tmpfs, "tmpfs", "")
-	fs.Var(&capAdd, "cap-add", "")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: chrootrun [flags] ROOT [CMD [ARGS...]] | chrootrun exec [flags] NAME CMD [ARGS...] | chrootrun ps")
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitFailed
+	fs.Var(&envs, "env", "set the variable `K=V` (repeatable)")
+	fs.Var(&binds, "bind", "bind a host path into the root: `SRC[:DST[:ro]]` (repeatable)")
+	fs.Var(&tmpfs, "tmpfs", "an empty tmpfs at `DST` inside the root (repeatable)")
+	fs.Var(&capAdd, "cap-add", "with --drop-caps, keep `CAP` as well (repeatable)")
+	if code, ok := parseFlags(fs, args, stdout, stderr, rootHelp, rootTail); !ok {
+		return code
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "chrootrun: "+format+"\n", a...)
 		return exitFailed
 	}
 	if fs.NArg() < 1 {
-		fs.Usage()
-		return exitFailed
+		return fail("want ROOT (see chrootrun --help)")
 	}
 	root, err := filepath.Abs(fs.Arg(0))
 	if err != nil {
@@ -215,21 +266,17 @@ func runRoot(args []string, stderr io.Writer) int {
 	if _, err := nsrun.ParseCapabilities(cfg.Capabilities); err != nil {
 		return fail("%v", err)
 	}
-	resolved := resolveCommand(root, argv[0], cfg.Env, cfg.Dir)
-	isInit := initNames[path.Base(argv[0])] || initNames[path.Base(resolved)]
+	kind := initsys.Detect(root, lookCommand(root, argv[0], cfg.Env, cfg.Dir))
 	switch *shim {
 	case "auto":
-		cfg.Shim = !isInit
+		cfg.Shim = !kind.IsInit
 	case "always":
 		cfg.Shim = true
 	case "never":
 	default:
 		return fail("--shim=%s: want auto, always or never", *shim)
 	}
-	stop := unix.SIGTERM
-	if path.Base(resolved) == "systemd" {
-		stop = nsrun.SignalRTMin + 3
-	}
+	stop := kind.StopSignal
 	if *stopSignal != "" {
 		if stop, err = nsrun.ParseSignal(*stopSignal); err != nil {
 			return fail("--stop-signal: %v", err)
@@ -359,23 +406,16 @@ func environment(base []string, home string, envs []string) []string {
 	return workload.MergeEnv(env, envs)
 }
 
-// resolveCommand is the command's file inside root after symlinks, as a
-// path inside root, or name itself when it cannot be found (the namespace
-// reports that).
-func resolveCommand(root, name string, env []string, dir string) string {
+// lookCommand is the command's path inside root, found in PATH as the
+// namespace will find it, or name itself when it cannot be found (the
+// namespace reports that).
+func lookCommand(root, name string, env []string, dir string) string {
 	if dir == "" {
 		dir = "/"
 	}
 	p, err := workload.LookPath(root, name, env, dir)
 	if err != nil {
 		return name
-	}
-	host, err := rootpath.Resolve(root, p)
-	if err != nil {
-		return p
-	}
-	if rel, err := filepath.Rel(root, host); err == nil {
-		return "/" + rel
 	}
 	return p
 }
@@ -409,27 +449,36 @@ func parseBind(s string) (nsrun.Bind, error) {
 	return b, nil
 }
 
-func runExec(args []string, stderr io.Writer) int {
+const execHelp = `Usage: chrootrun exec [flags] NAME CMD [ARGS...]
+
+Runs CMD inside the running chrootrun instance NAME (started with --name):
+in its namespaces and root, with its environment, working directory, user
+and capabilities unless the flags change them. Exits with CMD's status.
+
+Example:
+  chrootrun exec deb systemctl poweroff
+
+Flags:
+`
+
+func runExec(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chrootrun exec", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
-		workdir, user, stateDir = fs.String("workdir", "", ""), fs.String("user", "", ""), fs.String("state", nsrun.RecordDir, "")
-		envs                    listFlag
+		workdir  = fs.String("workdir", "", "working directory `DIR` instead of the instance's")
+		user     = fs.String("user", "", "run as `USER[:GROUP]` or UID[:GID], from the instance's /etc/passwd")
+		stateDir = fs.String("state", nsrun.RecordDir, "`DIR` where named instances are recorded")
+		envs     listFlag
 	)
-	fs.Var(&envs, "env", "")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: chrootrun exec [--env K=V] [--workdir DIR] [--user U] NAME CMD [ARGS...]")
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitFailed
-	}
-	if fs.NArg() < 2 {
-		fs.Usage()
-		return exitFailed
+	fs.Var(&envs, "env", "set the variable `K=V` (repeatable)")
+	if code, ok := parseFlags(fs, args, stdout, stderr, execHelp, ""); !ok {
+		return code
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "chrootrun exec: %v\n", err)
 		return exitFailed
+	}
+	if fs.NArg() < 2 {
+		return fail(errors.New("want NAME and CMD (see chrootrun exec --help)"))
 	}
 	rec, err := nsrun.LoadRecord(*stateDir, fs.Arg(0))
 	if err != nil {
@@ -483,12 +532,22 @@ func runExec(args []string, stderr io.Writer) int {
 	}
 }
 
+const psHelp = `Usage: chrootrun ps [--state DIR]
+
+Lists the running named chrootrun instances: name, pid, uptime, root and
+command. Records of instances that have ended are removed.
+
+Example:
+  chrootrun ps
+
+Flags:
+`
+
 func runPs(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chrootrun ps", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	stateDir := fs.String("state", nsrun.RecordDir, "")
-	if err := fs.Parse(args); err != nil {
-		return exitFailed
+	stateDir := fs.String("state", nsrun.RecordDir, "`DIR` where named instances are recorded")
+	if code, ok := parseFlags(fs, args, stdout, stderr, psHelp, ""); !ok {
+		return code
 	}
 	recs, err := nsrun.ListRecords(*stateDir)
 	if err != nil {

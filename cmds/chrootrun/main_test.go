@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,7 +108,7 @@ func TestUsage(t *testing.T) {
 		{"exec", "--state", "/nonexistent", "nobody", "/bin/true"},
 	} {
 		var stderr bytes.Buffer
-		if code := run(args, &stderr); code != exitFailed {
+		if code := run(args, io.Discard, &stderr); code != exitFailed {
 			t.Errorf("run(%q) = %d; want %d (stderr %q)", args, code, exitFailed, stderr.String())
 		}
 	}

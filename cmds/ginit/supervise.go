@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ginit-dev/ginit/internal/initsys"
 	"github.com/ginit-dev/ginit/internal/nsrun"
 	"github.com/ginit-dev/ginit/internal/powerbtn"
 	"github.com/ginit-dev/ginit/internal/reaper"
@@ -32,25 +33,14 @@ type process interface {
 	Exit() (status int, then *shutdown.Action)
 }
 
-// initInfo says whether the entrypoint is a system init, which gets
-// namespaces of its own, and the signal that stops it cleanly.
-type initInfo struct {
-	IsInit     bool
-	StopSignal unix.Signal
-}
+// initInfo says whether the entrypoint is an init, which gets namespaces of
+// its own, and the signal that stops it cleanly.
+type initInfo = initsys.Init
 
-// detectInit tells an init from a plain command by its name: systemd, or
-// anything called init.
+// detectInit is initsys's rule: the file argv0 names, links followed inside
+// root (Debian's /sbin/init is systemd), and each init's own stop signal.
 func detectInit(root, argv0 string) initInfo {
-	base := argv0[strings.LastIndexByte(argv0, '/')+1:]
-	switch base {
-	case "systemd":
-		// SIGRTMIN+3 is systemd's "halt"; libc's SIGRTMIN is 34.
-		return initInfo{IsInit: true, StopSignal: unix.Signal(34 + 3)}
-	case "init":
-		return initInfo{IsInit: true, StopSignal: unix.SIGTERM}
-	}
-	return initInfo{StopSignal: unix.SIGTERM}
+	return initsys.Detect(root, argv0)
 }
 
 // runWorkload starts the workload and supervises it until it exits,
