@@ -40,26 +40,49 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
 	"strings"
 
+	"github.com/ginit-dev/ginit/internal/cmdhelp"
 	"github.com/ginit-dev/ginit/internal/imagebuild"
 )
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const help = `Usage: mkimage -config NAME [flags]
+
+mkimage builds one of ginit's initramfs images on the build host: u-root
+compiles the config's Go commands into one gbb binary, the kernel modules
+the config names come with their dependencies, and OUT/NAME.cpio is written
+with the compressed forms the config asks for, unless its xz size is over
+the config's budget. Run it from the module's root.
+
+Examples:
+  go run ./cmds/mkimage -config minimal -kernel-modules build/kernel/lib/modules/$(cat build/kernel/version) -o build
+  go run ./cmds/mkimage -config linuxboot -sizes -o build
+
+Flags:
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
 	var opts imagebuild.Options
-	flag.StringVar(&opts.Config, "config", "", "config to build, from the image config file (required)")
-	flag.StringVar(&opts.URootConfig, "uroot-config", "uroot.json", "image config file: u-root templates plus ginit's settings")
-	flag.StringVar(&opts.KernelModules, "kernel-modules", "", "kernel module directory, .../lib/modules/<release> (empty: no modules)")
-	flag.StringVar(&opts.OutDir, "o", "build", "output directory")
-	flag.BoolVar(&opts.StrictModules, "strict-modules", false, "fail when a configured module is neither in the kernel nor built in")
-	flag.BoolVar(&opts.IgnoreBudget, "ignore-budget", false, "write the image even when it is over its xz budget")
-	flag.BoolVar(&opts.SizeTable, "sizes", false, "print the table of what takes the space")
-	flag.Func("modules", "comma-separated kernel modules to carry instead of the config's (\"\": none)", func(v string) error {
+	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
+	fs.StringVar(&opts.Config, "config", "", "config to build, from the image config file (required)")
+	fs.StringVar(&opts.URootConfig, "uroot-config", "uroot.json", "image config file: u-root templates plus ginit's settings")
+	fs.StringVar(&opts.KernelModules, "kernel-modules", "", "kernel module directory, .../lib/modules/<release> (empty: no modules)")
+	fs.StringVar(&opts.OutDir, "o", "build", "output directory")
+	fs.BoolVar(&opts.StrictModules, "strict-modules", false, "fail when a configured module is neither in the kernel nor built in")
+	fs.BoolVar(&opts.IgnoreBudget, "ignore-budget", false, "write the image even when it is over its xz budget")
+	fs.BoolVar(&opts.SizeTable, "sizes", false, "print the table of what takes the space")
+	fs.Func("modules", "comma-separated kernel modules to carry instead of the config's (\"\": none)", func(v string) error {
 		opts.Modules = []string{}
 		for _, m := range strings.Split(v, ",") {
 			if m = strings.TrimSpace(m); m != "" {
@@ -68,25 +91,31 @@ func main() {
 		}
 		return nil
 	})
-	flag.Int64Var(&opts.Budget, "budget", 0, "xz budget in bytes instead of the config's (0: the config's)")
-	flag.BoolVar(&opts.Verbose, "v", false, "show u-root's output")
-	flag.Parse()
-	log.SetFlags(0)
-	log.SetPrefix("mkimage: ")
-	if opts.Config == "" || flag.NArg() > 0 {
-		flag.Usage()
-		os.Exit(2)
+	fs.Int64Var(&opts.Budget, "budget", 0, "xz budget in bytes instead of the config's (0: the config's)")
+	fs.BoolVar(&opts.Verbose, "v", false, "show u-root's output")
+	switch err := cmdhelp.Parse(fs, args, stdout, help, ""); {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "mkimage: %v\n", err)
+		return 2
+	case opts.Config == "" || fs.NArg() > 0:
+		fmt.Fprintln(stderr, "mkimage: want -config NAME and no arguments (see mkimage --help)")
+		return 2
 	}
-	opts.Logf = log.Printf
+	logger := log.New(stderr, "mkimage: ", 0)
+	opts.Logf = logger.Printf
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := imagebuild.Build(ctx, opts)
 	if err != nil {
-		log.Fatal(err)
+		logger.Print(err)
+		return 1
 	}
 	if res.Table != "" {
-		fmt.Println(res.Table)
+		fmt.Fprintln(stdout, res.Table)
 	}
-	fmt.Println(res.Summary())
+	fmt.Fprintln(stdout, res.Summary())
+	return 0
 }

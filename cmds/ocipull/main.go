@@ -23,6 +23,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,28 +37,58 @@ import (
 	// only where the system has no roots.
 	_ "golang.org/x/crypto/x509roots/fallback"
 
+	"github.com/ginit-dev/ginit/internal/cmdhelp"
 	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/pull"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	err := run(os.Args[1:], os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "ocipull: %v\n", err)
 		os.Exit(1)
 	}
 }
 
+const help = `Usage: ocipull [flags] SOURCE DIR
+       ocipull -install DISK [flags] SOURCE
+
+ocipull puts a container image into the empty directory DIR, or formats
+DISK as oci2disk does and pulls the image onto it, from inside the machine:
+what ginit runs for a diskless boot (root=docker://REF, root=oci:URL) and
+for ginit.install=DISK. Layers are checked against their digests; owners,
+modes, device nodes and xattrs are set for real, so it runs as root.
+
+SOURCE is docker://REF (a registry: HTTPS, or HTTP for loopback and private
+addresses), oci:http://HOST/PATH[:NAME] (an OCI image layout on an HTTP
+server), or any source oci2disk takes. A private registry's CA is a PEM
+file in /etc/ginit/ca.d or given with -ca-cert; credentials come from
+Docker's config.json ($DOCKER_CONFIG or $HOME/.docker).
+
+Examples:
+  ocipull docker://alpine:3.20 /newroot
+  ocipull -platform linux/arm64 docker://10.0.2.2:5000/app:1 /newroot
+  ocipull oci:http://10.0.2.2:8000/layout:app /newroot
+  ocipull -ca-cert /etc/my-ca.pem docker://registry.lan:5000/app:1 /newroot
+  ocipull -install /dev/vda docker://debian:bookworm-slim
+
+Flags:
+`
+
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("ocipull", flag.ContinueOnError)
-	install := fs.String("install", "", "format this disk and pull onto it, instead of into a directory")
-	platform := fs.String("platform", "linux/amd64", "the platform to pick from a multi-platform image")
+	install := fs.String("install", "", "format `DISK` and pull onto it, instead of into a directory")
+	platform := fs.String("platform", "linux/amd64", "the platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
 	var caCerts []string
-	fs.Func("ca-cert", "also trust the CA certificates of this PEM file (repeatable)", func(s string) error {
+	fs.Func("ca-cert", "also trust the CA certificates of this PEM `FILE` (repeatable)", func(s string) error {
 		caCerts = append(caCerts, s)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := cmdhelp.Parse(fs, args, out, help, ""); err != nil {
 		return err
 	}
 	var source, dir string
@@ -67,7 +98,7 @@ func run(args []string, out io.Writer) error {
 	case *install == "" && fs.NArg() == 2:
 		source, dir = fs.Arg(0), fs.Arg(1)
 	default:
-		return fmt.Errorf("usage: ocipull [-platform OS/ARCH] SOURCE DIR | ocipull -install DISK SOURCE")
+		return fmt.Errorf("want SOURCE DIR, or -install DISK SOURCE (see ocipull --help)")
 	}
 	plat, err := v1.ParsePlatform(*platform)
 	if err != nil {

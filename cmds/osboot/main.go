@@ -40,6 +40,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,6 +50,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ginit-dev/ginit/internal/cmdhelp"
 	"github.com/ginit-dev/ginit/internal/osfind"
 )
 
@@ -79,26 +81,41 @@ func reboot() error {
 	return nil
 }
 
+const help = `Usage: osboot [flags]
+
+osboot finds the operating system installed on the machine's disks (GRUB,
+syslinux and extlinux configs, Boot Loader Specification entries, or the
+kernels of a plain /boot), prints its entries, loads the first that loads
+with kexec_file_load(2) and boots it, as a boot loader would (LinuxBoot).
+ginit runs "osboot -load" for ginit.mode=boot.
+
+Examples:
+  osboot -list                         print the entries and stop
+  osboot -entry 2 -append "single"     boot the second entry, single-user
+  osboot -entry 'Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-28-amd64'
+  osboot -load -wait 10s               load the default entry, do not boot it
+
+Flags:
+`
+
 func run(args []string, sys system) int {
 	m := sys.machine
 	fs := flag.NewFlagSet("osboot", flag.ContinueOnError)
-	fs.SetOutput(sys.stderr)
 	list := fs.Bool("list", false, "print the entries and stop")
 	loadOnly := fs.Bool("load", false, "load the entry and exit 0 without booting it")
 	verbose := fs.Bool("v", false, "also name the devices that hold no filesystem")
-	entry := fs.String("entry", "", "only this entry: its number in the list, its title, its id or its GRUB menu path (A>B)")
-	extra := fs.String("append", "", "added to the end of the entry's kernel command line")
-	dir := fs.String("dir", m.MountDir, "where the filesystems are mounted")
-	wait := fs.Duration("wait", 0, "how long to wait for a disk with an entry to appear")
-	fs.Usage = func() {
-		fmt.Fprintln(sys.stderr, "usage: osboot [-list] [-load] [-entry SEL] [-append ARGS] [-wait DUR] [-dir DIR] [-v]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	entry := fs.String("entry", "", "only this entry, `SEL`: its number in the list, its title, its id or its GRUB menu path (A>B)")
+	extra := fs.String("append", "", "`ARGS` added to the end of the entry's kernel command line")
+	dir := fs.String("dir", m.MountDir, "`DIR` where the filesystems are mounted")
+	wait := fs.Duration("wait", 0, "how long to wait for a disk with an entry to appear (0: look once)")
+	switch err := cmdhelp.Parse(fs, args, sys.stdout, help, ""); {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(sys.stderr, "osboot: %v\n", err)
 		return 2
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
+	case fs.NArg() > 0:
+		fmt.Fprintf(sys.stderr, "osboot: unexpected argument %q (see osboot --help)\n", fs.Arg(0))
 		return 2
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(sys.stdout, "osboot: "+format+"\n", a...) }

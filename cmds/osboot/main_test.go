@@ -70,8 +70,8 @@ func TestFlags(t *testing.T) {
 		if got := run(args, f.system); got != 2 {
 			t.Errorf("osboot %q = %d; want 2", args, got)
 		}
-		if !strings.Contains(f.errOut.String(), "usage: osboot") && !strings.Contains(f.errOut.String(), "invalid") {
-			t.Errorf("osboot %q: stderr %q names neither the usage nor the bad value", args, f.errOut.String())
+		if bad := args[len(args)-1]; !strings.Contains(f.errOut.String(), bad) || !strings.Contains(f.errOut.String(), "osboot --help") {
+			t.Errorf("osboot %q: stderr %q; want %q named and osboot --help pointed at", args, f.errOut.String(), bad)
 		}
 	}
 }
