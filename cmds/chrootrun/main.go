@@ -73,11 +73,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ginit-dev/ginit/internal/cmdhelp"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/initsys"
 	"github.com/ginit-dev/ginit/internal/nsrun"
 	"github.com/ginit-dev/ginit/internal/workload"
-	"golang.org/x/sys/unix"
 )
 
 // Exit statuses of chrootrun itself.
@@ -289,7 +291,7 @@ func runRoot(args []string, stdout, stderr io.Writer) int {
 		p, err := nsrun.Start(cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "chrootrun: %v\n", err)
-			var se *nsrun.StartError
+			var se *imagespec.StartError
 			if errors.As(err, &se) {
 				return se.Code
 			}
@@ -390,20 +392,20 @@ func inTerminalForeground() bool {
 // TERM when stdin is a terminal, then the --env entries by name.
 func environment(base []string, home string, envs []string) []string {
 	env := append([]string{}, base...)
-	if _, ok := workload.Getenv(env, "HOME"); !ok && home != "" {
+	if _, ok := imagespec.Getenv(env, "HOME"); !ok && home != "" {
 		env = append(env, "HOME="+home)
 	}
-	if _, ok := workload.Getenv(env, "container"); !ok {
+	if _, ok := imagespec.Getenv(env, "container"); !ok {
 		env = append(env, "container=chrootrun")
 	}
 	if term := os.Getenv("TERM"); term != "" {
 		if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-			if _, ok := workload.Getenv(env, "TERM"); !ok {
+			if _, ok := imagespec.Getenv(env, "TERM"); !ok {
 				env = append(env, "TERM="+term)
 			}
 		}
 	}
-	return workload.MergeEnv(env, envs)
+	return imagespec.WithPath(imagespec.MergeEnv(env, envs))
 }
 
 // lookCommand is the command's path inside root, found in PATH as the
@@ -486,7 +488,7 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd := nsrun.Command{
 		Argv:         fs.Args()[1:],
-		Env:          workload.MergeEnv(rec.Env, envs),
+		Env:          imagespec.WithPath(imagespec.MergeEnv(rec.Env, envs)),
 		Dir:          rec.Dir,
 		UID:          rec.UID,
 		GID:          rec.GID,
@@ -513,7 +515,7 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 	p, err := nsrun.Join(rec.Pid, cmd, nsrun.JoinOptions{})
 	if err != nil {
 		fmt.Fprintf(stderr, "chrootrun exec: %v\n", err)
-		var se *nsrun.StartError
+		var se *imagespec.StartError
 		if errors.As(err, &se) {
 			return se.Code
 		}

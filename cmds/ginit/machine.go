@@ -164,7 +164,7 @@ func (s *system) startNetwork(cfg bootcfg.Config) network {
 }
 
 func (s *system) resolveWorkload(cfg bootcfg.Config) (workload.Process, error) {
-	return workload.Resolve(newRoot, cfg)
+	return workload.Resolve(newRoot, cfg.Override())
 }
 
 func (s *system) prepareRoot(forInit bool) error {

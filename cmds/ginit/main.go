@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/klog"
 	"github.com/ginit-dev/ginit/internal/shutdown"
-	"github.com/ginit-dev/ginit/internal/workload"
 )
 
 // newRoot is where the root disk is mounted inside the initramfs.
@@ -21,7 +21,7 @@ const newRoot = "/newroot"
 
 // exitBootFailed is the status QEMU sees when the boot itself failed, as
 // `docker run` uses 125 for its own failures.
-const exitBootFailed = 125
+const exitBootFailed = imagespec.ExitRunFailed
 
 func main() {
 	b := newBoot(klog.New(os.Stdout))
@@ -186,7 +186,7 @@ func (b *boot) sequence() ending {
 	// 7. What to run, as `docker run` would.
 	proc, err := b.m.resolveWorkload(b.cfg)
 	if err != nil {
-		var se *workload.StartError
+		var se *imagespec.StartError
 		if errors.As(err, &se) {
 			b.log.Errorf("entrypoint %v", err)
 			b.log.Infof("entrypoint exited with status %d", se.Code)

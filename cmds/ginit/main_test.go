@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/klog"
 	"github.com/ginit-dev/ginit/internal/shutdown"
 	"github.com/ginit-dev/ginit/internal/workload"
@@ -72,7 +73,7 @@ func (f *fakeMachine) resolveWorkload(bootcfg.Config) (workload.Process, error) 
 	if f.init {
 		argv0 = "/lib/systemd/systemd"
 	}
-	return workload.Process{Spec: workload.Spec{Argv: []string{argv0}, StopSignal: "SIGQUIT"}, Argv0: argv0}, f.resolveErr
+	return workload.Process{Spec: imagespec.Spec{Argv: []string{argv0}, StopSignal: "SIGQUIT"}, Argv0: argv0}, f.resolveErr
 }
 func (f *fakeMachine) prepareRoot(forInit bool) error {
 	f.step("prepareRoot")
@@ -176,7 +177,7 @@ func TestBootEndings(t *testing.T) {
 		{"early mounts fail: rescue shell", &fakeMachine{mountErr: errors.New("mount /proc: EPERM")}, shutdown.PowerOff, 125, 1, "boot failed: mount /proc: EPERM"},
 		{"root missing, onerror=reboot", &fakeMachine{cmdline: "ginit.onerror=reboot", rootErr: errors.New("root /dev/vdz: not found")}, shutdown.Reboot, 125, 0, "boot failed: root /dev/vdz: not found"},
 		{"boot mode kexecs", &fakeMachine{cmdline: "ginit.onexit=halt", rootEnd: &kexec}, shutdown.Kexec, 0, 0, ""},
-		{"command not found", &fakeMachine{resolveErr: &workload.StartError{Path: "/bin/nosuch", Err: unix.ENOENT, Code: workload.ExitNotFound}}, shutdown.PowerOff, 127, 0, "entrypoint exited with status 127"},
+		{"command not found", &fakeMachine{resolveErr: &imagespec.StartError{Path: "/bin/nosuch", Err: unix.ENOENT, Code: imagespec.ExitNotFound}}, shutdown.PowerOff, 127, 0, "entrypoint exited with status 127"},
 		{"exec fails", &fakeMachine{}, shutdown.PowerOff, 127, 0, "entrypoint exited with status 127"},
 		{"init powers off, onexit=reboot", &fakeMachine{cmdline: "ginit.onexit=reboot", init: true, proc: &fakeProcess{then: ptr(shutdown.PowerOff), done: closed()}}, shutdown.PowerOff, 0, 0, ""},
 		{"panic in a step", &fakeMachine{cmdline: "ginit.onerror=halt", panicAt: "resolveWorkload"}, shutdown.Halt, 125, 0, "boot failed: panic: boom in resolveWorkload"},

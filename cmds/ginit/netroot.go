@@ -13,10 +13,10 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/blockdev"
 	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/netconf"
 	"github.com/ginit-dev/ginit/internal/reaper"
 	"github.com/ginit-dev/ginit/internal/shutdown"
-	"github.com/ginit-dev/ginit/internal/workload"
 )
 
 // ocipullPath pulls an image at boot. It is a command of its own, not part
@@ -90,14 +90,14 @@ func (s *system) mountInstalled(cfg bootcfg.Config) (string, bool) {
 		}
 		return "", false
 	}
-	if super.Label != bootcfg.DefaultRootLabel {
+	if super.Label != imagespec.RootLabel {
 		return "", false
 	}
 	if err := s.mountNewRoot(dev, super.Type, 0, ""); err != nil {
 		s.b.log.Warnf("ginit.install=%s: %v; installing again", cfg.Install, err)
 		return "", false
 	}
-	src, err := workload.ReadSource(newRoot)
+	src, err := imagespec.ReadSource(newRoot)
 	if err == nil && src.Source == cfg.Root {
 		s.b.mark("rootmounted")
 		s.b.log.Infof("%s already holds %s (%s); booting it", dev, src.Source, src.Digest)

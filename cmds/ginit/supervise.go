@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/initsys"
 	"github.com/ginit-dev/ginit/internal/nsrun"
 	"github.com/ginit-dev/ginit/internal/powerbtn"
@@ -116,13 +117,13 @@ func (s *system) quietKernelConsole() {
 // startFailed reports an entrypoint that did not start and returns the
 // status a shell would give it.
 func (b *boot) startFailed(argv0 string, err error) int {
-	code := workload.ExitNotExecutable
-	var se *nsrun.StartError
+	code := imagespec.ExitNotExecutable
+	var se *imagespec.StartError
 	switch {
 	case errors.As(err, &se):
 		code = se.Code
 	case errors.Is(err, unix.ENOENT):
-		code = workload.ExitNotFound
+		code = imagespec.ExitNotFound
 	}
 	b.log.Errorf("entrypoint %s: %v", argv0, err)
 	b.log.Infof("entrypoint exited with status %d", code)

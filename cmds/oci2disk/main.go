@@ -53,6 +53,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/disk"
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
@@ -136,7 +137,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("oci2disk", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // Parse's complaints come back as errors
 	var (
-		label      = fs.String("label", disk.DefaultLabel, "file system `LABEL` (at most 16 bytes)")
+		label      = fs.String("label", imagespec.RootLabel, "file system `LABEL` (at most 16 bytes)")
 		size       = fs.String("size", "", "total disk `SIZE` (e.g. 2G); default: content plus --free")
 		free       = fs.String("free", "64M", "free space to leave when sizing automatically (`SIZE`: 64M, 1G, bytes)")
 		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the image or the content")
@@ -222,13 +223,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c.Arch, c.WorkingDir, c.User = *arch, *workdir, *user
 	if entrypoint.set {
 		c.EntrypointSet = true
-		if c.Entrypoint, err = disk.ParseCommand(entrypoint.v); err != nil {
+		if c.Entrypoint, err = imagespec.ParseCommand(entrypoint.v); err != nil {
 			return fmt.Errorf("--entrypoint: %w", err)
 		}
 	}
 	if cmd.set {
 		c.CmdSet = true
-		if c.Cmd, err = disk.ParseCommand(cmd.v); err != nil {
+		if c.Cmd, err = imagespec.ParseCommand(cmd.v); err != nil {
 			return fmt.Errorf("--cmd: %w", err)
 		}
 	}
@@ -249,7 +250,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if !*quiet {
 		cfg := "no image.json"
 		if rep.ImageJSON {
-			cfg = "with " + disk.ImageConfigPath
+			cfg = "with " + imagespec.ConfigPath
 		}
 		from := ""
 		if rep.Image != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/ginit-dev/ginit/internal/disk"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 )
 
@@ -74,12 +75,12 @@ func run(args []string) error {
 	var cfg v1.Config
 	var err error
 	if *entrypoint != "" {
-		if cfg.Entrypoint, err = disk.ParseCommand(*entrypoint); err != nil {
+		if cfg.Entrypoint, err = imagespec.ParseCommand(*entrypoint); err != nil {
 			return fmt.Errorf("--entrypoint: %w", err)
 		}
 	}
 	if *cmd != "" {
-		if cfg.Cmd, err = disk.ParseCommand(*cmd); err != nil {
+		if cfg.Cmd, err = imagespec.ParseCommand(*cmd); err != nil {
 			return fmt.Errorf("--cmd: %w", err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/cmdline"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 )
 
 // Action is what ginit does when the workload ends or the boot fails.
@@ -42,10 +43,6 @@ const DefaultRootSize = "50%"
 func IsImageRef(root string) bool {
 	return strings.HasPrefix(root, "docker://") || strings.HasPrefix(root, "oci:")
 }
-
-// DefaultRootLabel is the filesystem label the disk tool gives the root disk;
-// without root= ginit looks for it.
-const DefaultRootLabel = "ginit-root"
 
 // Config is everything ginit takes from /proc/cmdline.
 type Config struct {
@@ -108,10 +105,20 @@ type Config struct {
 	Unknown []cmdline.Param
 }
 
+// Override is what the command line changes of the image's configuration:
+// entrypoint=, ginit.cmd=, ginit.env=, ginit.workdir=, ginit.user=.
+func (c Config) Override() imagespec.Override {
+	return imagespec.Override{
+		Entrypoint: c.Entrypoint, HasEntrypoint: c.HasEntrypoint,
+		Cmd: c.Cmd, HasCmd: c.HasCmd,
+		Env: c.Env, Workdir: c.Workdir, User: c.User,
+	}
+}
+
 // Defaults returns the configuration in force with an empty command line.
 func Defaults() Config {
 	return Config{
-		Root:          "LABEL=" + DefaultRootLabel,
+		Root:          "LABEL=" + imagespec.RootLabel,
 		RootWait:      10 * time.Second,
 		Mode:          Auto,
 		RootSize:      DefaultRootSize,
@@ -172,7 +179,7 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 				warn(p, "needs a value")
 				return
 			}
-			words, err := cmdline.Words(p.Value)
+			words, err := imagespec.Words(p.Value)
 			if err != nil {
 				warn(p, "%v", err)
 				return

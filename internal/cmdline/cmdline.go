@@ -4,7 +4,6 @@
 package cmdline
 
 import (
-	"errors"
 	"strings"
 )
 
@@ -94,64 +93,4 @@ func Split(s string) (params []Param, rest []string) {
 		}
 		params = append(params, p)
 	}
-}
-
-// ErrUnterminatedQuote is returned by Words for a quote that never closes.
-var ErrUnterminatedQuote = errors.New("unterminated quote")
-
-// ErrTrailingBackslash is returned by Words for a backslash at the very end.
-var ErrTrailingBackslash = errors.New("trailing backslash")
-
-// Words splits s into words as a POSIX shell would, without any expansion:
-// single quotes keep everything literally, double quotes keep everything but
-// \" and \\, a backslash outside quotes escapes the next character.
-func Words(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case isSpace(c):
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\\':
-			if i+1 >= len(s) {
-				return nil, ErrTrailingBackslash
-			}
-			i++
-			cur.WriteByte(s[i])
-			inWord = true
-		case c == '\'':
-			end := strings.IndexByte(s[i+1:], '\'')
-			if end < 0 {
-				return nil, ErrUnterminatedQuote
-			}
-			cur.WriteString(s[i+1 : i+1+end])
-			i += end + 1
-			inWord = true
-		case c == '"':
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\') {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, ErrUnterminatedQuote
-			}
-			inWord = true
-		default:
-			cur.WriteByte(c)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
 }

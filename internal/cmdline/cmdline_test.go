@@ -31,29 +31,6 @@ func TestSplit(t *testing.T) {
 	}
 }
 
-func TestWords(t *testing.T) {
-	for _, tt := range []struct {
-		in      string
-		want    []string
-		wantErr error
-	}{
-		{"", nil, nil},
-		{"/bin/echo hello", []string{"/bin/echo", "hello"}, nil},
-		{`/bin/sh -c 'echo $HOME; exit 3'`, []string{"/bin/sh", "-c", "echo $HOME; exit 3"}, nil},
-		{`a "b \"c\" d" e\ f`, []string{"a", `b "c" d`, "e f"}, nil},
-		{`''`, []string{""}, nil},
-		{`x'y'"z"`, []string{"xyz"}, nil},
-		{`'open`, nil, ErrUnterminatedQuote},
-		{`"open`, nil, ErrUnterminatedQuote},
-		{`end\`, nil, ErrTrailingBackslash},
-	} {
-		got, err := Words(tt.in)
-		if err != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("Words(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 // FuzzSplit checks that Split never panics and that every parameter it
 // returns came from the input: keys hold no unquoted white space.
 func FuzzSplit(f *testing.F) {
@@ -69,28 +46,6 @@ func FuzzSplit(f *testing.F) {
 			if strings.Contains(p.Key, "=") {
 				t.Fatalf("Split(%q): key %q holds '='", s, p.Key)
 			}
-		}
-	})
-}
-
-// FuzzWords checks that Words never panics and that words joined with
-// single-quote escaping split back into the same words.
-func FuzzWords(f *testing.F) {
-	for _, s := range []string{"a b", `'a b' "c"`, `\`, `"\"`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		words, err := Words(s)
-		if err != nil {
-			return
-		}
-		var quoted []string
-		for _, w := range words {
-			quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
-		}
-		again, err := Words(strings.Join(quoted, " "))
-		if err != nil || !reflect.DeepEqual(again, words) {
-			t.Fatalf("Words(quote(%q)) = %q, %v; want %q", words, again, err, words)
 		}
 	})
 }

@@ -32,12 +32,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
-
-// DefaultLabel is the file system label ginit looks for.
-const DefaultLabel = "ginit-root"
 
 // DefaultFree is the default headroom.
 const DefaultFree = 64 << 20
@@ -46,7 +44,7 @@ const DefaultFree = 64 << 20
 type Options struct {
 	Source Source
 	Output string
-	Label  string // DefaultLabel when empty
+	Label  string // imagespec.RootLabel when empty
 	Size   int64  // total size in bytes; 0 sizes automatically
 	Free   int64  // free space in an automatically sized disk
 	UUID   string // file system UUID; derived from the content when empty
@@ -121,7 +119,7 @@ func (r *Report) lap(name string, since *time.Time) {
 func Build(ctx context.Context, o Options) (*Report, error) {
 	start := time.Now()
 	if o.Label == "" {
-		o.Label = DefaultLabel
+		o.Label = imagespec.RootLabel
 	}
 	if len(o.Label) > 16 {
 		return nil, fmt.Errorf("label %q: longer than 16 bytes", o.Label)
@@ -207,7 +205,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		rep.ImageJSON = true
-	} else if p, err := rootfs.Resolve(root, ImageConfigPath); err == nil {
+	} else if p, err := rootfs.Resolve(root, imagespec.ConfigPath); err == nil {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			rep.ImageJSON = true
 		}
@@ -521,7 +519,7 @@ func watchWrite(img string, total int64, prog Progress) (stop func()) {
 // how to put it in the disk. An image's document without flags goes in
 // byte for byte.
 func imageConfigFile(root string, c *Config, imageConfig []byte, t int64) (*ext4img.File, error) {
-	f := &ext4img.File{Path: ImageConfigPath, Perm: 0o644, Time: t}
+	f := &ext4img.File{Path: imagespec.ConfigPath, Perm: 0o644, Time: t}
 	dirHost := filepath.Join(root, ".ginit")
 	switch fi, err := os.Lstat(dirHost); {
 	case errors.Is(err, fs.ErrNotExist):
@@ -545,9 +543,9 @@ func imageConfigFile(root string, c *Config, imageConfig []byte, t int64) (*ext4
 			if imageConfig != nil {
 				break
 			}
-			if p, err := rootfs.Resolve(root, ImageConfigPath); err == nil {
+			if p, err := rootfs.Resolve(root, imagespec.ConfigPath); err == nil {
 				if existing, err = os.ReadFile(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return nil, fmt.Errorf("reading the source's %s: %w", ImageConfigPath, err)
+					return nil, fmt.Errorf("reading the source's %s: %w", imagespec.ConfigPath, err)
 				}
 			}
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
 
@@ -272,11 +273,11 @@ func TestImageConfig(t *testing.T) {
 	rep := build(t, Options{Source: Source{"dir", root}, Output: out, Config: c})
 	fsck(t, out)
 	const want = `{"architecture":"amd64","config":{"Cmd":["--port","80"],"Entrypoint":["/bin/app"],"Env":["MODE=prod"],"User":"1000:1000","WorkingDir":"/srv"},"os":"linux"}`
-	if got := cat(t, out, ImageConfigPath); got != want || !rep.ImageJSON {
-		t.Errorf("%s = %s (ImageJSON %v); want %s", ImageConfigPath, got, rep.ImageJSON, want)
+	if got := cat(t, out, imagespec.ConfigPath); got != want || !rep.ImageJSON {
+		t.Errorf("%s = %s (ImageJSON %v); want %s", imagespec.ConfigPath, got, rep.ImageJSON, want)
 	}
 	wantMatch(t, "stat /.ginit", stat(t, out, "/.ginit"), `Type: directory\s+Mode:\s+0755(.|\n)*User:\s+0\s+Group:\s+0\b`)
-	wantMatch(t, "stat image.json", stat(t, out, ImageConfigPath), `Mode:\s+0644(.|\n)*User:\s+0\s+Group:\s+0\b`)
+	wantMatch(t, "stat image.json", stat(t, out, imagespec.ConfigPath), `Mode:\s+0644(.|\n)*User:\s+0\s+Group:\s+0\b`)
 	if entries, _ := os.ReadDir(root); len(entries) != 4 {
 		t.Errorf("the source directory changed: %v", entries)
 	}
@@ -286,15 +287,15 @@ func TestImageConfig(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, ".ginit"), 0o755)
 	os.WriteFile(filepath.Join(root, ".ginit/image.json"), []byte(own), 0o644)
 	build(t, Options{Source: Source{"dir", root}, Output: out})
-	if got := cat(t, out, ImageConfigPath); got != own {
-		t.Errorf("kept %s = %q; want %q", ImageConfigPath, got, own)
+	if got := cat(t, out, imagespec.ConfigPath); got != own {
+		t.Errorf("kept %s = %q; want %q", imagespec.ConfigPath, got, own)
 	}
 	// ...and updated field by field with them.
 	build(t, Options{Source: Source{"dir", root}, Output: out, Config: Config{Env: []string{"A=1"}, Arch: "arm64"}})
 	fsck(t, out)
 	const merged = `{"architecture":"amd64","config":{"Cmd":["/bin/sh"],"Env":["A=1"],"StopSignal":"SIGINT"},"os":"linux"}`
-	if got := cat(t, out, ImageConfigPath); got != merged {
-		t.Errorf("merged %s = %s; want %s", ImageConfigPath, got, merged)
+	if got := cat(t, out, imagespec.ConfigPath); got != merged {
+		t.Errorf("merged %s = %s; want %s", imagespec.ConfigPath, got, merged)
 	}
 }
 
@@ -357,7 +358,7 @@ func TestSourceDateEpoch(t *testing.T) {
 	}
 	wantMatch(t, "dumpe2fs", d, `Last checked:\s+Thu Jan  1 00:00:00 1970`)
 	wantMatch(t, "dumpe2fs", d, `Last write time:\s+Thu Jan  1 00:00:00 1970`)
-	for _, p := range []string{"/", "/lost+found", "/new", "/.ginit", ImageConfigPath} {
+	for _, p := range []string{"/", "/lost+found", "/new", "/.ginit", imagespec.ConfigPath} {
 		wantMatch(t, "stat "+p, stat(t, out, p), ` ctime: 0x00000000:00000000 .*\n atime: 0x00000000:00000000 .*\n mtime: 0x00000000:00000000 .*\ncrtime: 0x00000000:00000000 `)
 	}
 }

@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-)
 
-// ImageConfigPath is where the disk carries the image's OCI configuration.
-const ImageConfigPath = "/.ginit/image.json"
+	"github.com/ginit-dev/ginit/internal/imagespec"
+)
 
 // Config holds the image configuration given on the command line. Only the
 // fields that were set change the document; see Apply.
@@ -27,78 +26,6 @@ type Config struct {
 // Any reports whether any configuration was given.
 func (c *Config) Any() bool {
 	return c.EntrypointSet || c.CmdSet || len(c.Env) > 0 || c.WorkingDir != "" || c.User != ""
-}
-
-// ParseCommand reads an --entrypoint or --cmd value: a JSON array of
-// strings when it starts with "[", else shell words (single and double
-// quotes and backslash escapes, no expansion). An empty value is an empty
-// command.
-func ParseCommand(s string) ([]string, error) {
-	t := strings.TrimSpace(s)
-	if strings.HasPrefix(t, "[") {
-		var v []string
-		if err := json.Unmarshal([]byte(t), &v); err != nil {
-			return nil, fmt.Errorf("%q: not a JSON array of strings: %w", s, err)
-		}
-		return v, nil
-	}
-	return SplitWords(s)
-}
-
-// SplitWords splits s into words as a POSIX shell would, without any
-// expansion: blanks separate words, single quotes keep everything, double
-// quotes keep everything but \" \\ \$ \` escapes, a backslash outside
-// quotes escapes the next character.
-func SplitWords(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case c == '\\':
-			inWord = true
-			if i+1 < len(s) {
-				i++
-				if s[i] != '\n' {
-					cur.WriteByte(s[i])
-				}
-			}
-		case c == '\'':
-			inWord = true
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, fmt.Errorf("%q: unterminated single quote", s)
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			i += j + 1
-		case c == '"':
-			inWord = true
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
-					i++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, fmt.Errorf("%q: unterminated double quote", s)
-			}
-		default:
-			inWord = true
-			cur.WriteByte(c)
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
 }
 
 // CheckEnv validates a K=V pair.
@@ -120,13 +47,13 @@ func (c *Config) Apply(existing []byte) ([]byte, error) {
 	doc := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(existing)) > 0 {
 		if err := json.Unmarshal(existing, &doc); err != nil {
-			return nil, fmt.Errorf("existing %s: %w", ImageConfigPath, err)
+			return nil, fmt.Errorf("existing %s: %w", imagespec.ConfigPath, err)
 		}
 	}
 	cfg := map[string]json.RawMessage{}
 	if raw, ok := doc["config"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return nil, fmt.Errorf("existing %s: config: %w", ImageConfigPath, err)
+			return nil, fmt.Errorf("existing %s: config: %w", imagespec.ConfigPath, err)
 		}
 	}
 	set := func(m map[string]json.RawMessage, key string, v any, empty bool) error {
@@ -155,10 +82,10 @@ func (c *Config) Apply(existing []byte) ([]byte, error) {
 		var env []string
 		if raw, ok := cfg["Env"]; ok {
 			if err := json.Unmarshal(raw, &env); err != nil {
-				return nil, fmt.Errorf("existing %s: config.Env: %w", ImageConfigPath, err)
+				return nil, fmt.Errorf("existing %s: config.Env: %w", imagespec.ConfigPath, err)
 			}
 		}
-		env = mergeEnv(env, c.Env)
+		env = imagespec.MergeEnv(env, c.Env)
 		errs = append(errs, set(cfg, "Env", env, len(env) == 0))
 	}
 	if c.WorkingDir != "" {
@@ -178,27 +105,6 @@ func (c *Config) Apply(existing []byte) ([]byte, error) {
 		return nil, err
 	}
 	return marshal(doc)
-}
-
-// mergeEnv sets each K=V of add in env, replacing an entry with the same
-// key and appending new keys in order.
-func mergeEnv(env, add []string) []string {
-	out := append([]string(nil), env...)
-	for _, kv := range add {
-		k, _, _ := strings.Cut(kv, "=")
-		replaced := false
-		for i, old := range out {
-			if ok, _, _ := strings.Cut(old, "="); ok == k {
-				out[i] = kv
-				replaced = true
-				break
-			}
-		}
-		if !replaced {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 func marshal(v any) ([]byte, error) {

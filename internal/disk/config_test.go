@@ -3,48 +3,9 @@ package disk
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 )
-
-func TestSplitWords(t *testing.T) {
-	for in, want := range map[string][]string{
-		``:                        nil,
-		`  a  b `:                 {"a", "b"},
-		`sh -c "echo \"hi\" \$x"`: {"sh", "-c", `echo "hi" $x`},
-		`'a b'c d\ e`:             {"a bc", "d e"},
-		`"" x`:                    {"", "x"},
-		`--port=80 'it''s'`:       {"--port=80", "its"},
-		`a\\b "c\d"`:              {`a\b`, `c\d`},
-	} {
-		got, err := SplitWords(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("SplitWords(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{`'a`, `"a`, `a "b`} {
-		if got, err := SplitWords(in); err == nil {
-			t.Errorf("SplitWords(%q) = %q; want an error", in, got)
-		}
-	}
-}
-
-func TestParseCommand(t *testing.T) {
-	for in, want := range map[string][]string{
-		`["sh","-c","echo hi"]`: {"sh", "-c", "echo hi"},
-		` [] `:                  {},
-		`sh -c 'echo hi'`:       {"sh", "-c", "echo hi"},
-	} {
-		got, err := ParseCommand(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("ParseCommand(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := ParseCommand(`["a", 1]`); err == nil {
-		t.Errorf(`ParseCommand("[\"a\", 1]"): want an error`)
-	}
-}
 
 func TestApply(t *testing.T) {
 	for _, tc := range []struct {

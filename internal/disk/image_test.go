@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
@@ -154,10 +155,10 @@ func TestImageConfigFlags(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "disk.img")
 	build(t, Options{Source: Source{KindOCI, layout}, Output: out, Config: Config{CmdSet: true, Cmd: []string{"--other"}, Env: []string{"A=2", "B=3"}}})
-	got := cat(t, out, ImageConfigPath)
+	got := cat(t, out, imagespec.ConfigPath)
 	for _, want := range []string{`"Entrypoint":["/bin/app"]`, `"Cmd":["--other"]`, `"Env":["PATH=/usr/bin:/bin","A=2","B=3"]`, `"User":"1000:1000"`, `"StopSignal":"SIGINT"`, `"rootfs":{`, `"created":"2024-01-02T03:04:05Z"`} {
 		if !strings.Contains(got, want) {
-			t.Errorf("%s = %s; want it to hold %s", ImageConfigPath, got, want)
+			t.Errorf("%s = %s; want it to hold %s", imagespec.ConfigPath, got, want)
 		}
 	}
 }

@@ -14,9 +14,10 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/rootfs"
-	"golang.org/x/sys/unix"
 )
 
 // tree is what a walk of the root filesystem found.

@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	gzip "github.com/klauspost/pgzip"
 	"io"
 	"os"
 	"strings"
+
+	gzip "github.com/klauspost/pgzip"
 
 	"github.com/google/go-containerregistry/pkg/name"
 

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/imagespec"
 )
 
 // joinable are the namespaces Join enters, in the order it enters them by
@@ -36,11 +38,11 @@ type JoinOptions struct {
 // sibling, not its child: the caller waits for it.
 func Join(pid int, cmd Command, opt JoinOptions) (*Process, error) {
 	if len(cmd.Argv) == 0 || cmd.Argv[0] == "" {
-		return nil, &StartError{Code: ExitNotFound, Err: errors.New("no command")}
+		return nil, &imagespec.StartError{Code: imagespec.ExitNotFound, Err: errors.New("no command")}
 	}
 	spec, err := newExecSpec(cmd)
 	if err != nil {
-		return nil, &StartError{Code: ExitSetupFailed, Err: err}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: err}
 	}
 	type result struct {
 		p   *Process
@@ -60,7 +62,7 @@ func Join(pid int, cmd Command, opt JoinOptions) (*Process, error) {
 
 func joinOnThread(pid int, spec execSpec, cmd Command, opt JoinOptions) (*Process, error) {
 	setupErr := func(err error) (*Process, error) {
-		return nil, &StartError{Code: ExitSetupFailed, Err: err}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: err}
 	}
 	exe := opt.Exe
 	if exe == "" {

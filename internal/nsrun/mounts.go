@@ -11,8 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ginit-dev/ginit/internal/rootpath"
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/rootpath"
 )
 
 // MaskedPaths are hidden from the command unless Privileged: runc's list,

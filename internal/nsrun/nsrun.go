@@ -38,21 +38,17 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/imagespec"
 )
 
 // StageName is argv[0] of the re-executed stages: the command whose main
 // calls Stage in the busybox-style image.
 const StageName = "chrootrun"
 
-// DefaultPath is the PATH a command is looked up in when its Env sets none.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// Exit codes of a command that did not start, as shells and Docker use them.
-const (
-	ExitSetupFailed   = 125 // the namespace or its mounts could not be set up
-	ExitNotExecutable = 126
-	ExitNotFound      = 127
-)
+// ExitSetupFailed is the status of a command whose namespace or mounts
+// could not be set up: imagespec's 125, as Docker's own failures.
+const ExitSetupFailed = imagespec.ExitRunFailed
 
 // Command is the process to run: under Start it is, or runs under, the
 // namespace's init; under Join it runs beside it.
@@ -206,16 +202,6 @@ func exitOf(ws unix.WaitStatus, nsInit bool) Exit {
 	return e
 }
 
-// StartError is a command that did not start, with the code a shell would
-// exit with.
-type StartError struct {
-	Code int
-	Err  error
-}
-
-func (e *StartError) Error() string { return e.Err.Error() }
-func (e *StartError) Unwrap() error { return e.Err }
-
 // Process is a running namespace init (from Start) or a command in a
 // running namespace (from Join).
 type Process struct {
@@ -328,25 +314,25 @@ func forkExec(argv0 string, argv []string, attr *syscall.ProcAttr) (int, <-chan 
 }
 
 // Start sets up the namespaces and the root, and starts the command. It
-// returns once the command runs, or with a *StartError when it did not
+// returns once the command runs, or with a *imagespec.StartError when it did not
 // start (whose Code is 125, 126 or 127).
 func Start(cfg Config) (*Process, error) {
 	if len(cfg.Argv) == 0 || cfg.Argv[0] == "" {
-		return nil, &StartError{Code: ExitNotFound, Err: errors.New("no command")}
+		return nil, &imagespec.StartError{Code: imagespec.ExitNotFound, Err: errors.New("no command")}
 	}
 	root, err := filepath.Abs(cfg.Root)
 	if err == nil {
 		root, err = filepath.EvalSymlinks(root)
 	}
 	if err != nil {
-		return nil, &StartError{Code: ExitSetupFailed, Err: fmt.Errorf("root %s: %w", cfg.Root, err)}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("root %s: %w", cfg.Root, err)}
 	}
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-		return nil, &StartError{Code: ExitSetupFailed, Err: fmt.Errorf("root %s: not a directory", cfg.Root)}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("root %s: not a directory", cfg.Root)}
 	}
 	exec, err := newExecSpec(cfg.Command)
 	if err != nil {
-		return nil, &StartError{Code: ExitSetupFailed, Err: err}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: err}
 	}
 	spec := initSpec{
 		Root:         root,
@@ -365,7 +351,7 @@ func Start(cfg Config) (*Process, error) {
 	}
 	for _, b := range spec.Binds {
 		if !filepath.IsAbs(b.Source) {
-			return nil, &StartError{Code: ExitSetupFailed, Err: fmt.Errorf("bind source %s: not an absolute path", b.Source)}
+			return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("bind source %s: not an absolute path", b.Source)}
 		}
 	}
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID)
@@ -418,7 +404,7 @@ type stageArgs struct {
 func startStage(a stageArgs, nsInit bool, replies *[]reply) (*Process, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, &StartError{Code: ExitSetupFailed, Err: fmt.Errorf("socketpair for the stage: %w", err)}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("socketpair for the stage: %w", err)}
 	}
 	parent := os.NewFile(uintptr(fds[0]), "stage")
 	child := os.NewFile(uintptr(fds[1]), "stage-child")
@@ -430,7 +416,7 @@ func startStage(a stageArgs, nsInit bool, replies *[]reply) (*Process, error) {
 			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 			if err != nil {
 				child.Close()
-				return nil, &StartError{Code: ExitSetupFailed, Err: fmt.Errorf("open %s: %w", os.DevNull, err)}
+				return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("open %s: %w", os.DevNull, err)}
 			}
 			opened = append(opened, null)
 			f = null
@@ -455,7 +441,7 @@ func startStage(a stageArgs, nsInit bool, replies *[]reply) (*Process, error) {
 		f.Close()
 	}
 	if err != nil {
-		return nil, &StartError{Code: ExitSetupFailed, Err: fmt.Errorf("start stage %s: %w", a.exe, err)}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("start stage %s: %w", a.exe, err)}
 	}
 	p := newProcess(pid, pidfd, nsInit, waitCh)
 	failed := func(err error) (*Process, error) {
@@ -464,7 +450,7 @@ func startStage(a stageArgs, nsInit bool, replies *[]reply) (*Process, error) {
 		return nil, err
 	}
 	if err := json.NewEncoder(parent).Encode(a.spec); err != nil {
-		return failed(&StartError{Code: ExitSetupFailed, Err: fmt.Errorf("send spec to stage: %w", err)})
+		return failed(&imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("send spec to stage: %w", err)})
 	}
 	_ = unix.Shutdown(int(parent.Fd()), unix.SHUT_WR)
 	dec := json.NewDecoder(parent)
@@ -476,12 +462,12 @@ func startStage(a stageArgs, nsInit bool, replies *[]reply) (*Process, error) {
 			break
 		}
 		if err != nil {
-			return failed(&StartError{Code: ExitSetupFailed, Err: fmt.Errorf("read stage reply: %w", err)})
+			return failed(&imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("read stage reply: %w", err)})
 		}
 		if r.Error != "" {
 			// The stage exits with r.Code on its own.
 			p.Wait()
-			return nil, &StartError{Code: r.Code, Err: &remoteError{msg: r.Error, errno: syscall.Errno(r.Errno)}}
+			return nil, &imagespec.StartError{Code: r.Code, Err: &remoteError{msg: r.Error, errno: syscall.Errno(r.Errno)}}
 		}
 		if r.Ready {
 			ready = true
@@ -490,7 +476,7 @@ func startStage(a stageArgs, nsInit bool, replies *[]reply) (*Process, error) {
 	}
 	if !ready {
 		e := p.Wait()
-		return nil, &StartError{Code: ExitSetupFailed, Err: fmt.Errorf("stage %s %s before the command started", a.exe, e)}
+		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: fmt.Errorf("stage %s %s before the command started", a.exe, e)}
 	}
 	return p, nil
 }

@@ -9,8 +9,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ginit-dev/ginit/internal/reaper"
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/reaper"
 )
 
 // PID 1's reaper starts the stage: its Start must stay a StartFunc.

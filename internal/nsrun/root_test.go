@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/nsrun/nstest"
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
@@ -88,17 +89,17 @@ func TestStartErrors(t *testing.T) {
 		code  int
 		errno error
 	}{
-		{Config{Root: root, Command: Command{Argv: []string{"/missing"}}}, ExitNotFound, unix.ENOENT},
-		{Config{Root: root, Shim: true, Command: Command{Argv: []string{"missing"}}}, ExitNotFound, unix.ENOENT},
-		{Config{Root: root, Command: Command{Argv: []string{"/"}}}, ExitNotExecutable, unix.EISDIR},
-		{Config{Root: root, Command: Command{Argv: nil}}, ExitNotFound, nil},
+		{Config{Root: root, Command: Command{Argv: []string{"/missing"}}}, imagespec.ExitNotFound, unix.ENOENT},
+		{Config{Root: root, Shim: true, Command: Command{Argv: []string{"missing"}}}, imagespec.ExitNotFound, unix.ENOENT},
+		{Config{Root: root, Command: Command{Argv: []string{"/"}}}, imagespec.ExitNotExecutable, unix.EISDIR},
+		{Config{Root: root, Command: Command{Argv: nil}}, imagespec.ExitNotFound, nil},
 		{Config{Root: filepath.Join(root, "nsguest"), Command: Command{Argv: []string{"/x"}}}, ExitSetupFailed, nil},
 		{Config{Root: root, Binds: []Bind{{Source: "/nonexistent", Target: "/x"}}, Command: Command{Argv: []string{"/nsguest"}}}, ExitSetupFailed, unix.ENOENT},
 		{Config{Root: root, Command: Command{Argv: []string{"/nsguest"}, Capabilities: []string{"CAP_FLY"}}}, ExitSetupFailed, nil},
 	} {
 		tc.cfg.Exe = stageBin
 		p, err := Start(tc.cfg)
-		var se *StartError
+		var se *imagespec.StartError
 		if !errors.As(err, &se) || se.Code != tc.code {
 			t.Errorf("Start(%+v) = %v, %v; want a StartError with code %d", tc.cfg, p, err, tc.code)
 			continue

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/ginit-dev/ginit/internal/reaper"
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/reaper"
 )
 
 // The stages are this binary re-executed with one of these as argv[1] and
@@ -188,7 +190,7 @@ func runShim(sync *os.File, spec execSpec, method string, terminalGroup bool) (i
 		start: r.Start,
 	}, false, &replies)
 	if err != nil {
-		var se *StartError
+		var se *imagespec.StartError
 		if errors.As(err, &se) {
 			return se.Code, se.Err
 		}
@@ -276,9 +278,9 @@ func execCommand(spec execSpec) (int, error) {
 		}
 	}
 	err = syscall.Exec(argv0, spec.Argv, spec.Env)
-	code = ExitNotExecutable
+	code = imagespec.ExitNotExecutable
 	if errors.Is(err, unix.ENOENT) {
-		code = ExitNotFound
+		code = imagespec.ExitNotFound
 	}
 	return code, fmt.Errorf("exec %s: %w", argv0, err)
 }
@@ -299,7 +301,7 @@ func lookPath(name string, env []string) (string, int, error) {
 		}
 		return name, 0, nil
 	}
-	pathVar := DefaultPath
+	pathVar := imagespec.DefaultPath
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			pathVar = v
@@ -315,14 +317,14 @@ func lookPath(name string, env []string) (string, int, error) {
 		if err == nil {
 			return p, 0, nil
 		}
-		if codeOf(err) == ExitNotExecutable && notExec == nil {
+		if codeOf(err) == imagespec.ExitNotExecutable && notExec == nil {
 			notExec = fmt.Errorf("%s: %w", p, err)
 		}
 	}
 	if notExec != nil {
-		return "", ExitNotExecutable, notExec
+		return "", imagespec.ExitNotExecutable, notExec
 	}
-	return "", ExitNotFound, fmt.Errorf("%s: not found in PATH %s: %w", name, pathVar, unix.ENOENT)
+	return "", imagespec.ExitNotFound, fmt.Errorf("%s: not found in PATH %s: %w", name, pathVar, unix.ENOENT)
 }
 
 func checkExecutable(p string) error {
@@ -341,7 +343,7 @@ func checkExecutable(p string) error {
 
 func codeOf(err error) int {
 	if errors.Is(err, os.ErrNotExist) {
-		return ExitNotFound
+		return imagespec.ExitNotFound
 	}
-	return ExitNotExecutable
+	return imagespec.ExitNotExecutable
 }

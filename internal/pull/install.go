@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ginit-dev/ginit/internal/disk"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/mkext4"
 )
 
@@ -36,7 +36,7 @@ func Install(ctx context.Context, source, device string, o Options) (*Report, er
 	}
 	rep, err := into(ctx, im, source, mnt, o)
 	if err == nil {
-		err = setLabel(mnt, disk.DefaultLabel)
+		err = setLabel(mnt, imagespec.RootLabel)
 	}
 	unix.Sync()
 	if uerr := unix.Unmount(mnt, 0); uerr != nil && err == nil {

@@ -19,9 +19,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ginit-dev/ginit/internal/disk"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
-	"github.com/ginit-dev/ginit/internal/workload"
 )
 
 // Options tune Into and Install.
@@ -36,7 +36,7 @@ type Options struct {
 
 // Report says what was pulled.
 type Report struct {
-	Source workload.Source
+	Source imagespec.Source
 	Layers int
 	Bytes  int64 // compressed layer bytes read
 }
@@ -59,7 +59,7 @@ func (c countingProgress) Add(n int64) { *c.n += n; c.Progress.Add(n) }
 // image source oci2disk takes) into root, an existing empty directory on a
 // mount with noatime (the extraction keeps its markers in the atimes). It
 // writes the image's configuration, byte for byte, to /.ginit/image.json
-// and the source to workload.SourcePath.
+// and the source to imagespec.SourcePath.
 func Into(ctx context.Context, source, root string, o Options) (*Report, error) {
 	if err := checkEmpty(root); err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func checkEmpty(root string) error {
 
 // into flattens the opened image into root and records its config and source.
 func into(ctx context.Context, im *ociimage.Image, source, root string, o Options) (*Report, error) {
-	rep := &Report{Source: workload.Source{Source: source, Digest: im.Digest}, Layers: len(im.Layers)}
+	rep := &Report{Source: imagespec.Source{Source: source, Digest: im.Digest}, Layers: len(im.Layers)}
 	x := rootfs.NewExtractor(root, rootfs.Options{MaxBytes: o.MaxLayerSize, Warnf: o.Warnf})
 	if err := disk.ExtractLayers(ctx, x, im, countingProgress{o.Progress, &rep.Bytes}); err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func into(ctx context.Context, im *ociimage.Image, source, root string, o Option
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	src, _ := json.Marshal(rep.Source)
-	for name, data := range map[string][]byte{disk.ImageConfigPath: im.RawConfig, workload.SourcePath: append(src, '\n')} {
+	for name, data := range map[string][]byte{imagespec.ConfigPath: im.RawConfig, imagespec.SourcePath: append(src, '\n')} {
 		if err := writeInRoot(root, name, data); err != nil {
 			return nil, err
 		}

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ociimage"
-	"github.com/ginit-dev/ginit/internal/workload"
 )
 
 // testImage is two layers: the second removes a file of the first and adds
@@ -86,7 +86,7 @@ func TestIntoFromRegistry(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(root, ".ginit/image.json")); !bytes.Equal(got, raw) {
 		t.Errorf(".ginit/image.json = %s; want the image's config %s", got, raw)
 	}
-	src, err := workload.ReadSource(root)
+	src, err := imagespec.ReadSource(root)
 	if err != nil || src.Source != "docker://"+ref || src.Digest != digest.String() {
 		t.Errorf("ReadSource = %+v, %v; want docker://%s at %s", src, err, ref, digest)
 	}

@@ -1,9 +1,14 @@
+// Package workload decides what ginit runs in the root disk, as `docker run`
+// would run the image: the image's config merged with the run's overrides
+// (imagespec's rules), the command resolved inside the root, and the user
+// resolved from the image's own /etc/passwd and /etc/group.
 package workload
 
 import (
 	"errors"
 	"fmt"
 
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/rootpath"
 
 	"os"
@@ -13,29 +18,12 @@ import (
 	"strings"
 )
 
-// Exit codes of a command that cannot start, as shells and Docker use them.
-const (
-	ExitNotFound      = 127
-	ExitNotExecutable = 126
-)
-
-// StartError is a command that could not start, with the exit code a shell
-// would give it.
-type StartError struct {
-	Path string
-	Code int
-	Err  error
-}
-
-func (e *StartError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
-func (e *StartError) Unwrap() error { return e.Err }
-
 // LookPath finds the command name inside root, using the PATH in env, and
 // returns its path as seen inside root. A name with a slash is taken as it is
 // (relative to workdir).
 func LookPath(root, name string, env []string, workdir string) (string, error) {
 	if name == "" {
-		return "", &StartError{Path: name, Code: ExitNotFound, Err: errors.New("empty command")}
+		return "", &imagespec.StartError{Path: name, Code: imagespec.ExitNotFound, Err: errors.New("empty command")}
 	}
 	if strings.Contains(name, "/") {
 		p := name
@@ -47,9 +35,9 @@ func LookPath(root, name string, env []string, workdir string) (string, error) {
 		}
 		return p, nil
 	}
-	pathVar, ok := Getenv(env, "PATH")
+	pathVar, ok := imagespec.Getenv(env, "PATH")
 	if !ok {
-		pathVar = DefaultPath
+		pathVar = imagespec.DefaultPath
 	}
 	var firstErr error
 	for _, dir := range strings.Split(pathVar, ":") {
@@ -61,31 +49,31 @@ func LookPath(root, name string, env []string, workdir string) (string, error) {
 		if err == nil {
 			return p, nil
 		}
-		var se *StartError
-		if errors.As(err, &se) && se.Code == ExitNotExecutable && firstErr == nil {
+		var se *imagespec.StartError
+		if errors.As(err, &se) && se.Code == imagespec.ExitNotExecutable && firstErr == nil {
 			firstErr = err
 		}
 	}
 	if firstErr != nil {
 		return "", firstErr
 	}
-	return "", &StartError{Path: name, Code: ExitNotFound, Err: fmt.Errorf("not found in PATH %s", pathVar)}
+	return "", &imagespec.StartError{Path: name, Code: imagespec.ExitNotFound, Err: fmt.Errorf("not found in PATH %s", pathVar)}
 }
 
 func checkExecutable(root, p string) error {
 	host, err := rootpath.Resolve(root, p)
 	if err != nil {
-		return &StartError{Path: p, Code: ExitNotFound, Err: err}
+		return &imagespec.StartError{Path: p, Code: imagespec.ExitNotFound, Err: err}
 	}
 	fi, err := os.Stat(host)
 	if err != nil {
-		return &StartError{Path: p, Code: ExitNotFound, Err: errors.New("no such file")}
+		return &imagespec.StartError{Path: p, Code: imagespec.ExitNotFound, Err: errors.New("no such file")}
 	}
 	if fi.IsDir() {
-		return &StartError{Path: p, Code: ExitNotExecutable, Err: errors.New("is a directory")}
+		return &imagespec.StartError{Path: p, Code: imagespec.ExitNotExecutable, Err: errors.New("is a directory")}
 	}
 	if fi.Mode()&0o111 == 0 {
-		return &StartError{Path: p, Code: ExitNotExecutable, Err: errors.New("permission denied: not executable")}
+		return &imagespec.StartError{Path: p, Code: imagespec.ExitNotExecutable, Err: errors.New("permission denied: not executable")}
 	}
 	return nil
 }

@@ -4,31 +4,32 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/rootpath"
 )
 
 // Process is the workload as it is started: the merged spec, the user's
 // credentials, and the command's path inside the root.
 type Process struct {
-	Spec
+	imagespec.Spec
 	Cred  Credential
 	Argv0 string // Argv[0] resolved inside the root
 }
 
 // Resolve decides what runs in root, as `docker run` would run its image:
-// the image config merged with the command line, the user from the image's
+// the image config with the overrides applied in order (a run document,
+// then the kernel command line), the user from the image's
 // own passwd and group files, HOME from the user and TERM=linux when the
 // image sets neither, the working directory made when missing (Docker does
 // the same), and the command looked up on the workload's PATH. Its errors
 // are *StartError with the shell's status where the command is missing or
 // cannot run.
-func Resolve(root string, c bootcfg.Config) (Process, error) {
-	img, err := ReadImageConfig(root)
+func Resolve(root string, overrides ...imagespec.Override) (Process, error) {
+	img, err := imagespec.ReadImage(root)
 	if err != nil {
 		return Process{}, err
 	}
-	spec, err := Merge(img, c)
+	spec, err := imagespec.Merge(img, overrides...)
 	if err != nil {
 		return Process{}, err
 	}
@@ -36,10 +37,10 @@ func Resolve(root string, c bootcfg.Config) (Process, error) {
 	if err != nil {
 		return Process{}, err
 	}
-	if _, ok := Getenv(spec.Env, "HOME"); !ok {
+	if _, ok := imagespec.Getenv(spec.Env, "HOME"); !ok {
 		spec.Env = append(spec.Env, "HOME="+cred.Home)
 	}
-	if _, ok := Getenv(spec.Env, "TERM"); !ok {
+	if _, ok := imagespec.Getenv(spec.Env, "TERM"); !ok {
 		spec.Env = append(spec.Env, "TERM=linux")
 	}
 	if spec.WorkingDir == "" {

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 )
 
 // Resolve gives HOME from the user and TERM=linux unless the image sets
@@ -29,7 +29,7 @@ func TestResolve(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p, err := Resolve(root, bootcfg.Defaults())
+	p, err := Resolve(root)
 	if err != nil {
 		t.Fatalf("Resolve() error %v", err)
 	}
@@ -43,18 +43,14 @@ func TestResolve(t *testing.T) {
 		t.Errorf("working directory not made: %v", err)
 	}
 
-	c := bootcfg.Defaults()
-	c.Env = []string{"TERM=xterm", "HOME=/x"}
-	if p, err := Resolve(root, c); err != nil {
+	if p, err := Resolve(root, imagespec.Override{Env: []string{"TERM=xterm", "HOME=/x"}}); err != nil {
 		t.Errorf("Resolve(TERM, HOME given) error %v", err)
 	} else if want := []string{"PATH=/bin", "TERM=xterm", "HOME=/x"}; !reflect.DeepEqual(p.Env, want) {
 		t.Errorf("Resolve(TERM, HOME given).Env = %q; want %q", p.Env, want)
 	}
 
-	c = bootcfg.Defaults()
-	c.Entrypoint, c.HasEntrypoint = []string{"/bin/nosuch"}, true
-	var se *StartError
-	if _, err := Resolve(root, c); !errors.As(err, &se) || se.Code != ExitNotFound {
-		t.Errorf("Resolve(missing command) error = %v; want a StartError with %d", err, ExitNotFound)
+	var se *imagespec.StartError
+	if _, err := Resolve(root, imagespec.Override{Entrypoint: []string{"/bin/nosuch"}, HasEntrypoint: true}); !errors.As(err, &se) || se.Code != imagespec.ExitNotFound {
+		t.Errorf("Resolve(missing command) error = %v; want a StartError with %d", err, imagespec.ExitNotFound)
 	}
 }

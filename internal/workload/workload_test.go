@@ -7,63 +7,8 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 )
-
-func img(entry, cmd, env []string) ImageConfig {
-	var c ImageConfig
-	c.Config.Entrypoint, c.Config.Cmd, c.Config.Env = entry, cmd, env
-	c.Config.WorkingDir, c.Config.User = "/srv", "app"
-	return c
-}
-
-func TestMergeDockerSemantics(t *testing.T) {
-	image := img([]string{"/bin/server"}, []string{"--port", "80"}, []string{"PATH=/usr/bin", "MODE=prod"})
-	for _, tt := range []struct {
-		name    string
-		cfg     func(*bootcfg.Config)
-		argv    []string
-		env     []string
-		workdir string
-		user    string
-	}{
-		{"image as it is", func(*bootcfg.Config) {}, []string{"/bin/server", "--port", "80"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
-		{"entrypoint= drops Cmd", func(c *bootcfg.Config) { c.Entrypoint, c.HasEntrypoint = []string{"/bin/sh"}, true },
-			[]string{"/bin/sh"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
-		{"ginit.cmd= replaces Cmd", func(c *bootcfg.Config) { c.Cmd, c.HasCmd = []string{"--port", "8080"}, true },
-			[]string{"/bin/server", "--port", "8080"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
-		{"both", func(c *bootcfg.Config) {
-			c.Entrypoint, c.HasEntrypoint = []string{"/bin/echo"}, true
-			c.Cmd, c.HasCmd = []string{"hi"}, true
-		}, []string{"/bin/echo", "hi"}, []string{"PATH=/usr/bin", "MODE=prod"}, "/srv", "app"},
-		{"env, workdir, user", func(c *bootcfg.Config) {
-			c.Env = []string{"MODE=dev", "EXTRA=1"}
-			c.Workdir, c.User = "/tmp", "0:0"
-		}, []string{"/bin/server", "--port", "80"}, []string{"PATH=/usr/bin", "MODE=dev", "EXTRA=1"}, "/tmp", "0:0"},
-	} {
-		c := bootcfg.Defaults()
-		tt.cfg(&c)
-		got, err := Merge(image, c)
-		if err != nil {
-			t.Errorf("%s: Merge() error %v", tt.name, err)
-			continue
-		}
-		if !reflect.DeepEqual(got.Argv, tt.argv) || !reflect.DeepEqual(got.Env, tt.env) || got.WorkingDir != tt.workdir || got.User != tt.user {
-			t.Errorf("%s: Merge() = %+v; want argv %q env %q workdir %q user %q", tt.name, got, tt.argv, tt.env, tt.workdir, tt.user)
-		}
-	}
-	if _, err := Merge(ImageConfig{}, bootcfg.Defaults()); !errors.Is(err, ErrNoCommand) {
-		t.Errorf("Merge(empty image) error = %v; want ErrNoCommand", err)
-	}
-}
-
-func TestMergeEnvAddsPath(t *testing.T) {
-	got := MergeEnv([]string{"A=1"}, nil)
-	want := []string{"PATH=" + DefaultPath, "A=1"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("MergeEnv = %q; want %q", got, want)
-	}
-}
 
 func mkroot(t *testing.T) string {
 	t.Helper()
@@ -100,14 +45,14 @@ func TestLookPathExitCodes(t *testing.T) {
 		name string
 		code int
 	}{
-		{"missing", ExitNotFound},
-		{"/usr/bin/missing", ExitNotFound},
-		{"/usr/bin/noexec", ExitNotExecutable},
-		{"noexec", ExitNotExecutable},
-		{"/data", ExitNotExecutable},
+		{"missing", imagespec.ExitNotFound},
+		{"/usr/bin/missing", imagespec.ExitNotFound},
+		{"/usr/bin/noexec", imagespec.ExitNotExecutable},
+		{"noexec", imagespec.ExitNotExecutable},
+		{"/data", imagespec.ExitNotExecutable},
 	} {
 		_, err := LookPath(root, tt.name, env, "/")
-		var se *StartError
+		var se *imagespec.StartError
 		if !errors.As(err, &se) || se.Code != tt.code {
 			t.Errorf("LookPath(%q) error = %v; want exit code %d", tt.name, err, tt.code)
 		}
