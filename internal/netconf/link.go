@@ -91,6 +91,12 @@ func (lk *link) upLocked(l rtnl.Link) {
 	if err := rtnl.SetUp(lk.index); err != nil {
 		n.log.Warnf("%s: %v", lk.name, err)
 	}
+	// Without this the kernel takes the link as operational only when its
+	// link watcher next runs, up to a second after the driver's last
+	// carrier change; IPv6 starts only then.
+	if _, err := rtnl.SyncCarrier(lk.name); err != nil {
+		n.log.Debugf("%s: %v", lk.name, err)
+	}
 	if e.Static() {
 		lk.applyStaticLocked()
 	}

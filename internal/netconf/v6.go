@@ -119,11 +119,9 @@ func (lk *link) addrs6Locked(as []rtnl.LinkAddr) {
 
 // solicitLocked asks routers to advertise now rather than when the kernel
 // does, after its link-local address is through detection. Until the
-// kernel has the link's multicast route and link-local address a send
-// fails, and is tried again shortly: they come when the kernel sees the
-// link operationally up, which its link watcher may delay by up to a
-// second after the driver's last link event. At most three go out, 4 s
-// apart (RFC 4861), until an advertisement comes.
+// kernel has the link's multicast route and link-local address (upLocked
+// hurries them with SyncCarrier) a send fails, and is tried again shortly.
+// At most three go out, 4 s apart (RFC 4861), until an advertisement comes.
 func (lk *link) solicitLocked() {
 	if lk.ra == nil {
 		return

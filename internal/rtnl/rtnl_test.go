@@ -144,6 +144,37 @@ func TestLinkAddrRoute(t *testing.T) {
 	}
 }
 
+func TestSyncCarrier(t *testing.T) {
+	inNewNetns(t)
+	addVeth(t, "sca", "scb")
+	for _, name := range []string{"sca", "scb"} {
+		i, err := Index(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := SetUp(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if up, err := SyncCarrier("sca"); err != nil || !up {
+		t.Errorf("SyncCarrier(sca) = %v, %v; want true with both ends up", up, err)
+	}
+	// Synced: the kernel takes the link as operational at once, and IPv6
+	// gives it its link-local address.
+	sca, _ := Index("sca")
+	as, err := Addrs6(sca)
+	ll := false
+	for _, a := range as {
+		ll = ll || a.Prefix.Addr().IsLinkLocalUnicast()
+	}
+	if err != nil || !ll {
+		t.Errorf("Addrs6(sca) right after SyncCarrier = %+v, %v; want a link-local address", as, err)
+	}
+	if _, err := SyncCarrier("nosuchlink"); err == nil {
+		t.Errorf("SyncCarrier(nosuchlink) succeeded; want an error")
+	}
+}
+
 func TestLinkAddrUsable(t *testing.T) {
 	for _, c := range []struct {
 		flags uint32
