@@ -93,7 +93,9 @@ func (lk *link) upLocked(l rtnl.Link) {
 	}
 	// Without this the kernel takes the link as operational only when its
 	// link watcher next runs, up to a second after the driver's last
-	// carrier change; IPv6 starts only then.
+	// carrier change; IPv6 starts only then. Kernels whose ethtool link
+	// query syncs the watcher (6.18 does; Debian 12's 6.1 does not) skip
+	// that second.
 	if _, err := rtnl.SyncCarrier(lk.name); err != nil {
 		n.log.Debugf("%s: %v", lk.name, err)
 	}

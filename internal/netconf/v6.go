@@ -119,8 +119,8 @@ func (lk *link) addrs6Locked(as []rtnl.LinkAddr) {
 
 // solicitLocked asks routers to advertise now rather than when the kernel
 // does, after its link-local address is through detection. Until the
-// kernel has the link's multicast route and link-local address (upLocked
-// hurries them with SyncCarrier) a send fails, and is tried again shortly.
+// kernel has the link's multicast route and link-local address (SyncCarrier
+// hurries them) a send fails, and is tried again shortly.
 // At most three go out, 4 s apart (RFC 4861), until an advertisement comes.
 func (lk *link) solicitLocked() {
 	if lk.ra == nil {
@@ -144,11 +144,13 @@ func (lk *link) solicitAttemptLocked(gen, sent, failed int) {
 		if sent++; sent >= 3 {
 			return
 		}
-	} else if failed++; failed < 100 {
+	} else if failed++; failed < 250 {
 		if failed == 1 {
 			lk.n.log.Debugf("%s: router solicitation: %v; trying again", lk.name, err)
 		}
-		wait = 50 * time.Millisecond
+		// The driver may have changed the carrier since the link went up.
+		_, _ = rtnl.SyncCarrier(lk.name)
+		wait = 20 * time.Millisecond
 	} else {
 		lk.n.log.Debugf("%s: router solicitation: %v", lk.name, err)
 		return

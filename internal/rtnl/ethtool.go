@@ -9,8 +9,9 @@ import (
 )
 
 // SyncCarrier asks the driver for the link's carrier (ETHTOOL_GLINK),
-// which makes the kernel apply a pending carrier change at once instead of
-// when its link watcher next runs, up to a second later. Until then the
+// which on kernels that sync the link watcher there (6.18 does, 6.1 does
+// not) applies a pending carrier change at once instead of when the
+// watcher next runs, up to a second later. Until then the
 // kernel does not take the link as operational: IPv6 gives it no
 // link-local address and no multicast route. It returns the carrier.
 func SyncCarrier(name string) (bool, error) {
