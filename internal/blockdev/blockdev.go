@@ -3,7 +3,6 @@
 package blockdev
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs"
 )
 
 // Super is what a filesystem's superblock says about it.
@@ -21,45 +22,22 @@ type Super struct {
 	Label string
 }
 
-// superblock offsets of ext2/3/4 (the superblock starts at 1024).
-const (
-	extSuperOffset = 1024
-	extMagicOffset = 0x38
-	extMagic       = 0xEF53
-	extCompatOff   = 0x5C
-	extIncompatOff = 0x60
-	extUUIDOffset  = 0x68
-	extLabelOffset = 0x78
-	extHasJournal  = 0x4
-	extIncompatExt = 0x40 | 0x200 | 0x80 // extents, flex_bg, 64bit
-)
-
 // ErrUnknownFS is returned for a device whose superblock ginit does not know.
 var ErrUnknownFS = errors.New("no known filesystem")
 
+// probeLen is what Probe reads: the boot sector and the superblock after it.
+const probeLen = ext4fs.SuperOffset + ext4fs.SuperSize
+
 // ParseSuper reads a filesystem's identity from the first 2 KiB of a device.
 func ParseSuper(b []byte) (Super, error) {
-	if len(b) < extSuperOffset+extLabelOffset+16 {
+	if len(b) < probeLen {
 		return Super{}, fmt.Errorf("%w: short read (%d bytes)", ErrUnknownFS, len(b))
 	}
-	sb := b[extSuperOffset:]
-	if binary.LittleEndian.Uint16(sb[extMagicOffset:]) != extMagic {
+	sb, err := ext4fs.ParseSuperblock(b[ext4fs.SuperOffset:probeLen])
+	if err != nil { // the only error left: no ext2/3/4 magic
 		return Super{}, ErrUnknownFS
 	}
-	s := Super{Type: "ext2"}
-	if binary.LittleEndian.Uint32(sb[extCompatOff:])&extHasJournal != 0 {
-		s.Type = "ext3"
-	}
-	if binary.LittleEndian.Uint32(sb[extIncompatOff:])&extIncompatExt != 0 {
-		s.Type = "ext4"
-	}
-	s.UUID = formatUUID(sb[extUUIDOffset : extUUIDOffset+16])
-	label := sb[extLabelOffset : extLabelOffset+16]
-	if i := strings.IndexByte(string(label), 0); i >= 0 {
-		label = label[:i]
-	}
-	s.Label = string(label)
-	return s, nil
+	return Super{Type: sb.Type(), UUID: formatUUID(sb.UUID[:]), Label: sb.Label}, nil
 }
 
 func formatUUID(b []byte) string {
@@ -74,7 +52,7 @@ func Probe(path string) (Super, error) {
 		return Super{}, err
 	}
 	defer f.Close()
-	b := make([]byte, 2048)
+	b := make([]byte, probeLen)
 	n, err := io.ReadFull(f, b)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return Super{}, fmt.Errorf("read %s: %w", path, err)

@@ -1,17 +1,18 @@
 package blockdev
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs/e2fstest"
 )
 
 // A real ext4 made by mkfs.ext4 is found by its label and UUID.
 func TestFindByLabelAndUUID(t *testing.T) {
-	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
-		t.Skip("needs mkfs.ext4 (e2fsprogs) to make a real filesystem")
-	}
+	mkfs := e2fstest.Tool(t, "mkfs.ext4")
 	dir := t.TempDir()
 	sys, dev := filepath.Join(dir, "sys"), filepath.Join(dir, "dev")
 	for _, d := range []string{filepath.Join(sys, "vda"), filepath.Join(sys, "vdb"), dev} {
@@ -24,7 +25,7 @@ func TestFindByLabelAndUUID(t *testing.T) {
 	}
 	img := filepath.Join(dev, "vdb")
 	const uuid = "0b0e5b2c-1f57-4d5e-9a7e-3c2b7f1d8e11"
-	out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "ginit-root", "-U", uuid, img, "8M").CombinedOutput()
+	out, err := exec.Command(mkfs, "-q", "-F", "-L", "ginit-root", "-U", uuid, img, "8M").CombinedOutput()
 	if err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
@@ -61,4 +62,23 @@ func FuzzParseSuper(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = ParseSuper(b)
 	})
+}
+
+// ParseSuper names ext2, ext3 and ext4 as mke2fs makes them.
+func TestParseSuperTypes(t *testing.T) {
+	mke2fs := e2fstest.Tool(t, "mke2fs")
+	for _, typ := range []string{"ext2", "ext3", "ext4"} {
+		img := filepath.Join(t.TempDir(), typ+".img")
+		out, err := exec.Command(mke2fs, "-q", "-F", "-t", typ, "-L", "l-"+typ, img, "8M").CombinedOutput()
+		if err != nil {
+			t.Fatalf("mke2fs -t %s: %v\n%s", typ, err, out)
+		}
+		s, err := Probe(img)
+		if err != nil || s.Type != typ || s.Label != "l-"+typ || len(s.UUID) != 36 {
+			t.Errorf("Probe(mke2fs -t %s) = %+v, %v; want type %s, label l-%s, a UUID", typ, s, err, typ, typ)
+		}
+	}
+	if _, err := ParseSuper(make([]byte, 2048)); !errors.Is(err, ErrUnknownFS) {
+		t.Errorf("ParseSuper(zeros) = %v; want %v", err, ErrUnknownFS)
+	}
 }

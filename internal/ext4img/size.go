@@ -8,14 +8,15 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs"
 )
 
-// Fixed geometry of the images made here.
+// Fixed geometry of the images made here: mke2fs's ext4 defaults.
 const (
-	BlockSize      = 4096
-	InodeSize      = 256
-	blocksPerGroup = 8 * BlockSize
-	inodeRatio     = 16384 // bytes of headroom per spare inode, mke2fs's default
+	BlockSize  = ext4fs.BlockSize
+	InodeSize  = ext4fs.InodeSize
+	inodeRatio = ext4fs.InodeRatio // bytes of headroom per spare inode
 )
 
 // ParseSize reads a size such as "64M", "1G", "512k", "100MiB", "1.5G" or a
@@ -119,59 +120,26 @@ func FixedLayout(c Content, size int64) (Layout, error) {
 
 // overhead estimates the metadata blocks of an ext4 file system of b blocks
 // and the given inodes: inode tables, bitmaps, superblock and group
-// descriptor copies with their reserve for growth, journal, root and
-// lost+found.
+// descriptor copies with their reserve for growth (resize_inode), journal,
+// root and lost+found.
 func overhead(b, inodes int64) int64 {
-	groups := (b + blocksPerGroup - 1) / blocksPerGroup
-	ipg := roundUp((inodes+groups-1)/groups, BlockSize/InodeSize)
+	groups := int64(ext4fs.Groups(uint64(b)))
+	ipg := roundUp((inodes+groups-1)/groups, ext4fs.InodesPerBlock)
 	itable := groups * ipg * InodeSize / BlockSize
-	gdt := (groups*64 + BlockSize - 1) / BlockSize
-	maxGroups := (min(b*1024, 1<<32-1) + blocksPerGroup - 1) / blocksPerGroup
-	rsv := min(max((maxGroups*64+BlockSize-1)/BlockSize-gdt, 0), BlockSize/4)
+	gdt := int64(ext4fs.DescBlocks(uint64(groups)))
+	maxGroups := int64(ext4fs.Groups(uint64(min(b*1024, 1<<32-1))))
+	rsv := min(max(int64(ext4fs.DescBlocks(uint64(maxGroups)))-gdt, 0), BlockSize/4)
 	backups := int64(0)
-	for g := int64(0); g < groups; g++ {
-		if sparseGroup(g) {
+	for g := range groups {
+		if ext4fs.HasSuper(uint64(g)) {
 			backups++
 		}
 	}
 	return itable + 2*groups + backups*(1+gdt+rsv) + journalBlocks(b) + 5
 }
 
-func sparseGroup(g int64) bool {
-	if g <= 1 {
-		return true
-	}
-	for _, p := range []int64{3, 5, 7} {
-		n := p
-		for n < g {
-			n *= p
-		}
-		if n == g {
-			return true
-		}
-	}
-	return false
-}
-
-// journalBlocks is mke2fs's default journal size for b blocks of 4 KiB.
-func journalBlocks(b int64) int64 {
-	switch {
-	case b < 32768:
-		return 1024
-	case b < 256*1024:
-		return 4096
-	case b < 512*1024:
-		return 8192
-	case b < 4096*1024:
-		return 16384
-	case b < 8192*1024:
-		return 32768
-	case b < 16384*1024:
-		return 65536
-	case b < 32768*1024:
-		return 131072
-	}
-	return 262144
-}
+// journalBlocks is the journal mke2fs is told to make (Make's -J size=):
+// its own default.
+func journalBlocks(b int64) int64 { return int64(ext4fs.JournalBlocks(uint64(b))) }
 
 func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }

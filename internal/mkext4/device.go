@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs"
 )
 
 // device is the open file or block device being formatted.
@@ -68,7 +70,7 @@ func (d *device) grow() error {
 }
 
 func (d *device) writeBlock(block uint64, data []byte) error {
-	if _, err := d.f.WriteAt(data, int64(block)*blockSize); err != nil {
+	if _, err := d.f.WriteAt(data, int64(block)*ext4fs.BlockSize); err != nil {
 		return err
 	}
 	return nil

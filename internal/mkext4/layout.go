@@ -4,22 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs"
 )
 
 const (
-	blockSize      = 4096
-	blocksPerGroup = 8 * blockSize // one bitmap block maps one group
-	inodeSize      = 256
-	inodesPerBlock = blockSize / inodeSize
-	bytesPerInode  = 16384 // mke2fs's default inode_ratio
-	descSize       = 64    // 64bit group descriptors
-	groupsPerFlex  = 16    // mke2fs's default flex_bg size
 	// maxBlocks keeps block numbers and the inode count within 32 bits.
 	maxBlocks = math.MaxUint32
 
-	rootIno      = 2
-	journalIno   = 8
-	lostFoundIno = 11 // also the first inode that is not reserved
+	lostFoundIno = ext4fs.GoodOldFirstIno
 	// lost+found gets 16 KiB, as mke2fs gives it, so that e2fsck can
 	// reconnect files there without allocating blocks.
 	lostFoundBlocks = 4
@@ -53,18 +46,18 @@ func newLayout(blocks uint64) (layout, error) {
 	var l layout
 	for {
 		l = layout{blocks: blocks}
-		l.groups = uint32((blocks + blocksPerGroup - 1) / blocksPerGroup)
-		ipg := (blocks*blockSize/bytesPerInode + uint64(l.groups) - 1) / uint64(l.groups)
-		ipg = (ipg + inodesPerBlock - 1) / inodesPerBlock * inodesPerBlock // fill the table's blocks
-		ipg = min(ipg, math.MaxUint32/uint64(l.groups)/inodesPerBlock*inodesPerBlock)
+		l.groups = uint32(ext4fs.Groups(blocks))
+		ipg := (blocks*ext4fs.BlockSize/ext4fs.InodeRatio + uint64(l.groups) - 1) / uint64(l.groups)
+		ipg = (ipg + ext4fs.InodesPerBlock - 1) / ext4fs.InodesPerBlock * ext4fs.InodesPerBlock // fill the table's blocks
+		ipg = min(ipg, math.MaxUint32/uint64(l.groups)/ext4fs.InodesPerBlock*ext4fs.InodesPerBlock)
 		l.inodesPerGroup = uint32(ipg)
-		l.itableBlocks = l.inodesPerGroup / inodesPerBlock
-		l.gdtBlocks = (l.groups*descSize + blockSize - 1) / blockSize
+		l.itableBlocks = l.inodesPerGroup / ext4fs.InodesPerBlock
+		l.gdtBlocks = uint32(ext4fs.DescBlocks(uint64(l.groups)))
 		last := l.groups - 1
 		if last == 0 || l.groupLen(last) >= l.metaBlocks(last)+minLastGroupData {
 			break
 		}
-		blocks = uint64(last) * blocksPerGroup
+		blocks = uint64(last) * ext4fs.BlocksPerGroup
 	}
 	l.rootDir = l.groupStart(0) + l.metaBlocks(0)
 	l.lostFound = l.rootDir + 1
@@ -77,48 +70,22 @@ func newLayout(blocks uint64) (layout, error) {
 	return l, nil
 }
 
-// journalBlocks is mke2fs's default journal size, up to 128 MiB.
+// journalBlocks is mke2fs's default journal size, capped at what the one
+// extent in the journal inode maps (128 MiB): mke2fs's larger journals,
+// from 32 GiB on, would need an extent tree.
 func journalBlocks(blocks uint64) uint32 {
-	switch {
-	case blocks < 32768:
-		return 1024
-	case blocks < 256*1024:
-		return 4096
-	case blocks < 512*1024:
-		return 8192
-	case blocks < 4096*1024:
-		return 16384
-	}
-	return 32768 // the most one extent holds
+	return min(ext4fs.JournalBlocks(blocks), ext4fs.MaxExtentLen)
 }
 
-// hasSuper says whether group g holds a superblock and descriptor backup:
-// with sparse_super, groups 0, 1 and the powers of 3, 5 and 7.
-func hasSuper(g uint32) bool {
-	if g <= 1 {
-		return true
-	}
-	for _, base := range []uint32{3, 5, 7} {
-		n := uint64(base)
-		for n < uint64(g) {
-			n *= uint64(base)
-		}
-		if n == uint64(g) {
-			return true
-		}
-	}
-	return false
-}
-
-func (l *layout) groupStart(g uint32) uint64 { return uint64(g) * blocksPerGroup }
+func (l *layout) groupStart(g uint32) uint64 { return uint64(g) * ext4fs.BlocksPerGroup }
 
 func (l *layout) groupLen(g uint32) uint64 {
-	return min(blocksPerGroup, l.blocks-l.groupStart(g))
+	return min(ext4fs.BlocksPerGroup, l.blocks-l.groupStart(g))
 }
 
 // superBlocks is the superblock and descriptor table blocks in group g.
 func (l *layout) superBlocks(g uint32) uint64 {
-	if hasSuper(g) {
+	if ext4fs.HasSuper(uint64(g)) {
 		return 1 + uint64(l.gdtBlocks)
 	}
 	return 0
@@ -126,14 +93,14 @@ func (l *layout) superBlocks(g uint32) uint64 {
 
 // flexLen is the number of groups in the flex group that g leads.
 func (l *layout) flexLen(g uint32) uint64 {
-	return uint64(min(groupsPerFlex, l.groups-g))
+	return uint64(min(ext4fs.GroupsPerFlex, l.groups-g))
 }
 
 // metaBlocks is the metadata at the start of group g: its backups and, in
 // the first group of a flex group, the flex group's bitmaps and tables.
 func (l *layout) metaBlocks(g uint32) uint64 {
 	n := l.superBlocks(g)
-	if g%groupsPerFlex == 0 {
+	if g%ext4fs.GroupsPerFlex == 0 {
 		n += l.flexLen(g) * (2 + uint64(l.itableBlocks))
 	}
 	return n
@@ -143,17 +110,17 @@ func (l *layout) metaBlocks(g uint32) uint64 {
 // first group of its flex group: all block bitmaps, then all inode
 // bitmaps, then all inode tables, as mke2fs does.
 func (l *layout) blockBitmap(g uint32) uint64 {
-	lead := g - g%groupsPerFlex
+	lead := g - g%ext4fs.GroupsPerFlex
 	return l.groupStart(lead) + l.superBlocks(lead) + uint64(g-lead)
 }
 
 func (l *layout) inodeBitmap(g uint32) uint64 {
-	lead := g - g%groupsPerFlex
+	lead := g - g%ext4fs.GroupsPerFlex
 	return l.groupStart(lead) + l.superBlocks(lead) + l.flexLen(lead) + uint64(g-lead)
 }
 
 func (l *layout) inodeTable(g uint32) uint64 {
-	lead := g - g%groupsPerFlex
+	lead := g - g%ext4fs.GroupsPerFlex
 	return l.groupStart(lead) + l.superBlocks(lead) + 2*l.flexLen(lead) + uint64(g-lead)*uint64(l.itableBlocks)
 }
 
@@ -161,7 +128,7 @@ func (l *layout) inodeTable(g uint32) uint64 {
 // given that only metadata is in use there.
 func (l *layout) firstFit(from uint64, n uint32) (uint64, bool) {
 	start := from
-	for g := uint32(from / blocksPerGroup); g < l.groups; g++ {
+	for g := uint32(from / ext4fs.BlocksPerGroup); g < l.groups; g++ {
 		if meta := l.metaBlocks(g); meta > 0 {
 			start = max(start, l.groupStart(g)+meta)
 		}
@@ -193,7 +160,7 @@ func overlap(start1, len1, start2, len2 uint64) uint64 {
 // itself (EXT4_BG_BLOCK_UNINIT): only a group that holds nothing but its
 // own backups. mke2fs also never marks the last group so.
 func (l *layout) blockUninit(g uint32) bool {
-	return g != 0 && g%groupsPerFlex != 0 && g != l.groups-1 && l.usedBlocks(g) == l.superBlocks(g)
+	return g != 0 && g%ext4fs.GroupsPerFlex != 0 && g != l.groups-1 && l.usedBlocks(g) == l.superBlocks(g)
 }
 
 // overhead is the blocks that are never free: metadata and the journal.

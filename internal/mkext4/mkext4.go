@@ -22,6 +22,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs"
 )
 
 // Options say what to write. The zero value is valid.
@@ -68,7 +70,7 @@ func Format(path string, o Options) error {
 	if dev.size < MinSize {
 		return fmt.Errorf("mkext4 %s: %d bytes: %w (the least is %d bytes)", path, dev.size, ErrTooSmall, MinSize)
 	}
-	l, err := newLayout(uint64(dev.size) / blockSize)
+	l, err := newLayout(uint64(dev.size) / ext4fs.BlockSize)
 	if err != nil {
 		return fmt.Errorf("mkext4 %s: %d bytes: %w", path, dev.size, err)
 	}

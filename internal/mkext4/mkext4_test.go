@@ -8,15 +8,15 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/blockdev"
+	"github.com/ginit-dev/ginit/internal/ext4fs"
+	"github.com/ginit-dev/ginit/internal/ext4fs/e2fstest"
 )
 
 var (
@@ -29,49 +29,9 @@ const testUUIDString = "0b0e5b2c-1f57-4d5e-9a7e-3c2b7f1d8e11"
 
 const wantFeatures = "has_journal ext_attr dir_index filetype extent 64bit flex_bg sparse_super large_file huge_file dir_nlink extra_isize metadata_csum"
 
-// tool finds an e2fsprogs command, or skips the test.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	for _, dir := range []string{"/sbin", "/usr/sbin"} {
-		if p := filepath.Join(dir, name); fileExists(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	t.Skipf("needs %s from e2fsprogs to check the file system, and it is not installed", name)
-	return ""
-}
-
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// fsck runs e2fsck -fn on img and fails the test unless it finds it clean.
-func fsck(t *testing.T, img string) {
-	t.Helper()
-	out, err := exec.Command(tool(t, "e2fsck"), "-fn", img).CombinedOutput()
-	if err != nil {
-		t.Fatalf("e2fsck -fn %s = %v; want clean\n%s", img, err, out)
-	}
-}
-
-// superblockFields is dumpe2fs -h's output as a map.
-func superblockFields(t *testing.T, img string) map[string]string {
-	t.Helper()
-	out, err := exec.Command(tool(t, "dumpe2fs"), "-h", img).Output()
-	if err != nil {
-		t.Fatalf("dumpe2fs -h %s: %v", img, err)
-	}
-	fields := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			fields[k] = strings.TrimSpace(v)
-		}
-	}
-	return fields
 }
 
 // formatTemp formats a new sparse file of size bytes.
@@ -109,8 +69,8 @@ func TestFormatChecksClean(t *testing.T) {
 			start := time.Now()
 			img := formatTemp(t, tc.size, Options{Label: "ginit-root", UUID: testUUID, Time: testTime})
 			t.Logf("Format(%d bytes) took %v", tc.size, time.Since(start))
-			fsck(t, img)
-			f := superblockFields(t, img)
+			e2fstest.Fsck(t, img)
+			f := e2fstest.Dumpe2fs(t, img)
 			for key, want := range map[string]string{
 				"Filesystem volume name": "ginit-root",
 				"Filesystem UUID":        testUUIDString,
@@ -177,8 +137,8 @@ func TestReproducible(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	before := time.Now().Add(-time.Second)
 	img := formatTemp(t, 8<<20, Options{})
-	fsck(t, img)
-	f := superblockFields(t, img)
+	e2fstest.Fsck(t, img)
+	f := e2fstest.Dumpe2fs(t, img)
 	if u := f["Filesystem UUID"]; u == "" || u == "00000000-0000-0000-0000-000000000000" || u[14] != '4' {
 		t.Errorf("dumpe2fs UUID = %q; want a random version 4 UUID", u)
 	}
@@ -203,7 +163,7 @@ func TestFormatOverGarbage(t *testing.T) {
 	if err := Format(img, Options{UUID: testUUID, Time: testTime, Size: size}); err != nil {
 		t.Fatalf("Format(garbage) = %v; want nil", err)
 	}
-	fsck(t, img)
+	e2fstest.Fsck(t, img)
 	b, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
@@ -262,27 +222,14 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func TestHasSuper(t *testing.T) {
-	var got []uint32
-	for g := range uint32(400) {
-		if hasSuper(g) {
-			got = append(got, g)
-		}
-	}
-	want := []uint32{0, 1, 3, 5, 7, 9, 25, 27, 49, 81, 125, 243, 343}
-	if !slices.Equal(got, want) {
-		t.Errorf("groups with backups below 400 = %v; want %v", got, want)
-	}
-}
-
 // The largest file system fits its metadata in its first group.
 func TestLayoutLimits(t *testing.T) {
 	l, err := newLayout(maxBlocks)
 	if err != nil {
 		t.Fatalf("newLayout(%d) = %v; want nil", uint64(maxBlocks), err)
 	}
-	if used := l.lostFound + lostFoundBlocks; used > blocksPerGroup || uint64(l.inodesPerGroup)*uint64(l.groups) > maxBlocks {
-		t.Errorf("newLayout(max): group 0 metadata ends at %d, %d inodes; want within %d and 32 bits", used, l.inodesPerGroup*l.groups, blocksPerGroup)
+	if used := l.lostFound + lostFoundBlocks; used > ext4fs.BlocksPerGroup || uint64(l.inodesPerGroup)*uint64(l.groups) > maxBlocks {
+		t.Errorf("newLayout(max): group 0 metadata ends at %d, %d inodes; want within %d and 32 bits", used, l.inodesPerGroup*l.groups, ext4fs.BlocksPerGroup)
 	}
 	if _, err := newLayout(maxBlocks + 1); !errors.Is(err, errTooLarge) {
 		t.Errorf("newLayout(%d) = %v; want %v", uint64(maxBlocks)+1, err, errTooLarge)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/blockdev"
+	"github.com/ginit-dev/ginit/internal/ext4fs/e2fstest"
 )
 
 // entry is one file the mount test writes and reads back.
@@ -285,10 +286,10 @@ func TestMountWriteReadBack(t *testing.T) {
 	if s, err := blockdev.Probe(dev); err != nil || s.Label != "ginit-root" || s.UUID != testUUIDString {
 		t.Errorf("blockdev.Probe(%s) = %+v, %v; want ginit-root, %s", dev, s, err, testUUIDString)
 	}
-	if got := superblockFields(t, dev)["Block count"]; got != "262144" {
+	if got := e2fstest.Dumpe2fs(t, dev)["Block count"]; got != "262144" {
 		t.Errorf("dumpe2fs %s block count = %s; want 262144, the whole device", dev, got)
 	}
-	fsck(t, dev)
+	e2fstest.Fsck(t, dev)
 
 	tree := testTree()
 	dir, unmount := mount(t, dev)
@@ -301,12 +302,12 @@ func TestMountWriteReadBack(t *testing.T) {
 		t.Errorf("Format(%s) while mounted = %v; want EBUSY naming the device", dev, err)
 	}
 	unmount()
-	fsck(t, dev)
+	e2fstest.Fsck(t, dev)
 
 	dir, unmount = mount(t, dev)
 	for _, e := range tree {
 		check(t, dir, e)
 	}
 	unmount()
-	fsck(t, dev)
+	e2fstest.Fsck(t, dev)
 }
