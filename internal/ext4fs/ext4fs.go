@@ -2,11 +2,12 @@
 // that writes ext4 (ext4img, which patches what mke2fs wrote, and mkext4,
 // which formats on its own) and the code that reads it (blockdev's root=
 // probe): field offsets of the superblock, group descriptors and inodes as
-// the kernel's fs/ext4/ext4.h has them, feature flags, the crc32c checksums,
-// the sparse_super backup rule and mke2fs's default journal size.
+// the kernel's fs/ext4/ext4.h has them, feature flags, the sparse_super
+// backup rule and mke2fs's default journal size. Its subpackage csum has
+// the metadata checksums.
 //
 // It is a leaf: only the standard library, no syscalls, so it builds and
-// tests anywhere and costs PID 1 nothing it does not already carry.
+// tests anywhere and costs PID 1 almost nothing.
 package ext4fs
 
 import "encoding/binary"

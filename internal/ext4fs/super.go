@@ -84,14 +84,6 @@ func (s *Superblock) Type() string {
 // MetadataCsum says whether metadata carries crc32c checksums.
 func (s *Superblock) MetadataCsum() bool { return s.RoCompat&RoCompatMetadataCsum != 0 }
 
-// CsumSeed is the seed of every metadata checksum.
-func (s *Superblock) CsumSeed() uint32 {
-	if s.Incompat&IncompatCsumSeed != 0 {
-		return s.ChecksumSeed
-	}
-	return CsumSeed(s.UUID)
-}
-
 func cstring(b []byte) string {
 	for i, c := range b {
 		if c == 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/ginit-dev/ginit/internal/ext4fs"
+	"github.com/ginit-dev/ginit/internal/ext4fs/csum"
 )
 
 var le = ext4fs.LE
@@ -25,7 +26,7 @@ func readSuperblock(f io.ReaderAt) ([]byte, *Superblock, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if sb.MetadataCsum() && ext4fs.SuperChecksum(b) != le.Uint32(b[ext4fs.SbChecksum:]) {
+	if sb.MetadataCsum() && csum.Super(b) != le.Uint32(b[ext4fs.SbChecksum:]) {
 		return nil, nil, errors.New("superblock checksum does not match")
 	}
 	return b, &sb, nil
@@ -64,7 +65,7 @@ func SetSuperblockTimes(path string, t int64) error {
 		b[o[1]] = byte(t >> 32)
 	}
 	if sb.MetadataCsum() {
-		le.PutUint32(b[ext4fs.SbChecksum:], ext4fs.SuperChecksum(b))
+		le.PutUint32(b[ext4fs.SbChecksum:], csum.Super(b))
 	}
 	if _, err := f.WriteAt(b, ext4fs.SuperOffset); err != nil {
 		return fmt.Errorf("%s: writing superblock: %w", path, err)
@@ -116,8 +117,8 @@ func patch(f *os.File, fn func(ino uint32, a *Attrs) error) error {
 	if _, err := f.ReadAt(gdt, (sb.FirstDataBlock+1)*sb.BlockSize); err != nil {
 		return fmt.Errorf("reading group descriptors: %w", err)
 	}
-	csum := sb.MetadataCsum()
-	seed := sb.CsumSeed()
+	hasCsum := sb.MetadataCsum()
+	seed := csum.SeedOf(sb)
 	isz := int64(sb.InodeSize)
 	bitmap := make([]byte, sb.BlockSize)
 	table := make([]byte, sb.InodesPerGroup*isz)
@@ -135,7 +136,7 @@ func patch(f *os.File, fn func(ino uint32, a *Attrs) error) error {
 			unused |= int64(le.Uint16(d[ext4fs.GdItableUnusedHi:])) << 16
 		}
 		used := sb.InodesPerGroup
-		if csum || sb.RoCompat&ext4fs.RoCompatGdtCsum != 0 {
+		if hasCsum || sb.RoCompat&ext4fs.RoCompatGdtCsum != 0 {
 			used -= unused
 		}
 		if used <= 0 {
@@ -155,7 +156,7 @@ func patch(f *os.File, fn func(ino uint32, a *Attrs) error) error {
 			}
 			ino := uint32(g*sb.InodesPerGroup + i + 1)
 			raw := tab[i*isz : (i+1)*isz]
-			if csum && ext4fs.InodeChecksum(seed, ino, raw) != ext4fs.StoredInodeChecksum(raw) {
+			if hasCsum && csum.Inode(seed, ino, raw) != csum.StoredInode(raw) {
 				return fmt.Errorf("inode %d: checksum does not match", ino)
 			}
 			a := getAttrs(raw)
@@ -167,8 +168,8 @@ func patch(f *os.File, fn func(ino uint32, a *Attrs) error) error {
 				continue
 			}
 			putAttrs(raw, &a)
-			if csum {
-				ext4fs.SetInodeChecksum(seed, ino, raw)
+			if hasCsum {
+				csum.SetInode(seed, ino, raw)
 			}
 			dirty = true
 		}

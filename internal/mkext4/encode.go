@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/ext4fs"
+	"github.com/ginit-dev/ginit/internal/ext4fs/csum"
 )
 
 var le = ext4fs.LE
@@ -17,7 +18,7 @@ type fsImage struct {
 }
 
 // csumSeed seeds every metadata checksum.
-func (fs *fsImage) csumSeed() uint32 { return ext4fs.CsumSeed(fs.opts.UUID) }
+func (fs *fsImage) csumSeed() uint32 { return csum.Seed(fs.opts.UUID) }
 
 // ext4 keeps seconds in 32 bits, and in the superblock one more byte.
 func lo32(t int64) uint32 { return uint32(t) }
@@ -83,7 +84,7 @@ func (fs *fsImage) superblock(g uint32, freeBlocks uint64, freeInodes uint32) []
 	sb[ext4fs.SbWtimeHi] = hi8(now)
 	sb[ext4fs.SbMkfsTimeHi] = hi8(now)
 	sb[ext4fs.SbLastcheckHi] = hi8(now)
-	le.PutUint32(sb[ext4fs.SbChecksum:], ext4fs.SuperChecksum(sb))
+	le.PutUint32(sb[ext4fs.SbChecksum:], csum.Super(sb))
 	return sb
 }
 
@@ -119,7 +120,7 @@ func (fs *fsImage) encodeDesc(g uint32, gd groupDesc) []byte {
 	put16(ext4fs.GdBlockBitmapCsumLo, ext4fs.GdBlockBitmapCsumHi, gd.blockBitmapCsum)
 	put16(ext4fs.GdInodeBitmapCsumLo, ext4fs.GdInodeBitmapCsumHi, gd.inodeBitmapCsum)
 	put16(ext4fs.GdItableUnusedLo, ext4fs.GdItableUnusedHi, gd.freeInodes)
-	le.PutUint16(d[ext4fs.GdChecksum:], ext4fs.GroupDescChecksum(fs.csumSeed(), g, d))
+	le.PutUint16(d[ext4fs.GdChecksum:], csum.GroupDesc(fs.csumSeed(), g, d))
 	return d
 }
 
@@ -160,7 +161,7 @@ func setExtent(b []byte, start uint64, n uint32) {
 
 // setInodeChecksum stores inode ino's checksum in it.
 func (fs *fsImage) setInodeChecksum(b []byte, ino uint32) {
-	ext4fs.SetInodeChecksum(fs.csumSeed(), ino, b)
+	csum.SetInode(fs.csumSeed(), ino, b)
 }
 
 func (fs *fsImage) rootInode() []byte {
@@ -237,8 +238,8 @@ func (fs *fsImage) dirBlock(dirIno uint32, names []string, inos []uint32) []byte
 	le.PutUint16(tail[4:], tailLen)
 	tail[7] = ext4fs.DirTailFileType
 	const generation = 0
-	seed := ext4fs.InodeSeed(fs.csumSeed(), dirIno, generation)
-	le.PutUint32(tail[8:], ext4fs.CRC32c(seed, b[:ext4fs.BlockSize-tailLen]))
+	seed := csum.InodeSeed(fs.csumSeed(), dirIno, generation)
+	le.PutUint32(tail[8:], csum.CRC32c(seed, b[:ext4fs.BlockSize-tailLen]))
 	return b
 }
 

@@ -1,6 +1,9 @@
 package mkext4
 
-import "github.com/ginit-dev/ginit/internal/ext4fs"
+import (
+	"github.com/ginit-dev/ginit/internal/ext4fs"
+	"github.com/ginit-dev/ginit/internal/ext4fs/csum"
+)
 
 // wipeBytes is zeroed at both ends of the file system: partition tables,
 // other file systems' superblocks (btrfs's sits at 64 KiB), RAID and LVM
@@ -55,7 +58,7 @@ func (fs *fsImage) write(dev *device) error {
 			if err := dev.writeBlock(l.inodeBitmap(0), bitmap); err != nil {
 				return err
 			}
-			gd.inodeBitmapCsum = ext4fs.CRC32c(fs.csumSeed(), bitmap[:l.inodesPerGroup/8])
+			gd.inodeBitmapCsum = csum.CRC32c(fs.csumSeed(), bitmap[:l.inodesPerGroup/8])
 		}
 		if l.blockUninit(g) {
 			gd.flags |= ext4fs.BgBlockUninit
@@ -64,7 +67,7 @@ func (fs *fsImage) write(dev *device) error {
 			if err := dev.writeBlock(l.blockBitmap(g), bitmap); err != nil {
 				return err
 			}
-			gd.blockBitmapCsum = ext4fs.CRC32c(fs.csumSeed(), bitmap)
+			gd.blockBitmapCsum = csum.CRC32c(fs.csumSeed(), bitmap)
 		}
 		copy(gdt[g*ext4fs.DescSize:], fs.encodeDesc(g, gd))
 		freeBlocks += gd.freeBlocks
