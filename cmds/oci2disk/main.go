@@ -54,8 +54,10 @@ import (
 	"github.com/ginit-dev/ginit/internal/disk"
 	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/imagesrc"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
+	"github.com/ginit-dev/ginit/internal/units"
 )
 
 func main() {
@@ -188,7 +190,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(pos) != 2 {
 		return fmt.Errorf("want SOURCE and OUTPUT.img, got %d arguments (see oci2disk --help)", len(pos))
 	}
-	src, err := disk.ParseSource(pos[0])
+	src, err := imagesrc.ParseSource(pos[0])
 	if err != nil {
 		return err
 	}
@@ -257,8 +259,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			from = fmt.Sprintf(" from image %s (%d %s)", rep.Image, rep.Layers, plural(rep.Layers, "layer", "layers"))
 		}
 		fmt.Fprintf(stderr, "oci2disk: wrote %s%s: %s, %s free, label %s, UUID %s, %d inodes (%s of files), %s, in %.2fs\n",
-			rep.Output, from, ext4img.FormatSize(rep.Size), ext4img.FormatSize(rep.Free), o.Label, rep.UUID,
-			rep.Inodes, ext4img.FormatSize(rep.Bytes), cfg, rep.Elapsed.Seconds())
+			rep.Output, from, units.Bytes(rep.Size), units.Bytes(rep.Free), o.Label, rep.UUID,
+			rep.Inodes, units.Bytes(rep.Bytes), cfg, rep.Elapsed.Seconds())
 	}
 	if *verbose {
 		for _, p := range rep.Phases {

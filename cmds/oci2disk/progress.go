@@ -9,12 +9,12 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/ginit-dev/ginit/internal/disk"
-	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/imagesrc"
+	"github.com/ginit-dev/ginit/internal/units"
 )
 
 // newProgress returns a progress bar on a terminal, plain lines otherwise.
-func newProgress(w io.Writer) disk.Progress {
+func newProgress(w io.Writer) imagesrc.Progress {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return &barProgress{w: w}
 	}
@@ -72,6 +72,6 @@ func (p *lineProgress) Done() {
 	if p.step == "" {
 		return
 	}
-	fmt.Fprintf(p.w, "oci2disk: %s: %s in %.2fs\n", p.step, ext4img.FormatSize(p.n), time.Since(p.start).Seconds())
+	fmt.Fprintf(p.w, "oci2disk: %s: %s in %.2fs\n", p.step, units.Bytes(p.n), time.Since(p.start).Seconds())
 	p.step = ""
 }

@@ -38,9 +38,9 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/ginit-dev/ginit/internal/cmdhelp"
-	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/pull"
+	"github.com/ginit-dev/ginit/internal/units"
 )
 
 func main() {
@@ -131,6 +131,6 @@ func run(args []string, out io.Writer) error {
 	if *install != "" {
 		where = *install
 	}
-	fmt.Fprintf(out, "ocipull: %s (%s): %d layers, %s, in %s\n", source, rep.Source.Digest, rep.Layers, ext4img.FormatSize(rep.Bytes), where)
+	fmt.Fprintf(out, "ocipull: %s (%s): %d layers, %s, in %s\n", source, rep.Source.Digest, rep.Layers, units.Bytes(rep.Bytes), where)
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/ginit-dev/ginit/internal/ext4img"
+	"github.com/ginit-dev/ginit/internal/units"
 )
 
 // lineProgress prints where a step is at most once a second, and when it
@@ -41,8 +41,8 @@ func (p *lineProgress) Done() {
 
 func (p *lineProgress) print(suffix string) {
 	if p.total > 0 {
-		fmt.Fprintf(p.w, "ocipull: %s: %s of %s (%d%%)%s\n", p.step, ext4img.FormatSize(p.n), ext4img.FormatSize(p.total), p.n*100/p.total, suffix)
+		fmt.Fprintf(p.w, "ocipull: %s: %s of %s (%d%%)%s\n", p.step, units.Bytes(p.n), units.Bytes(p.total), p.n*100/p.total, suffix)
 		return
 	}
-	fmt.Fprintf(p.w, "ocipull: %s: %s%s\n", p.step, ext4img.FormatSize(p.n), suffix)
+	fmt.Fprintf(p.w, "ocipull: %s: %s%s\n", p.step, units.Bytes(p.n), suffix)
 }

@@ -33,8 +33,10 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/imagesrc"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
+	"github.com/ginit-dev/ginit/internal/units"
 )
 
 // DefaultFree is the default headroom.
@@ -42,7 +44,7 @@ const DefaultFree = 64 << 20
 
 // Options describe one disk to make.
 type Options struct {
-	Source Source
+	Source imagesrc.Source
 	Output string
 	Label  string // imagespec.RootLabel when empty
 	Size   int64  // total size in bytes; 0 sizes automatically
@@ -56,33 +58,14 @@ type Options struct {
 	TmpDir string    // staging directory parent; os.TempDir() when empty
 	Stdin  io.Reader // for PATH "-"; os.Stdin when nil
 	// MaxLayerSize stops a layer (or a flat tar) that unpacks to more
-	// bytes; 0 is DefaultMaxLayerSize, -1 no limit.
+	// bytes; 0 is imagesrc.DefaultMaxLayerSize, -1 no limit.
 	MaxLayerSize int64
 	Platform     *v1.Platform                     // picked from a multi-platform image; nil: linux/amd64
 	Keychain     authn.Keychain                   // registry credentials; nil: the Docker config's
 	Net          ociimage.Net                     // deadlines, retries and CAs of registry requests
-	Progress     Progress                         // nil reports nothing
+	Progress     imagesrc.Progress                // nil reports nothing
 	Warnf        func(format string, args ...any) // nil discards
 }
-
-// DefaultMaxLayerSize is the default limit of one layer, unpacked.
-const DefaultMaxLayerSize = 32 << 30
-
-// Progress is told what Build is doing, for a progress bar or log lines.
-type Progress interface {
-	// Start begins a step that moves total bytes (-1: unknown).
-	Start(step string, total int64)
-	// Add counts n more bytes of the current step.
-	Add(n int64)
-	// Done ends the current step.
-	Done()
-}
-
-type noProgress struct{}
-
-func (noProgress) Start(string, int64) {}
-func (noProgress) Add(int64)           {}
-func (noProgress) Done()               {}
 
 // Report says what Build made.
 type Report struct {
@@ -129,7 +112,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		warnf = func(string, ...any) {}
 	}
 	if o.Size > 0 && o.Size < ext4img.MinSize {
-		return nil, fmt.Errorf("size %s: below the minimum of %s", ext4img.FormatSize(o.Size), ext4img.FormatSize(ext4img.MinSize))
+		return nil, fmt.Errorf("size %s: below the minimum of %s", units.Bytes(o.Size), units.Bytes(ext4img.MinSize))
 	}
 	if err := checkOutput(o.Output); err != nil {
 		return nil, err
@@ -154,10 +137,10 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	if o.Progress == nil {
-		o.Progress = noProgress{}
+		o.Progress = imagesrc.NoProgress{}
 	}
 	if o.MaxLayerSize == 0 {
-		o.MaxLayerSize = DefaultMaxLayerSize
+		o.MaxLayerSize = imagesrc.DefaultMaxLayerSize
 	}
 
 	rep := &Report{Output: o.Output}
@@ -296,7 +279,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 var testHookBeforeRename func(tmp string) error
 
 // make1 runs mkfs.ext4 and the fix-ups on the temporary image.
-func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, tr *tree, clamp bool, file *ext4img.File, prog Progress, rep *Report, last *time.Time) error {
+func make1(ctx context.Context, img string, p ext4img.Params, metas *rootfs.Result, tr *tree, clamp bool, file *ext4img.File, prog imagesrc.Progress, rep *Report, last *time.Time) error {
 	hasLF := tr.hasLF
 	stop := watchWrite(img, tr.content.Blocks*ext4img.BlockSize, prog)
 	err := ext4img.Make(ctx, img, p)
@@ -369,7 +352,7 @@ type staged struct {
 // staging directory with the tar or the image's layers extracted into it.
 func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Report) (*staged, func(), error) {
 	switch o.Source.Kind {
-	case KindDir:
+	case imagesrc.KindDir:
 		fi, err := os.Stat(o.Source.Path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("source: %w", err)
@@ -378,7 +361,7 @@ func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Re
 			return nil, nil, fmt.Errorf("source %s: not a directory", o.Source.Path)
 		}
 		return &staged{root: o.Source.Path}, nil, nil
-	case KindTar, KindDocker, KindDockerArchive, KindOCI, KindOCIArchive, KindArchive:
+	case imagesrc.KindTar, imagesrc.KindDocker, imagesrc.KindDockerArchive, imagesrc.KindOCI, imagesrc.KindOCIArchive, imagesrc.KindArchive:
 	default:
 		return nil, nil, fmt.Errorf("source %q: unknown kind %q", o.Source, o.Source.Kind)
 	}
@@ -397,7 +380,7 @@ func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Re
 	x := rootfs.NewExtractor(staging, rootfs.Options{MaxBytes: max(o.MaxLayerSize, 0), Warnf: warnf})
 
 	flat := ""
-	if o.Source.Kind == KindTar {
+	if o.Source.Kind == imagesrc.KindTar {
 		flat = o.Source.Path
 	} else {
 		im, err := openImage(ctx, o, warnf)
@@ -410,7 +393,7 @@ func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Re
 		case err != nil:
 			return nil, cleanup, err
 		default:
-			if err := ExtractLayers(ctx, x, im, o.Progress); err != nil {
+			if err := imagesrc.ExtractLayers(ctx, x, im, o.Progress); err != nil {
 				return nil, cleanup, err
 			}
 			st.config = im.RawConfig
@@ -421,7 +404,7 @@ func prepare(ctx context.Context, o Options, warnf func(string, ...any), rep *Re
 		}
 	}
 	if flat != "" {
-		r, closeTar, err := openTar(flat, o.Stdin)
+		r, closeTar, err := imagesrc.OpenTar(flat, o.Stdin)
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("source: %w", err)
 		}
@@ -452,33 +435,10 @@ func openImage(ctx context.Context, o Options, warnf func(string, ...any)) (*oci
 	return im, err
 }
 
-// ExtractLayers flattens the image's layers into the staging tree, bottom
-// first, each checked against its digests once read to its end.
-func ExtractLayers(ctx context.Context, x *rootfs.Extractor, im *ociimage.Image, prog Progress) error {
-	for _, l := range im.Layers {
-		prog.Start(fmt.Sprintf("%s of %d", l, len(im.Layers)), l.Size)
-		lr, err := l.Open(func(n int) { prog.Add(int64(n)) })
-		if err != nil {
-			prog.Done()
-			return fmt.Errorf("%s: %w", im.Name, err)
-		}
-		err = x.Apply(ctx, lr, true)
-		if err == nil {
-			err = lr.Verify()
-		}
-		lr.Close()
-		prog.Done()
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w", im.Name, l, err)
-		}
-	}
-	return nil
-}
-
 // watchWrite reports the growth of the image file img, whose content is
 // about total bytes, while mkfs.ext4 fills it.
-func watchWrite(img string, total int64, prog Progress) (stop func()) {
-	if _, ok := prog.(noProgress); ok {
+func watchWrite(img string, total int64, prog imagesrc.Progress) (stop func()) {
+	if _, ok := prog.(imagesrc.NoProgress); ok {
 		return func() {}
 	}
 	prog.Start("writing the file system", total)

@@ -19,6 +19,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/ext4img"
 	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/imagesrc"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
 
@@ -171,7 +172,7 @@ func sampleTar(t *testing.T, gz bool) []byte {
 func TestDirSource(t *testing.T) {
 	needTools(t)
 	out := filepath.Join(t.TempDir(), "disk.img")
-	rep := build(t, Options{Source: Source{"dir", mkTree(t)}, Output: out, Free: 32 << 20})
+	rep := build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: mkTree(t)}, Output: out, Free: 32 << 20})
 	fsck(t, out)
 	if got := cat(t, out, "/etc/hostname"); got != "box\n" {
 		t.Errorf("/etc/hostname = %q; want %q", got, "box\n")
@@ -195,7 +196,7 @@ func TestDirSource(t *testing.T) {
 	// Flags: label and an explicit size and UUID.
 	out2 := filepath.Join(t.TempDir(), "disk.img")
 	const uuid = "01234567-89ab-cdef-0123-456789abcdef"
-	build(t, Options{Source: Source{"dir", mkTree(t)}, Output: out2, Label: "other", Size: 40 << 20, UUID: uuid})
+	build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: mkTree(t)}, Output: out2, Label: "other", Size: 40 << 20, UUID: uuid})
 	fsck(t, out2)
 	d = dumpe2fs(t, out2)
 	wantMatch(t, "dumpe2fs", d, `Filesystem volume name:\s+other\n`)
@@ -218,7 +219,7 @@ func TestTarSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := filepath.Join(dir, "disk.img")
-		rep := build(t, Options{Source: Source{"tar", tarPath}, Output: out})
+		rep := build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: out})
 		fsck(t, out)
 		if rep.Special != 0 {
 			t.Errorf("Special = %d; want none (no device nodes, no xattrs)", rep.Special)
@@ -251,7 +252,7 @@ func TestTarStdin(t *testing.T) {
 	needTools(t)
 	out := filepath.Join(t.TempDir(), "disk.img")
 	// tar:- streams; a bare - is found to be a flat tar by looking.
-	for _, src := range []Source{{"tar", "-"}, {"archive", "-"}} {
+	for _, src := range []imagesrc.Source{{Kind: "tar", Path: "-"}, {Kind: "archive", Path: "-"}} {
 		tmp := t.TempDir()
 		build(t, Options{Source: src, Output: out, Stdin: bytes.NewReader(sampleTar(t, true)), TmpDir: tmp})
 		fsck(t, out)
@@ -270,7 +271,7 @@ func TestImageConfig(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "disk.img")
 	c := Config{EntrypointSet: true, Entrypoint: []string{"/bin/app"}, CmdSet: true, Cmd: []string{"--port", "80"},
 		Env: []string{"MODE=prod"}, WorkingDir: "/srv", User: "1000:1000", Arch: "amd64"}
-	rep := build(t, Options{Source: Source{"dir", root}, Output: out, Config: c})
+	rep := build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: root}, Output: out, Config: c})
 	fsck(t, out)
 	const want = `{"architecture":"amd64","config":{"Cmd":["--port","80"],"Entrypoint":["/bin/app"],"Env":["MODE=prod"],"User":"1000:1000","WorkingDir":"/srv"},"os":"linux"}`
 	if got := cat(t, out, imagespec.ConfigPath); got != want || !rep.ImageJSON {
@@ -286,12 +287,12 @@ func TestImageConfig(t *testing.T) {
 	own := "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"/bin/sh\"],\"StopSignal\":\"SIGINT\"}}\n"
 	os.MkdirAll(filepath.Join(root, ".ginit"), 0o755)
 	os.WriteFile(filepath.Join(root, ".ginit/image.json"), []byte(own), 0o644)
-	build(t, Options{Source: Source{"dir", root}, Output: out})
+	build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: root}, Output: out})
 	if got := cat(t, out, imagespec.ConfigPath); got != own {
 		t.Errorf("kept %s = %q; want %q", imagespec.ConfigPath, got, own)
 	}
 	// ...and updated field by field with them.
-	build(t, Options{Source: Source{"dir", root}, Output: out, Config: Config{Env: []string{"A=1"}, Arch: "arm64"}})
+	build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: root}, Output: out, Config: Config{Env: []string{"A=1"}, Arch: "arm64"}})
 	fsck(t, out)
 	const merged = `{"architecture":"amd64","config":{"Cmd":["/bin/sh"],"Env":["A=1"],"StopSignal":"SIGINT"},"os":"linux"}`
 	if got := cat(t, out, imagespec.ConfigPath); got != merged {
@@ -306,26 +307,26 @@ func TestReproducible(t *testing.T) {
 	os.WriteFile(tarPath, sampleTar(t, true), 0o644)
 	c := Config{CmdSet: true, Cmd: []string{"sh"}, Arch: "amd64"}
 	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
-	build(t, Options{Source: Source{"tar", tarPath}, Output: a, Config: c})
+	build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: a, Config: c})
 	time.Sleep(1100 * time.Millisecond) // staged files get a later ctime
-	build(t, Options{Source: Source{"tar", tarPath}, Output: b, Config: c})
+	build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: b, Config: c})
 	if sum(t, a) != sum(t, b) {
 		t.Errorf("two runs on %s differ", tarPath)
 	}
 
 	// A directory whose ctimes and atimes move between runs.
 	root := mkTree(t)
-	build(t, Options{Source: Source{"dir", root}, Output: a})
+	build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: root}, Output: a})
 	time.Sleep(1100 * time.Millisecond)
 	os.Chmod(filepath.Join(root, "etc/hostname"), 0o644) // new ctime
 	os.ReadFile(filepath.Join(root, "big"))              // maybe a new atime
-	build(t, Options{Source: Source{"dir", root}, Output: b})
+	build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: root}, Output: b})
 	if sum(t, a) != sum(t, b) {
 		t.Errorf("two runs on %s differ", root)
 	}
 	// Different content, different UUID.
 	os.WriteFile(filepath.Join(root, "etc/hostname"), []byte("other\n"), 0o644)
-	rb := build(t, Options{Source: Source{"dir", root}, Output: b})
+	rb := build(t, Options{Source: imagesrc.Source{Kind: "dir", Path: root}, Output: b})
 	ra, _ := ext4img.ReadSuperblock(a)
 	if ext4img.FormatUUID(ra.UUID) == rb.UUID {
 		t.Errorf("different content, same UUID %s", rb.UUID)
@@ -342,7 +343,7 @@ func TestSourceDateEpoch(t *testing.T) {
 	), 0o644)
 	out := filepath.Join(dir, "disk.img")
 	t.Setenv("SOURCE_DATE_EPOCH", "1000")
-	build(t, Options{Source: Source{"tar", tarPath}, Output: out})
+	build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: out})
 	fsck(t, out)
 	wantMatch(t, "stat /new", stat(t, out, "/new"), ` mtime: 0x000003e8:00000000`)
 	wantMatch(t, "stat /old", stat(t, out, "/old"), ` ctime: 0x000001f4:00000000(.|\n)* atime: 0x000001f4(.|\n)* mtime: 0x000001f4(.|\n)*crtime: 0x000003e8`)
@@ -350,7 +351,7 @@ func TestSourceDateEpoch(t *testing.T) {
 	wantMatch(t, "dumpe2fs", dumpe2fs(t, out), `Filesystem created:\s+Thu Jan  1 00:16:40 1970`)
 
 	t.Setenv("SOURCE_DATE_EPOCH", "0")
-	build(t, Options{Source: Source{"tar", tarPath}, Output: out, Config: Config{User: "1", Arch: "amd64"}})
+	build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: out, Config: Config{User: "1", Arch: "amd64"}})
 	fsck(t, out)
 	d := dumpe2fs(t, out)
 	if strings.Contains(d, "Filesystem created:") {
@@ -397,7 +398,7 @@ func TestFailedRunLeavesNothing(t *testing.T) {
 		tarEnt{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "ok", Mode: 0o644}, body: "ok"},
 		tarEnt{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "../escape", Mode: 0o644}, body: "x"},
 	)
-	_, err := Build(context.Background(), Options{Source: Source{"tar", "-"}, Stdin: bytes.NewReader(evil), Output: out, TmpDir: tmp})
+	_, err := Build(context.Background(), Options{Source: imagesrc.Source{Kind: "tar", Path: "-"}, Stdin: bytes.NewReader(evil), Output: out, TmpDir: tmp})
 	if !errors.Is(err, rootfs.ErrDotDot) || !strings.Contains(err.Error(), `"../escape"`) {
 		t.Errorf("Build(evil tar) = %v; want ErrDotDot naming ../escape", err)
 	}
@@ -412,7 +413,7 @@ func TestFailedRunLeavesNothing(t *testing.T) {
 	os.WriteFile(out, []byte("old"), 0o644)
 	testHookBeforeRename = func(string) error { return errors.New("injected") }
 	defer func() { testHookBeforeRename = nil }()
-	_, err = Build(context.Background(), Options{Source: Source{"dir", mkTree(t)}, Output: out, Free: 1 << 20})
+	_, err = Build(context.Background(), Options{Source: imagesrc.Source{Kind: "dir", Path: mkTree(t)}, Output: out, Free: 1 << 20})
 	if err == nil || err.Error() != "injected" {
 		t.Errorf("Build = %v; want the injected error", err)
 	}
@@ -424,7 +425,7 @@ func TestFailedRunLeavesNothing(t *testing.T) {
 	}
 
 	// Too small a --size fails before anything is written.
-	_, err = Build(context.Background(), Options{Source: Source{"dir", mkTree(t)}, Output: out, Size: 1 << 20})
+	_, err = Build(context.Background(), Options{Source: imagesrc.Source{Kind: "dir", Path: mkTree(t)}, Output: out, Size: 1 << 20})
 	if err == nil || !strings.Contains(err.Error(), "below the minimum") {
 		t.Errorf("Build(--size 1M) = %v; want a size error", err)
 	}
@@ -432,7 +433,7 @@ func TestFailedRunLeavesNothing(t *testing.T) {
 
 func TestOutputRefused(t *testing.T) {
 	for _, out := range []string{t.TempDir(), "/dev/null"} {
-		_, err := Build(context.Background(), Options{Source: Source{"dir", t.TempDir()}, Output: out})
+		_, err := Build(context.Background(), Options{Source: imagesrc.Source{Kind: "dir", Path: t.TempDir()}, Output: out})
 		if err == nil || !strings.Contains(err.Error(), out) {
 			t.Errorf("Build(output %s) = %v; want a refusal naming it", out, err)
 		}
@@ -453,7 +454,7 @@ func TestDevicesAndXattrs(t *testing.T) {
 			PAXRecords: map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
 				"SCHILY.xattr.user.comment": strings.Repeat("long value ", 30)}}, body: "p"},
 	)
-	rep := build(t, Options{Source: Source{"tar", "-"}, Stdin: bytes.NewReader(tb), Output: out})
+	rep := build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: "-"}, Stdin: bytes.NewReader(tb), Output: out})
 	fsck(t, out)
 	if rep.Special != 4 {
 		t.Errorf("Special = %d; want 4 (three device inodes, one file with xattrs)", rep.Special)

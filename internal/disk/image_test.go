@@ -27,6 +27,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/imagesrc"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
@@ -48,7 +49,7 @@ func TestImageFromRegistry(t *testing.T) {
 	img := disktest.FeatureImage(t)
 	ref := disktest.Push(t, disktest.Registry(t, nil), "feature:v1", img)
 	out := filepath.Join(t.TempDir(), "disk.img")
-	rep := build(t, Options{Source: Source{KindDocker, ref}, Output: out})
+	rep := build(t, Options{Source: imagesrc.Source{Kind: imagesrc.KindDocker, Path: ref}, Output: out})
 	disktest.CheckFeatureDisk(t, out, rawConfig(t, img))
 	d, _ := img.Digest()
 	if rep.Image != d.String() || rep.Layers != 3 || !rep.ImageJSON {
@@ -86,20 +87,20 @@ func TestImageSourcesAgree(t *testing.T) {
 
 	var first [32]byte
 	for i, tc := range []struct {
-		src   Source
+		src   imagesrc.Source
 		stdin []byte
 	}{
-		{Source{KindDocker, ref}, nil},
-		{Source{KindDocker, ref}, nil},
-		{Source{KindOCI, layout}, nil},
-		{Source{KindOCI, layout + ":v1"}, nil},
-		{Source{KindOCIArchive, ociTar}, nil},
-		{Source{KindArchive, ociTar}, nil},
-		{Source{KindDockerArchive, dockerTar}, nil},
-		{Source{KindDockerArchive, dockerTar + ":example.org/feature:v1"}, nil},
-		{Source{KindDockerArchive, "-"}, dockerBytes},
-		{Source{KindArchive, "-"}, dockerGz.Bytes()},
-		{Source{KindOCIArchive, "-"}, mustRead(t, ociTar)},
+		{imagesrc.Source{Kind: imagesrc.KindDocker, Path: ref}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindDocker, Path: ref}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindOCI, Path: layout}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindOCI, Path: layout + ":v1"}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindOCIArchive, Path: ociTar}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindArchive, Path: ociTar}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindDockerArchive, Path: dockerTar}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindDockerArchive, Path: dockerTar + ":example.org/feature:v1"}, nil},
+		{imagesrc.Source{Kind: imagesrc.KindDockerArchive, Path: "-"}, dockerBytes},
+		{imagesrc.Source{Kind: imagesrc.KindArchive, Path: "-"}, dockerGz.Bytes()},
+		{imagesrc.Source{Kind: imagesrc.KindOCIArchive, Path: "-"}, mustRead(t, ociTar)},
 	} {
 		out := filepath.Join(dir, fmt.Sprintf("disk%d.img", i))
 		o := Options{Source: tc.src, Output: out, TmpDir: t.TempDir()}
@@ -154,7 +155,7 @@ func TestImageConfigFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "disk.img")
-	build(t, Options{Source: Source{KindOCI, layout}, Output: out, Config: Config{CmdSet: true, Cmd: []string{"--other"}, Env: []string{"A=2", "B=3"}}})
+	build(t, Options{Source: imagesrc.Source{Kind: imagesrc.KindOCI, Path: layout}, Output: out, Config: Config{CmdSet: true, Cmd: []string{"--other"}, Env: []string{"A=2", "B=3"}}})
 	got := cat(t, out, imagespec.ConfigPath)
 	for _, want := range []string{`"Entrypoint":["/bin/app"]`, `"Cmd":["--other"]`, `"Env":["PATH=/usr/bin:/bin","A=2","B=3"]`, `"User":"1000:1000"`, `"StopSignal":"SIGINT"`, `"rootfs":{`, `"created":"2024-01-02T03:04:05Z"`} {
 		if !strings.Contains(got, want) {
@@ -187,7 +188,7 @@ func TestImagePlatform(t *testing.T) {
 	if err := ociimage.WriteLayoutIndex(layout, idx); err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []Source{{KindDocker, r.String()}, {KindOCI, layout}} {
+	for _, src := range []imagesrc.Source{{Kind: imagesrc.KindDocker, Path: r.String()}, {Kind: imagesrc.KindOCI, Path: layout}} {
 		for plat, want := range map[string]string{"": "x86", "linux/amd64": "x86", "linux/arm64": "arm"} {
 			o := Options{Source: src, Output: filepath.Join(t.TempDir(), "disk.img")}
 			if plat != "" {
@@ -333,7 +334,7 @@ func TestHostileLayers(t *testing.T) {
 			}
 			os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644)
 			out := filepath.Join(outDir, "disk.img")
-			_, err := Build(context.Background(), Options{Source: Source{KindDocker, ref}, Output: out, TmpDir: tmp, MaxLayerSize: 1 << 30})
+			_, err := Build(context.Background(), Options{Source: imagesrc.Source{Kind: imagesrc.KindDocker, Path: ref}, Output: out, TmpDir: tmp, MaxLayerSize: 1 << 30})
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.text) {
 				t.Errorf("Build(%s) = %v; want %v, naming %s", c.name, err, c.want, c.text)
 			} else {

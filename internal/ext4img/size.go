@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ginit-dev/ginit/internal/ext4fs"
+	"github.com/ginit-dev/ginit/internal/units"
 )
 
 // Fixed geometry of the images made here: mke2fs's ext4 defaults.
@@ -55,17 +56,6 @@ func ParseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// FormatSize prints a byte count in KiB (below 1 MiB), MiB or GiB.
-func FormatSize(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	if n >= 10<<30 {
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-}
-
 // Content is what a tree needs on disk.
 type Content struct {
 	Inodes int64 // inodes, hard links counted once
@@ -108,12 +98,12 @@ func AutoLayout(c Content, free int64) Layout {
 func FixedLayout(c Content, size int64) (Layout, error) {
 	b := size / BlockSize
 	if b < minBlocks {
-		return Layout{}, fmt.Errorf("size %s: below the minimum of %s", FormatSize(size), FormatSize(MinSize))
+		return Layout{}, fmt.Errorf("size %s: below the minimum of %s", units.Bytes(size), units.Bytes(MinSize))
 	}
 	inodes := max(c.Inodes+64, size/inodeRatio)
 	need := c.Blocks + c.Blocks/100 + 256 + overhead(b, inodes)
 	if need > b {
-		return Layout{}, fmt.Errorf("size %s is too small: the content needs about %s", FormatSize(size), FormatSize(need*BlockSize))
+		return Layout{}, fmt.Errorf("size %s is too small: the content needs about %s", units.Bytes(size), units.Bytes(need*BlockSize))
 	}
 	return Layout{Size: b * BlockSize, Inodes: inodes, JournalBlocks: journalBlocks(b)}, nil
 }

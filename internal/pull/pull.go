@@ -18,8 +18,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/ginit-dev/ginit/internal/disk"
 	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/imagesrc"
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
 )
@@ -27,9 +27,9 @@ import (
 // Options tune Into and Install.
 type Options struct {
 	Platform *v1.Platform // nil: linux/amd64
-	Progress disk.Progress
+	Progress imagesrc.Progress
 	Warnf    func(string, ...any)
-	// MaxLayerSize caps one layer unpacked; 0 is disk.DefaultMaxLayerSize.
+	// MaxLayerSize caps one layer unpacked; 0 is imagesrc.DefaultMaxLayerSize.
 	MaxLayerSize int64
 	Net          ociimage.Net // deadlines, retries and CAs of the requests
 }
@@ -41,15 +41,9 @@ type Report struct {
 	Bytes  int64 // compressed layer bytes read
 }
 
-type noProgress struct{}
-
-func (noProgress) Start(string, int64) {}
-func (noProgress) Add(int64)           {}
-func (noProgress) Done()               {}
-
 // countingProgress adds up the bytes read for the report.
 type countingProgress struct {
-	disk.Progress
+	imagesrc.Progress
 	n *int64
 }
 
@@ -74,7 +68,7 @@ func Into(ctx context.Context, source, root string, o Options) (*Report, error) 
 
 // open opens the image source names, and fills in o's defaults.
 func open(ctx context.Context, source string, o Options) (*ociimage.Image, Options, error) {
-	src, err := disk.ParseSource(source)
+	src, err := imagesrc.ParseSource(source)
 	if err != nil {
 		return nil, o, err
 	}
@@ -82,13 +76,13 @@ func open(ctx context.Context, source string, o Options) (*ociimage.Image, Optio
 		return nil, o, fmt.Errorf("source %q: not a container image (want docker://REF or oci:URL)", source)
 	}
 	if o.Progress == nil {
-		o.Progress = noProgress{}
+		o.Progress = imagesrc.NoProgress{}
 	}
 	if o.Warnf == nil {
 		o.Warnf = func(string, ...any) {}
 	}
 	if o.MaxLayerSize == 0 {
-		o.MaxLayerSize = disk.DefaultMaxLayerSize
+		o.MaxLayerSize = imagesrc.DefaultMaxLayerSize
 	}
 	im, err := ociimage.Open(ctx, src.Kind, src.Path, ociimage.Options{Platform: o.Platform, Net: o.Net, Warnf: o.Warnf})
 	return im, o, err
@@ -110,7 +104,7 @@ func checkEmpty(root string) error {
 func into(ctx context.Context, im *ociimage.Image, source, root string, o Options) (*Report, error) {
 	rep := &Report{Source: imagespec.Source{Source: source, Digest: im.Digest}, Layers: len(im.Layers)}
 	x := rootfs.NewExtractor(root, rootfs.Options{MaxBytes: o.MaxLayerSize, Warnf: o.Warnf})
-	if err := disk.ExtractLayers(ctx, x, im, countingProgress{o.Progress, &rep.Bytes}); err != nil {
+	if err := imagesrc.ExtractLayers(ctx, x, im, countingProgress{o.Progress, &rep.Bytes}); err != nil {
 		return nil, err
 	}
 	res, err := x.Finish()

@@ -1,4 +1,8 @@
-package disk
+// Package imagesrc is what the host's disk tool and the machine's pull
+// share: the sources an image comes from, reading its layers into a root
+// with progress, and nothing that writes a filesystem image, so the images
+// that pull at boot carry no host tool's code.
+package imagesrc
 
 import (
 	"bufio"
@@ -104,8 +108,8 @@ func looksLikePath(s string) bool {
 	return false
 }
 
-// openTar opens a flat tar, plain or gzip-compressed; path "-" is stdin.
-func openTar(path string, stdin io.Reader) (io.Reader, func() error, error) {
+// OpenTar opens a flat tar, plain or gzip-compressed; path "-" is stdin.
+func OpenTar(path string, stdin io.Reader) (io.Reader, func() error, error) {
 	var r io.Reader
 	closer := func() error { return nil }
 	name := path
