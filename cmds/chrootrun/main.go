@@ -261,7 +261,7 @@ func runRoot(args []string, stdout, stderr io.Writer) int {
 		cfg.Binds = append(cfg.Binds, bind)
 	}
 	if *dropCaps {
-		cfg.Capabilities = append(append([]string{}, nsrun.DefaultCapabilities...), capAdd...)
+		cfg.Capabilities = append(nsrun.DefaultCapabilities(), capAdd...)
 	} else if len(capAdd) > 0 {
 		return fail("--cap-add needs --drop-caps")
 	}

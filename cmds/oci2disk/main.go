@@ -44,7 +44,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -144,9 +143,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		free       = fs.String("free", "64M", "free space to leave when sizing automatically (`SIZE`: 64M, 1G, bytes)")
 		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the image or the content")
 		tmpdir     = fs.String("tmpdir", "", "`DIR` to stage the files in; default $TMPDIR or /tmp")
-		platform   = fs.String("platform", "linux/amd64", "platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
+		platform   = fs.String("platform", ociimage.DefaultPlatform().String(), "platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
 		maxSize    = fs.String("max-size", "32G", "stop when one layer or tar unpacks to more than `SIZE` (0: no limit)")
-		arch       = fs.String("arch", runtime.GOARCH, "`ARCH` recorded in a new image.json")
+		arch       = fs.String("arch", ociimage.DefaultPlatform().Architecture, "`ARCH` recorded in a new image.json")
 		entrypoint optString
 		cmd        optString
 		env        stringList

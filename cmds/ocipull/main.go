@@ -82,7 +82,7 @@ Flags:
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("ocipull", flag.ContinueOnError)
 	install := fs.String("install", "", "format `DISK` and pull onto it, instead of into a directory")
-	platform := fs.String("platform", "linux/amd64", "the platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
+	platform := fs.String("platform", ociimage.DefaultPlatform().String(), "the platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
 	var caCerts []string
 	fs.Func("ca-cert", "also trust the CA certificates of this PEM `FILE` (repeatable)", func(s string) error {
 		caCerts = append(caCerts, s)

@@ -60,7 +60,7 @@ type Options struct {
 	// MaxLayerSize stops a layer (or a flat tar) that unpacks to more
 	// bytes; 0 is imagesrc.DefaultMaxLayerSize, -1 no limit.
 	MaxLayerSize int64
-	Platform     *v1.Platform                     // picked from a multi-platform image; nil: linux/amd64
+	Platform     *v1.Platform                     // picked from a multi-platform image; nil: ociimage.DefaultPlatform
 	Keychain     authn.Keychain                   // registry credentials; nil: the Docker config's
 	Net          ociimage.Net                     // deadlines, retries and CAs of registry requests
 	Progress     imagesrc.Progress                // nil reports nothing

@@ -24,11 +24,14 @@ var capNames = []string{
 
 // DefaultCapabilities is the set Docker leaves a container, plus
 // CAP_SYS_BOOT so that a nested init's poweroff and reboot still reach
-// chrootrun (reboot(2) in a PID namespace only ends that namespace).
-var DefaultCapabilities = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE", "CAP_SYS_BOOT",
+// chrootrun (reboot(2) in a PID namespace only ends that namespace). Each
+// call returns a fresh slice.
+func DefaultCapabilities() []string {
+	return []string{
+		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+		"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+		"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE", "CAP_SYS_BOOT",
+	}
 }
 
 // ParseCapabilities turns names ("CAP_CHOWN", "chown", or a number) into a

@@ -17,29 +17,29 @@ import (
 )
 
 // MaskedPaths are hidden from the command unless Privileged: runc's list,
-// with /proc/sysrq-trigger masked rather than only read-only.
-var MaskedPaths = []string{
-	"/proc/acpi",
-	"/proc/asound",
-	"/proc/interrupts",
-	"/proc/kcore",
-	"/proc/keys",
-	"/proc/latency_stats",
-	"/proc/sched_debug",
-	"/proc/scsi",
-	"/proc/sysrq-trigger",
-	"/proc/timer_list",
-	"/proc/timer_stats",
-	"/sys/devices/virtual/powercap",
-	"/sys/firmware",
+// with /proc/sysrq-trigger masked rather than only read-only. Each call
+// returns a fresh slice, so no caller can change the rule for the others.
+func MaskedPaths() []string {
+	return []string{
+		"/proc/acpi",
+		"/proc/asound",
+		"/proc/interrupts",
+		"/proc/kcore",
+		"/proc/keys",
+		"/proc/latency_stats",
+		"/proc/sched_debug",
+		"/proc/scsi",
+		"/proc/sysrq-trigger",
+		"/proc/timer_list",
+		"/proc/timer_stats",
+		"/sys/devices/virtual/powercap",
+		"/sys/firmware",
+	}
 }
 
 // ReadOnlyPaths are read-only for the command unless Privileged.
-var ReadOnlyPaths = []string{
-	"/proc/bus",
-	"/proc/fs",
-	"/proc/irq",
-	"/proc/sys",
+func ReadOnlyPaths() []string {
+	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"}
 }
 
 type stepKind int
@@ -153,10 +153,10 @@ func plan(spec *initSpec, carried []string, console string) []step {
 		steps = append(steps, step{Kind: stepMount, Source: "tmpfs", Target: t, FSType: "tmpfs", Flags: noSuidDev, Data: "mode=755"})
 	}
 	if !spec.Privileged {
-		for _, p := range MaskedPaths {
+		for _, p := range MaskedPaths() {
 			steps = append(steps, step{Kind: stepMask, Target: p, Optional: true})
 		}
-		for _, p := range ReadOnlyPaths {
+		for _, p := range ReadOnlyPaths() {
 			steps = append(steps, step{Kind: stepReadOnly, Target: p, Optional: true})
 		}
 	}

@@ -80,8 +80,8 @@ func TestParseCapabilities(t *testing.T) {
 	if _, err := ParseCapabilities([]string{"CAP_FLY"}); err == nil {
 		t.Errorf("ParseCapabilities(CAP_FLY) succeeded; want an error")
 	}
-	if set, _ := ParseCapabilities(DefaultCapabilities); set != 0xa84425fb {
-		t.Errorf("DefaultCapabilities = %#x; want Docker's 0xa80425fb and CAP_SYS_BOOT", set)
+	if set, _ := ParseCapabilities(DefaultCapabilities()); set != 0xa84425fb {
+		t.Errorf("DefaultCapabilities() = %#x; want Docker's 0xa80425fb and CAP_SYS_BOOT", set)
 	}
 }
 
@@ -124,11 +124,11 @@ func TestPlan(t *testing.T) {
 	if !reflect.DeepEqual(mounts, wantMounts) {
 		t.Errorf("default mounts = %v; want %v", mounts, wantMounts)
 	}
-	if got := stepTargets(def, stepMask); !reflect.DeepEqual(got, MaskedPaths) {
-		t.Errorf("masked = %v; want %v", got, MaskedPaths)
+	if got := stepTargets(def, stepMask); !reflect.DeepEqual(got, MaskedPaths()) {
+		t.Errorf("masked = %v; want %v", got, MaskedPaths())
 	}
-	if got := stepTargets(def, stepReadOnly); !reflect.DeepEqual(got, ReadOnlyPaths) {
-		t.Errorf("read-only = %v; want %v", got, ReadOnlyPaths)
+	if got := stepTargets(def, stepReadOnly); !reflect.DeepEqual(got, ReadOnlyPaths()) {
+		t.Errorf("read-only = %v; want %v", got, ReadOnlyPaths())
 	}
 	if got := stepTargets(def, stepBind); len(got) != 0 {
 		t.Errorf("default binds = %v; want none (no terminal, no carried mounts)", got)

@@ -225,7 +225,7 @@ func FromLayers(layers []v1.Layer, s Spec) (v1.Image, error) {
 	cf = cf.DeepCopy()
 	p := s.Platform
 	if p.OS == "" {
-		p = DefaultPlatform
+		p = DefaultPlatform()
 	}
 	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
 	cf.Config = s.Config

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,8 +26,12 @@ const (
 	Archive       = "archive"        // an archive of a kind found by looking: docker-archive, oci-archive or a flat rootfs tar
 )
 
-// DefaultPlatform is the platform picked from a multi-platform image.
-var DefaultPlatform = v1.Platform{OS: "linux", Architecture: "amd64"}
+// DefaultPlatform is the platform picked from a multi-platform image and
+// recorded in a new one: Linux on the architecture this program runs on,
+// the one default every command shares.
+func DefaultPlatform() v1.Platform {
+	return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+}
 
 // Options tune Open.
 type Options struct {
@@ -45,7 +50,7 @@ func (o Options) platform() v1.Platform {
 	if o.Platform != nil {
 		return *o.Platform
 	}
-	return DefaultPlatform
+	return DefaultPlatform()
 }
 
 // ErrFlatTar: an archive found by looking is a plain rootfs tar, not an

@@ -26,7 +26,7 @@ import (
 
 // Options tune Into and Install.
 type Options struct {
-	Platform *v1.Platform // nil: linux/amd64
+	Platform *v1.Platform // nil: ociimage.DefaultPlatform
 	Progress imagesrc.Progress
 	Warnf    func(string, ...any)
 	// MaxLayerSize caps one layer unpacked; 0 is imagesrc.DefaultMaxLayerSize.
