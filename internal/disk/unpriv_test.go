@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // unprivilegedTests are the tests re-run as an unprivileged user.
@@ -23,9 +25,7 @@ func TestAsUnprivilegedUser(t *testing.T) {
 	if os.Getenv("GINIT_TEST_UNPRIVILEGED") == "1" {
 		t.Skip("skipping: already the unprivileged run")
 	}
-	if os.Geteuid() != 0 {
-		t.Skipf("skipping: switching to an unprivileged user needs root; this run (uid %d) is unprivileged already", os.Geteuid())
-	}
+	testenv.NeedRoot(t, "switches to an unprivileged user (an unprivileged run is that test already)")
 	needTools(t)
 	self, err := os.Executable()
 	if err != nil {

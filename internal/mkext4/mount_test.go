@@ -18,6 +18,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/blockdev"
 	"github.com/ginit-dev/ginit/internal/ext4fs/e2fstest"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // entry is one file the mount test writes and reads back.
@@ -236,14 +237,8 @@ func mount(t *testing.T, dev string) (dir string, unmount func()) {
 // it clean all along. Old data lies under the inode tables, which Format
 // does not write.
 func TestMountWriteReadBack(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to set up a loop device and mount")
-	}
-	for _, cmd := range []string{"losetup", "mount", "umount"} {
-		if _, err := exec.LookPath(cmd); err != nil {
-			t.Skipf("needs %s: %v", cmd, err)
-		}
-	}
+	testenv.NeedRoot(t, "sets up a loop device and mounts it")
+	testenv.NeedTools(t, "losetup", "mount", "umount")
 	img := filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		t.Fatal(err)

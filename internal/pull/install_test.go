@@ -7,17 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // loopDevice attaches a sparse file of size bytes to a loop device.
 func loopDevice(t *testing.T, size int64) (dev, file string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: a loop device, mount, chown and mknod (CI runs it as root)")
-	}
-	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("needs losetup (util-linux)")
-	}
+	testenv.NeedRoot(t, "a loop device, mount, chown and mknod")
+	testenv.NeedTools(t, "losetup")
 	file = filepath.Join(t.TempDir(), "disk.img")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ociimage"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // testImage is two layers: the second removes a file of the first and adds
@@ -44,9 +45,7 @@ func testImage(t *testing.T) v1.Image {
 // diskless root.
 func noatimeDir(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: a tmpfs mount, chown and mknod (CI runs it as root)")
-	}
+	testenv.NeedRoot(t, "a tmpfs mount, chown and mknod")
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOATIME, "mode=0755"); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v", dir, err)

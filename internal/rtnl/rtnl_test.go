@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // inNewNetns moves the test's locked thread into a fresh network namespace,
 // so it changes no link of the machine. Needs root.
 func inNewNetns(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a network namespace (CI runs as root)")
-	}
+	testenv.NeedRoot(t, "makes a network namespace")
 	runtime.LockOSThread()
 	// The thread is left in the namespace and never unlocked: the Go runtime
 	// then retires it when the test goroutine ends.
