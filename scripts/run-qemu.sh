@@ -77,7 +77,11 @@ fi
 args+=("$@")
 
 set +e
-if [ "$timeout" != 0 ]; then timeout --foreground "$timeout" "${args[@]}" </dev/null; else "${args[@]}"; fi
+# A timed run reads nothing unless it runs in a terminal: there a person
+# must still be able to type into the console (a rescue shell).
+if [ "$timeout" = 0 ]; then "${args[@]}"
+elif [ -t 0 ]; then timeout --foreground "$timeout" "${args[@]}"
+else timeout --foreground "$timeout" "${args[@]}" </dev/null; fi
 rc=$?
 set -e
 if [ "$rc" = 124 ]; then echo "run-qemu.sh: timed out after ${timeout}s" >&2; exit 124; fi
