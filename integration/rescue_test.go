@@ -19,7 +19,7 @@ var rescueSteps = []struct{ typed, want string }{
 	{`cat /proc/cmdline`, "root=/dev/vdz ginit.rootwait=1s"},
 	{`dmesg`, "Run /init as init process"},
 	{`mount`, "proc /proc proc"},
-	{`ip addr`, "lo: <LOOPBACK"},
+	{`ip addr`, "inet 127.0.0.1/8"},
 }
 
 // A failed boot hands the console a rescue shell, and what is typed there
