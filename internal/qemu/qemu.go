@@ -188,22 +188,28 @@ func (vm VM) Run(ctx context.Context) (Result, error) {
 	}
 	defer stdin.Close()
 	out.stdin = stdin
-	err = cmd.Run()
-	res := Result{Console: out.String(), Wall: time.Since(start)}
-	out.mu.Lock()
-	res.TriggerTimes = out.firedAt
-	out.mu.Unlock()
-	if out.err != nil {
-		return res, out.err
+	return out.result(ctx, cmd.Run(), "qemu", timeout)
+}
+
+// result is how a run that ended with runErr went: its console, trigger
+// times and exit status, or why it failed (a trigger, the timeout, name
+// not running at all).
+func (w *consoleWriter) result(ctx context.Context, runErr error, name string, timeout time.Duration) (Result, error) {
+	w.mu.Lock()
+	res := Result{Console: w.buf.String(), Wall: time.Since(w.start), TriggerTimes: w.firedAt}
+	err := w.err
+	w.mu.Unlock()
+	if err != nil {
+		return res, err
 	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%w (%v)", ErrTimeout, timeout)
 	}
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if errors.As(runErr, &ee) {
 		res.QEMUExit = ee.ExitCode()
-	} else if err != nil {
-		return res, fmt.Errorf("qemu: %w", err)
+	} else if runErr != nil {
+		return res, fmt.Errorf("%s: %w", name, runErr)
 	}
 	return res, nil
 }

@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -56,22 +55,5 @@ func RunInTerminal(ctx context.Context, dir string, argv []string, triggers []Tr
 	case <-copied:
 	case <-time.After(2 * time.Second): // a child of argv still holds the terminal
 	}
-	res := Result{Console: out.String(), Wall: time.Since(start)}
-	out.mu.Lock()
-	res.TriggerTimes = out.firedAt
-	werr := out.err
-	out.mu.Unlock()
-	if werr != nil {
-		return res, werr
-	}
-	if ctx.Err() != nil {
-		return res, fmt.Errorf("%w (%v)", ErrTimeout, timeout)
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		res.QEMUExit = ee.ExitCode()
-	} else if err != nil {
-		return res, fmt.Errorf("%s: %w", argv[0], err)
-	}
-	return res, nil
+	return out.result(ctx, err, argv[0], timeout)
 }
