@@ -49,6 +49,13 @@
 //	ginit.debug         log more
 //	quiet               log less on the console
 //
+// A host may also hand ginit a run document, JSON in QEMU's fw_cfg
+// (-fw_cfg name=opt/ginit/run,file=PATH; internal/rundoc, the README has the
+// schema): entrypoint, cmd, env, workdir, user, hostname, off /proc/cmdline
+// where every process could read them. The image's config < the run document
+// < the parameters above. A bad document is one warning and is ignored; its
+// values are never logged.
+//
 // Once the workload runs, kernel messages below warning go to dmesg only, not
 // into the middle of the workload's console lines; loglevel=, ignore_loglevel,
 // debug and ginit.debug keep the kernel's level.

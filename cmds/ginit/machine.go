@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -12,11 +14,13 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/bootcfg"
 	"github.com/ginit-dev/ginit/internal/console"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/klog"
 	"github.com/ginit-dev/ginit/internal/kmod"
 	"github.com/ginit-dev/ginit/internal/mounts"
 	"github.com/ginit-dev/ginit/internal/netconf"
 	"github.com/ginit-dev/ginit/internal/reaper"
+	"github.com/ginit-dev/ginit/internal/rundoc"
 	"github.com/ginit-dev/ginit/internal/shutdown"
 	"github.com/ginit-dev/ginit/internal/workload"
 )
@@ -42,7 +46,12 @@ type machine interface {
 	// or it says how the boot ends instead (a kexec, the reboot after an
 	// install, a stop request).
 	obtainRoot(cfg bootcfg.Config, net network) (source string, end *ending, err error)
-	resolveWorkload(cfg bootcfg.Config) (workload.Process, error)
+	// readRunDocument returns the run document the host put in fw_cfg;
+	// nil when there is none.
+	readRunDocument() ([]byte, error)
+	// resolveWorkload applies the overrides, later ones winning, to the
+	// image's configuration.
+	resolveWorkload(overrides ...imagespec.Override) (workload.Process, error)
 	// prepareRoot gives the root the machine's /dev, /proc, /sys, /run
 	// (not for an init, which gets namespaces that mount their own) and
 	// the DNS settings of the leases.
@@ -73,6 +82,7 @@ type system struct {
 	b       *boot
 	reaper  *reaper.Reaper
 	net     *netconf.Network
+	modules *kmod.Policy // nil when the image has no modules
 	mounted bool // the root is mounted at newRoot
 	// shellSession is the session of the shell ginit started on the
 	// console (ginit.shell=1, onexit=shell, rescue), 0 for none: it is
@@ -149,13 +159,50 @@ func (s *system) loadModules(cfg bootcfg.Config) (rest func()) {
 		}
 	}
 	report(policy.Boot())
+	s.modules = policy
 	return func() {
 		report(policy.Rest())
 		log.Debugf("loaded modules: %s", strings.Join(policy.Loaded(), " "))
 	}
 }
 
+func (s *system) readRunDocument() ([]byte, error) {
+	if _, err := os.Stat(fwCfgSysfs); err != nil && s.modules != nil {
+		// The fw_cfg device is on the ACPI bus, which the boot's coldplug
+		// leaves for later; the document is needed now. Where the machine
+		// has no fw_cfg, the driver loads and finds nothing.
+		if err := s.modules.Load("qemu_fw_cfg"); err != nil {
+			s.b.log.Debugf("no run document: %v", err)
+			return nil, nil
+		}
+	}
+	f, err := os.Open(rundoc.FwCfgPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// One byte over the limit, so that Parse names the size.
+	data, err := io.ReadAll(io.LimitReader(f, rundoc.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", rundoc.FwCfgPath, err)
+	}
+	return data, nil
+}
+
+// fwCfgSysfs is the qemu_fw_cfg driver's sysfs directory.
+const fwCfgSysfs = "/sys/firmware/qemu_fw_cfg"
+
 func (s *system) startNetwork(cfg bootcfg.Config) network {
+	// A hostname set before the network starts is fixed: DHCP does not
+	// replace it, ip='s hostname field does.
+	if h := s.b.doc.Hostname; h != "" {
+		if err := unix.Sethostname([]byte(h)); err != nil {
+			s.b.log.Warnf("run document hostname: sethostname: %v", err)
+		}
+	}
 	s.net = netconf.Up(netconf.Params{IP: cfg.IP}, s.b.log)
 	if s.net == nil {
 		return nil // no typed nil in the interface
@@ -163,8 +210,8 @@ func (s *system) startNetwork(cfg bootcfg.Config) network {
 	return s.net
 }
 
-func (s *system) resolveWorkload(cfg bootcfg.Config) (workload.Process, error) {
-	return workload.Resolve(newRoot, cfg.Override())
+func (s *system) resolveWorkload(overrides ...imagespec.Override) (workload.Process, error) {
+	return workload.Resolve(newRoot, overrides...)
 }
 
 func (s *system) prepareRoot(forInit bool) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/bootcfg"
 	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/klog"
+	"github.com/ginit-dev/ginit/internal/rundoc"
 	"github.com/ginit-dev/ginit/internal/shutdown"
 )
 
@@ -34,6 +35,7 @@ func main() {
 type boot struct {
 	log     *klog.Logger
 	cfg     bootcfg.Config
+	doc     rundoc.Document // the host's run document; zero for none
 	m       machine
 	signals <-chan os.Signal // stop and user signals sent to PID 1
 	phases  []phase
@@ -168,6 +170,12 @@ func (b *boot) sequence() ending {
 	loadRest := b.m.loadModules(b.cfg)
 	b.mark("modules")
 
+	// 4b. The host's run document in fw_cfg, now that its driver is
+	// loaded: what to run, as the command line says it, but off
+	// /proc/cmdline. A bad one is ignored, as a bad kernel parameter is;
+	// its values are never logged.
+	b.readRunDocument()
+
 	// 5. Network in the background; the root does not wait for it.
 	net := b.m.startNetwork(b.cfg)
 
@@ -184,7 +192,8 @@ func (b *boot) sequence() ending {
 	b.log.Infof("root %s mounted at %s", source, newRoot)
 
 	// 7. What to run, as `docker run` would.
-	proc, err := b.m.resolveWorkload(b.cfg)
+	// The run document over the image, the command line over both.
+	proc, err := b.m.resolveWorkload(b.doc.Override(), b.cfg.Override())
 	if err != nil {
 		var se *imagespec.StartError
 		if errors.As(err, &se) {
@@ -208,6 +217,25 @@ func (b *boot) sequence() ending {
 	// 9. The workload, and then the drivers it does not wait for (input,
 	// the power button, which from then on stops the machine as SIGPWR).
 	return b.runWorkload(proc, init, loadRest)
+}
+
+// readRunDocument reads and checks the host's run document into b.doc.
+func (b *boot) readRunDocument() {
+	data, err := b.m.readRunDocument()
+	if err != nil {
+		b.log.Warnf("ignoring the run document (fw_cfg %s): %v", rundoc.FwCfgName, err)
+		return
+	}
+	if data == nil {
+		return
+	}
+	doc, err := rundoc.Parse(data)
+	if err != nil {
+		b.log.Warnf("ignoring the run document (fw_cfg %s): %v", rundoc.FwCfgName, err)
+		return
+	}
+	b.doc = doc
+	b.log.Infof("run document read from fw_cfg %s (%d env entries)", rundoc.FwCfgName, len(doc.Env))
 }
 
 // hang is the end of the line when even reboot(2) failed: PID 1 must not

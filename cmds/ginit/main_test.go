@@ -23,6 +23,9 @@ import (
 // step's result is a field a test sets.
 type fakeMachine struct {
 	cmdline    string
+	runDoc     []byte // the fw_cfg run document; nil for none
+	runDocErr  error
+	overrides  []imagespec.Override // what resolveWorkload was given
 	mountErr   error
 	rootErr    error
 	rootEnd    *ending
@@ -67,8 +70,13 @@ func (f *fakeMachine) obtainRoot(bootcfg.Config, network) (string, *ending, erro
 	f.step("obtainRoot")
 	return "/dev/vda", f.rootEnd, f.rootErr
 }
-func (f *fakeMachine) resolveWorkload(bootcfg.Config) (workload.Process, error) {
+func (f *fakeMachine) readRunDocument() ([]byte, error) {
+	f.step("readRunDocument")
+	return f.runDoc, f.runDocErr
+}
+func (f *fakeMachine) resolveWorkload(overrides ...imagespec.Override) (workload.Process, error) {
 	f.step("resolveWorkload")
+	f.overrides = overrides
 	argv0 := "/bin/app"
 	if f.init {
 		argv0 = "/lib/systemd/systemd"
@@ -247,6 +255,56 @@ func TestBootStopSignals(t *testing.T) {
 	}
 	if !strings.Contains(log, "still running after 50ms: SIGKILL") {
 		t.Errorf("log %q; want the SIGKILL line", log)
+	}
+}
+
+// The run document comes between the image and the command line; a bad
+// one is one warning that names the problem, never a value, and the boot
+// goes on without it.
+func TestBootRunDocument(t *testing.T) {
+	doc := []byte(`{"version":1,"env":["TOKEN=s3cret","X=doc"],"user":"app"}`)
+	m, log := runBoot(t, &fakeMachine{cmdline: "ginit.env=X=cmdline", runDoc: doc, proc: newProcess(0)})
+	if i, j := slices.Index(m.steps, "loadModules"), slices.Index(m.steps, "readRunDocument"); j < i || j > slices.Index(m.steps, "startNetwork") {
+		t.Errorf("steps %q; want readRunDocument after loadModules, before startNetwork", m.steps)
+	}
+	img := imagespec.Image{Config: imagespec.Config{Cmd: []string{"/app"}, Env: []string{"X=img"}}}
+	spec, err := imagespec.Merge(img, m.overrides...)
+	if err != nil {
+		t.Fatalf("Merge(overrides) = %v", err)
+	}
+	for name, want := range map[string]string{"TOKEN": "s3cret", "X": "cmdline"} {
+		if got, _ := imagespec.Getenv(spec.Env, name); got != want {
+			t.Errorf("%s = %q; want %q (overrides %+v)", name, got, want, m.overrides)
+		}
+	}
+	if spec.User != "app" {
+		t.Errorf("User = %q; want app", spec.User)
+	}
+	if !strings.Contains(log, "run document read from fw_cfg opt/ginit/run (2 env entries)") {
+		t.Errorf("log %q; want the line naming what the document sets", log)
+	}
+	if strings.Contains(log, "s3cret") {
+		t.Errorf("log %q; shows a value of the run document", log)
+	}
+
+	for _, tc := range []struct {
+		name string
+		m    *fakeMachine
+		want string
+	}{
+		{"bad JSON", &fakeMachine{runDoc: []byte(`{"version":1,"env":["TOKEN=s3cret"],"volume":1}`)}, `ignoring the run document (fw_cfg opt/ginit/run): run document: unknown field "volume"`},
+		{"unreadable", &fakeMachine{runDocErr: errors.New("read: EIO")}, "ignoring the run document (fw_cfg opt/ginit/run): read: EIO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.m.proc = newProcess(0)
+			m, log := runBoot(t, tc.m)
+			if strings.Count(log, "ignoring the run document") != 1 || !strings.Contains(log, tc.want) || strings.Contains(log, "s3cret") {
+				t.Errorf("log %q; want one line %q and no value", log, tc.want)
+			}
+			if m.status != 0 || len(m.overrides) != 2 || m.overrides[0].Env != nil {
+				t.Errorf("status %d, overrides %+v; want 0 and an empty document override", m.status, m.overrides)
+			}
+		})
 	}
 }
 

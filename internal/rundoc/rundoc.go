@@ -5,7 +5,6 @@
 package rundoc
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +15,13 @@ import (
 	"github.com/ginit-dev/ginit/internal/ipconfig"
 )
 
-// FwCfgName is the fw_cfg file a host puts the document in.
-const FwCfgName = "opt/ginit/run"
+// FwCfgName is the fw_cfg file a host puts the document in
+// (qemu -fw_cfg name=opt/ginit/run,file=PATH); FwCfgPath is where the
+// guest's qemu_fw_cfg driver shows it.
+const (
+	FwCfgName = "opt/ginit/run"
+	FwCfgPath = "/sys/firmware/qemu_fw_cfg/by_name/" + FwCfgName + "/raw"
+)
 
 // Version is the schema version this package reads.
 const Version = 1
@@ -47,13 +51,14 @@ func Parse(data []byte) (Document, error) {
 	if len(data) > MaxSize {
 		return Document{}, fmt.Errorf("run document: %d bytes; at most %d", len(data), MaxSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	// strings, not bytes: ginit links strings' reader already.
+	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	var d Document
 	if err := dec.Decode(&d); err != nil {
 		return Document{}, fmt.Errorf("run document: %w", describe(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if strings.TrimSpace(string(data[dec.InputOffset():])) != "" {
 		return Document{}, errors.New("run document: data after the JSON object")
 	}
 	if err := d.check(); err != nil {
