@@ -86,13 +86,21 @@ type VM struct {
 	// Triggers press buttons through QEMU's monitor when console text
 	// appears.
 	Triggers []qemu.Trigger
+	// FwCfg maps fw_cfg names to host files (the run document).
+	FwCfg map[string]string
+}
+
+// QEMU is the qemu.VM that Boot runs for vm.
+func (a Artifacts) QEMU(vm VM) qemu.VM {
+	return qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet,
+		NetOptions: vm.NetOptions, MemMB: vm.MemMB, Reboot: vm.Reboot, Timeout: vm.Timeout, Triggers: vm.Triggers,
+		FwCfg: vm.FwCfg}
 }
 
 // Boot runs the VM to its end and returns its console and exit status.
 func (a Artifacts) Boot(t *testing.T, vm VM) qemu.Result {
 	t.Helper()
-	res, err := qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet,
-		NetOptions: vm.NetOptions, MemMB: vm.MemMB, Reboot: vm.Reboot, Timeout: vm.Timeout, Triggers: vm.Triggers}.Run(context.Background())
+	res, err := a.QEMU(vm).Run(context.Background())
 	if err != nil {
 		t.Fatalf("boot: %v; console:\n%s", err, res.Console)
 	}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/bootcfg"
 	"github.com/ginit-dev/ginit/internal/console"
+	"github.com/ginit-dev/ginit/internal/fwcfg"
 	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/klog"
 	"github.com/ginit-dev/ginit/internal/kmod"
@@ -82,7 +81,6 @@ type system struct {
 	b       *boot
 	reaper  *reaper.Reaper
 	net     *netconf.Network
-	modules *kmod.Policy // nil when the image has no modules
 	mounted bool // the root is mounted at newRoot
 	// shellSession is the session of the shell ginit started on the
 	// console (ginit.shell=1, onexit=shell, rescue), 0 for none: it is
@@ -159,7 +157,6 @@ func (s *system) loadModules(cfg bootcfg.Config) (rest func()) {
 		}
 	}
 	report(policy.Boot())
-	s.modules = policy
 	return func() {
 		report(policy.Rest())
 		log.Debugf("loaded modules: %s", strings.Join(policy.Loaded(), " "))
@@ -167,33 +164,16 @@ func (s *system) loadModules(cfg bootcfg.Config) (rest func()) {
 }
 
 func (s *system) readRunDocument() ([]byte, error) {
-	if _, err := os.Stat(fwCfgSysfs); err != nil && s.modules != nil {
-		// The fw_cfg device is on the ACPI bus, which the boot's coldplug
-		// leaves for later; the document is needed now. Where the machine
-		// has no fw_cfg, the driver loads and finds nothing.
-		if err := s.modules.Load("qemu_fw_cfg"); err != nil {
-			s.b.log.Debugf("no run document: %v", err)
-			return nil, nil
-		}
+	if !shutdown.OnQEMU() {
+		return nil, nil // fw_cfg is QEMU's
 	}
-	f, err := os.Open(rundoc.FwCfgPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	// One byte over the limit, so that Parse names the size.
-	data, err := io.ReadAll(io.LimitReader(f, rundoc.MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", rundoc.FwCfgPath, err)
+	data, found, err := fwcfg.Read(rundoc.FwCfgName, rundoc.MaxSize+1)
+	if !found {
+		data = nil
 	}
-	return data, nil
+	return data, err
 }
-
-// fwCfgSysfs is the qemu_fw_cfg driver's sysfs directory.
-const fwCfgSysfs = "/sys/firmware/qemu_fw_cfg"
 
 func (s *system) startNetwork(cfg bootcfg.Config) network {
 	// A hostname set before the network starts is fixed: DHCP does not

@@ -170,10 +170,9 @@ func (b *boot) sequence() ending {
 	loadRest := b.m.loadModules(b.cfg)
 	b.mark("modules")
 
-	// 4b. The host's run document in fw_cfg, now that its driver is
-	// loaded: what to run, as the command line says it, but off
-	// /proc/cmdline. A bad one is ignored, as a bad kernel parameter is;
-	// its values are never logged.
+	// 4b. The host's run document in fw_cfg: what to run, as the command
+	// line says it, but off /proc/cmdline. A bad one is ignored, as a bad
+	// kernel parameter is; its values are never logged.
 	b.readRunDocument()
 
 	// 5. Network in the background; the root does not wait for it.

@@ -69,10 +69,6 @@ func (p *Policy) Rest() ColdplugResult {
 	return p.loader.Coldplug(p.sys, p.aliases, nil, func(bus string) bool { return !BootBus(bus) })
 }
 
-// Load loads one module the boot needs before its device's bus would be
-// coldplugged, such as qemu_fw_cfg, whose device sits on the ACPI bus.
-func (p *Policy) Load(name string) error { return p.loader.Load(name) }
-
 // Loaded lists the modules loaded so far.
 func (p *Policy) Loaded() []string { return p.loader.Loaded() }
 

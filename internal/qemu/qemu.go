@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +91,9 @@ type VM struct {
 	MemMB   int           // default 256
 	Timeout time.Duration // default 90s
 	Extra   []string      // more QEMU arguments
+	// FwCfg maps fw_cfg names (opt/ginit/run) to host files, which the
+	// guest reads; unlike -append, their contents are not in QEMU's argv.
+	FwCfg map[string]string
 	// With no Kernel, the machine boots from the network card: its PXE
 	// firmware loads what the DHCP server's bootfile names.
 	// Triggers send QEMU monitor commands when console text appears.
@@ -147,6 +151,16 @@ func (vm VM) Args() []string {
 			nic += "," + vm.NetOptions
 		}
 		args = append(args, "-nic", nic)
+	}
+	names := make([]string, 0, len(vm.FwCfg))
+	for name := range vm.FwCfg {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		// QEMU's option syntax doubles a comma inside a value.
+		esc := func(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+		args = append(args, "-fw_cfg", "name="+esc(name)+",file="+esc(vm.FwCfg[name]))
 	}
 	return append(args, vm.Extra...)
 }

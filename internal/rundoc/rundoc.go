@@ -16,12 +16,8 @@ import (
 )
 
 // FwCfgName is the fw_cfg file a host puts the document in
-// (qemu -fw_cfg name=opt/ginit/run,file=PATH); FwCfgPath is where the
-// guest's qemu_fw_cfg driver shows it.
-const (
-	FwCfgName = "opt/ginit/run"
-	FwCfgPath = "/sys/firmware/qemu_fw_cfg/by_name/" + FwCfgName + "/raw"
-)
+// (qemu -fw_cfg name=opt/ginit/run,file=PATH).
+const FwCfgName = "opt/ginit/run"
 
 // Version is the schema version this package reads.
 const Version = 1

@@ -3,7 +3,7 @@
 //
 //	probe write PATH TEXT CODE   write TEXT to PATH (no sync: that is PID 1's job), exit CODE
 //	probe args ARGS...           print each argument on its own line, quoted
-//	probe env                    print uid, gid, groups, cwd and the environment
+//	probe env                    print uid, gid, groups, cwd, the environment, hostname and /proc/cmdline
 //	probe segv                   die of SIGSEGV
 //	probe orphans N              leave N children to PID 1, then count zombies
 //	probe stopwait PATH          wait for SIGTERM or SIGUSR1, write its name to PATH, exit 0
@@ -104,6 +104,10 @@ func main() {
 		for _, kv := range os.Environ() {
 			fmt.Printf("probe: env %s\n", kv)
 		}
+		host, _ := os.Hostname()
+		fmt.Printf("probe: hostname=%s\n", host)
+		cmdline, _ := os.ReadFile("/proc/cmdline")
+		fmt.Printf("probe: /proc/cmdline=%q\n", strings.TrimSpace(string(cmdline)))
 	case "segv":
 		// The Go runtime turns a SIGSEGV into its own exit status 2; put the
 		// kernel's default action back first (a zeroed struct sigaction is
