@@ -31,6 +31,7 @@ type consoleWriter struct {
 	start    time.Time
 	monitor  string
 	stdin    io.Writer // the serial console's input
+	tee      io.Writer
 	err      error
 }
 
@@ -38,6 +39,9 @@ func (w *consoleWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
+	if w.tee != nil {
+		_, _ = w.tee.Write(p)
+	}
 	for w.fired < len(w.triggers) && strings.Contains(w.buf.String(), w.triggers[w.fired].When) {
 		w.firedAt = append(w.firedAt, time.Since(w.start))
 		if in := w.triggers[w.fired].Input; in != "" && w.stdin != nil {
@@ -94,6 +98,8 @@ type VM struct {
 	// FwCfg maps fw_cfg names (opt/ginit/run) to host files, which the
 	// guest reads; unlike -append, their contents are not in QEMU's argv.
 	FwCfg map[string]string
+	// Tee also gets the console as it arrives.
+	Tee io.Writer
 	// With no Kernel, the machine boots from the network card: its PXE
 	// firmware loads what the DHCP server's bootfile names.
 	// Triggers send QEMU monitor commands when console text appears.
@@ -193,7 +199,7 @@ func (vm VM) Run(ctx context.Context) (Result, error) {
 	}
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	start := time.Now()
-	out := &consoleWriter{triggers: vm.Triggers, monitor: monitor, start: start}
+	out := &consoleWriter{triggers: vm.Triggers, monitor: monitor, start: start, tee: vm.Tee}
 	cmd.Stdout, cmd.Stderr = out, out
 	// The serial console's input is QEMU's standard input (-serial stdio).
 	stdin, err := cmd.StdinPipe()

@@ -1,0 +1,118 @@
+// Command ginitctl runs a container image as a VM, as `docker run` runs it
+// as a container: one command, no daemon.
+//
+// Usage:
+//
+//	ginitctl run [flags] IMAGE [CMD [ARGS...]]
+//
+// IMAGE is anything oci2disk takes. CMD replaces the image's Cmd and
+// --entrypoint its Entrypoint, as in docker run. What the run changes (env,
+// workdir, user, entrypoint, cmd) reaches ginit as a run document in QEMU's
+// fw_cfg, written 0600 into the VM's state directory, never on the kernel
+// command line. ginitctl exits with the workload's status, or 125 when the
+// run itself failed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ginit-dev/ginit/internal/cmdhelp"
+	"github.com/ginit-dev/ginit/internal/vmrun"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const head = `Usage: ginitctl run [flags] IMAGE [CMD [ARGS...]]
+
+Runs a container image as a VM under QEMU, as docker run runs it as a
+container, and exits with the workload's status (125: the run failed).
+IMAGE is anything oci2disk takes: docker://REF, docker-archive:PATH,
+oci:PATH, oci-archive:PATH, tar:PATH, dir:PATH. Env values, the user, the
+workdir, the entrypoint and the command reach the VM through QEMU's fw_cfg,
+not the kernel command line.
+
+Example:
+  ginitctl run --rm -e GREETING=hi --env-file secrets.env docker://alpine env
+
+Flags:
+`
+
+const tail = `
+Not yet: -d, -i/-t, -p, -v, --name, ps, stop, logs; a disk cache (each run
+converts the image again).
+`
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+// optional is a string flag that knows whether it was given.
+type optional struct{ v *string }
+
+func (o *optional) String() string {
+	if o.v == nil {
+		return ""
+	}
+	return *o.v
+}
+func (o *optional) Set(v string) error { o.v = &v; return nil }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "run" {
+		args = args[1:]
+	} else if len(args) == 0 || (args[0] != "-h" && args[0] != "--help") {
+		fmt.Fprintln(stderr, "ginitctl: want a command: run (see ginitctl --help)")
+		return vmrun.ExitFailed
+	}
+	fs := flag.NewFlagSet("ginitctl run", flag.ContinueOnError)
+	var env, envFiles list
+	var entry optional
+	o := vmrun.Options{Console: stdout}
+	fs.Var(&env, "e", "set an environment variable: NAME=VALUE, or NAME for this shell's value (repeatable)")
+	fs.Var(&env, "env", "same as -e")
+	fs.Var(&envFiles, "env-file", "read environment variables from a file: NAME=VALUE or NAME a line, # comments (repeatable)")
+	fs.Var(&entry, "entrypoint", `replace the image's Entrypoint (and drop its Cmd); "" clears it`)
+	fs.StringVar(&o.Workdir, "w", "", "working directory inside the VM")
+	fs.StringVar(&o.Workdir, "workdir", "", "same as -w")
+	fs.StringVar(&o.User, "u", "", "user[:group], names or ids from the image's /etc/passwd")
+	fs.StringVar(&o.User, "user", "", "same as -u")
+	fs.StringVar(&o.Hostname, "hostname", "", "the VM's hostname")
+	fs.BoolVar(&o.Remove, "rm", false, "remove the VM's state directory (disk, run document) when it ends")
+	fs.StringVar(&o.State, "state", vmrun.DefaultState(), "state directory")
+	fs.StringVar(&o.Kernel, "kernel", "build/kernel/vmlinuz", "kernel to boot")
+	fs.StringVar(&o.Initrd, "initrd", "build/minimal.cpio", "ginit initramfs to boot")
+	fs.StringVar(&o.Append, "append", "", "more kernel parameters (they override the run's settings)")
+	if err := cmdhelp.Parse(fs, args, stdout, head, tail); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "ginitctl: %v\n", err)
+		return vmrun.ExitFailed
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "ginitctl: run: want an IMAGE (see ginitctl run --help)")
+		return vmrun.ExitFailed
+	}
+	o.Image, o.Cmd = fs.Arg(0), fs.Args()[1:]
+	o.Env, o.EnvFiles, o.Entrypoint = env, envFiles, entry.v
+	status, err := vmrun.Run(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "ginitctl: %v\n", err)
+	}
+	return status
+}

@@ -1,0 +1,211 @@
+// Package vmrun runs a container image as a VM, as `docker run` runs it as
+// a container: it makes the root disk, writes what the run changes into a
+// run document that ginit reads through fw_cfg (never the kernel command
+// line: env values are often secrets), boots QEMU, and returns the
+// workload's exit status. A VM is a QEMU process and a state directory.
+package vmrun
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/disk"
+	"github.com/ginit-dev/ginit/internal/imagesrc"
+	"github.com/ginit-dev/ginit/internal/qemu"
+	"github.com/ginit-dev/ginit/internal/rundoc"
+)
+
+// ExitFailed is the status when the run itself failed, as docker run
+// uses 125.
+const ExitFailed = 125
+
+// Options is one run.
+type Options struct {
+	Image string   // anything oci2disk takes
+	Cmd   []string // replaces the image's Cmd when not empty
+	// Entrypoint replaces the image's Entrypoint when not nil; an empty
+	// string clears it, as docker run --entrypoint "" does.
+	Entrypoint *string
+	Env        []string // -e: K=V, or K for the caller's value
+	EnvFiles   []string // --env-file, applied before Env
+	Workdir    string
+	User       string
+	Hostname   string
+	Remove     bool   // --rm: remove the state directory at the end
+	State      string // the state directory's parent
+	Kernel     string
+	Initrd     string
+	Append     string    // more kernel parameters
+	Console    io.Writer // the VM's console
+	// Getenv looks up the caller's environment (os.LookupEnv when nil).
+	Getenv func(string) (string, bool)
+}
+
+// Document is the run document for o: what the run changes in the image's
+// configuration.
+func Document(o Options) (rundoc.Document, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	doc := rundoc.Document{Version: rundoc.Version, Workdir: o.Workdir, User: o.User, Hostname: o.Hostname}
+	if len(o.Cmd) > 0 {
+		doc.Cmd = &o.Cmd
+	}
+	if o.Entrypoint != nil {
+		entry := []string{}
+		if *o.Entrypoint != "" {
+			entry = []string{*o.Entrypoint}
+		}
+		doc.Entrypoint = &entry
+	}
+	var env []string
+	for _, f := range o.EnvFiles {
+		lines, err := readEnvFile(f)
+		if err != nil {
+			return rundoc.Document{}, err
+		}
+		env = append(env, lines...)
+	}
+	env = append(env, o.Env...)
+	for _, kv := range env {
+		if strings.Contains(kv, "=") {
+			doc.Env = append(doc.Env, kv)
+		} else if v, ok := getenv(kv); ok {
+			doc.Env = append(doc.Env, kv+"="+v)
+		} // docker run leaves a name the caller has not set out
+	}
+	// Check it as ginit will, so a bad value fails here, before a boot.
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return rundoc.Document{}, err
+	}
+	if _, err := rundoc.Parse(b); err != nil {
+		return rundoc.Document{}, err
+	}
+	return doc, nil
+}
+
+// readEnvFile reads docker's env file format: K=V or K a line, # comments
+// and blank lines skipped, no quotes taken off.
+func readEnvFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file: %w", err)
+	}
+	defer f.Close()
+	var env []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), rundoc.MaxSize)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimLeft(sc.Text(), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if name, _, _ := strings.Cut(line, "="); name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("--env-file %s:%d: want NAME=VALUE or NAME", path, n)
+		}
+		env = append(env, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--env-file %s: %w", path, err)
+	}
+	return env, nil
+}
+
+// vm is the QEMU machine of a run whose state directory is dir.
+func vm(o Options, dir string) qemu.VM {
+	return qemu.VM{
+		Kernel: o.Kernel, Initrd: o.Initrd, Disk: filepath.Join(dir, "disk.img"),
+		// loglevel=3: the kernel's errors only, so the console is mostly
+		// the workload's.
+		Append:  strings.TrimSpace("loglevel=3 " + o.Append),
+		MemMB:   512,
+		Timeout: 100 * 365 * 24 * time.Hour,
+		FwCfg:   map[string]string{rundoc.FwCfgName: filepath.Join(dir, "run.json")},
+		Tee:     o.Console,
+	}
+}
+
+// Run runs o and returns the workload's exit status, or ExitFailed and why.
+func Run(ctx context.Context, o Options) (int, error) {
+	doc, err := Document(o)
+	if err != nil {
+		return ExitFailed, err
+	}
+	src, err := imagesrc.ParseSource(o.Image)
+	if err != nil {
+		return ExitFailed, err
+	}
+	for _, f := range []string{o.Kernel, o.Initrd} {
+		if _, err := os.Stat(f); err != nil {
+			return ExitFailed, fmt.Errorf("kernel or initramfs: %w", err)
+		}
+	}
+	dir, err := newStateDir(o.State)
+	if err != nil {
+		return ExitFailed, err
+	}
+	ok := false
+	defer func() {
+		// A run that never booted leaves nothing behind.
+		if o.Remove || !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return ExitFailed, err
+	}
+	// The document may hold secrets: only the caller reads it.
+	if err := os.WriteFile(filepath.Join(dir, "run.json"), b, 0o600); err != nil {
+		return ExitFailed, err
+	}
+	if _, err := disk.Build(ctx, disk.Options{Source: src, Output: filepath.Join(dir, "disk.img")}); err != nil {
+		return ExitFailed, fmt.Errorf("disk from %s: %w", o.Image, err)
+	}
+	ok = true
+	res, err := vm(o, dir).Run(ctx)
+	if ctx.Err() != nil {
+		return ExitFailed, errors.New("interrupted: the VM was killed")
+	}
+	if err != nil {
+		return ExitFailed, err
+	}
+	if st := res.ExitLine(); st >= 0 {
+		return st, nil
+	}
+	return ExitFailed, errors.New("the VM ended without a workload exit status (see the console)")
+}
+
+// newStateDir makes a VM's directory, 0700, under parent.
+func newStateDir(parent string) (string, error) {
+	id := make([]byte, 6)
+	if _, err := rand.Read(id); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(parent, "vms", hex.EncodeToString(id))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("state directory: %w", err)
+	}
+	return dir, nil
+}
+
+// DefaultState is $XDG_STATE_HOME/ginit, or ~/.local/state/ginit.
+func DefaultState() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "ginit")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local/state/ginit")
+}
