@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ginit-dev/ginit/internal/testenv"
@@ -88,5 +91,63 @@ func TestGinitctlRun(t *testing.T) {
 
 	if out, code := run("dir:" + filepath.Join(tmp, "missing")); code != 125 || !strings.Contains(out, "ginitctl: disk from dir:") {
 		t.Errorf("ginitctl run dir:missing = %d, %q; want 125 and one line naming the source", code, out)
+	}
+}
+
+// Ctrl-C to a foreground run stops the VM as docker run stops a
+// container: the image's StopSignal reaches the workload, and its status
+// comes back.
+func TestGinitctlCtrlC(t *testing.T) {
+	a := FindArtifacts(t)
+	testenv.NeedTools(t, "mkfs.ext4", "debugfs")
+	tmp := t.TempDir()
+	ctl := a.buildGinitctl(t, tmp)
+	root := probeRoot(t, a, map[string]any{"Entrypoint": []string{"/app/probe", "stopwait", "/stopped.txt"}, "StopSignal": "SIGUSR1"})
+	state := filepath.Join(tmp, "state")
+	cmd := exec.Command(ctl, "run", "--state", state, "--kernel", a.Kernel, "--initrd", a.Initrd, "--append", "ginit.debug", "dir:"+root)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	// A process group of its own, which Ctrl-C signals whole, as a
+	// terminal does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	ready, pressed := 0, false
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		// The power button's driver loads after the workload starts.
+		if strings.Contains(line, "probe: waiting for a stop signal") || strings.Contains(line, "ginit: watching the power button") {
+			ready++
+		}
+		if ready == 2 && !pressed {
+			pressed = true
+			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err := <-done
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("ginitctl: %v", err)
+	}
+	if !pressed {
+		t.Fatalf("the workload never waited for its stop signal:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(out.String(), "ginit: power button pressed") {
+		t.Errorf("ginitctl after Ctrl-C: status %d; want 0 and the power button line:\n%s", code, out.String())
+	}
+	disks, _ := filepath.Glob(filepath.Join(state, "vms", "*", "disk.img"))
+	if len(disks) != 1 {
+		t.Fatalf("disks %v; want one", disks)
+	}
+	if got := DebugfsCat(t, disks[0], "/stopped.txt"); got != "stopped by SIGUSR1\n" {
+		t.Errorf("/stopped.txt = %q; want the image's StopSignal, SIGUSR1", got)
 	}
 }

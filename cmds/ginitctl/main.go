@@ -23,16 +23,40 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ginit-dev/ginit/internal/cmdhelp"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// stopOnSignals turns the first SIGINT or SIGTERM into a graceful stop,
+// as docker run does, and a second one, or a VM still up after grace,
+// into killing QEMU.
+func stopOnSignals(grace time.Duration) (ctx context.Context, stop <-chan struct{}, release func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stopc := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return
+		}
+		close(stopc)
+		select {
+		case <-sigs:
+		case <-time.After(grace):
+		case <-ctx.Done():
+			return
+		}
+		cancel()
+	}()
+	return ctx, stopc, func() { signal.Stop(sigs); cancel() }
 }
 
 const head = `Usage: ginitctl run [flags] IMAGE [CMD [ARGS...]]
@@ -51,6 +75,10 @@ Flags:
 `
 
 const tail = `
+Ctrl-C or SIGTERM stops the VM as its power button does: the workload gets
+its StopSignal, SIGKILL after --stop-timeout, and its status comes back; a
+second one kills QEMU (status 125).
+
 Not yet: -d, -i/-t, -p, -v, --name, ps, stop, logs; a disk cache (each run
 converts the image again).
 `
@@ -72,7 +100,7 @@ func (o *optional) String() string {
 }
 func (o *optional) Set(v string) error { o.v = &v; return nil }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	} else if len(args) == 0 || (args[0] != "-h" && args[0] != "--help") {
@@ -92,6 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.User, "u", "", "user[:group], names or ids from the image's /etc/passwd")
 	fs.StringVar(&o.User, "user", "", "same as -u")
 	fs.StringVar(&o.Hostname, "hostname", "", "the VM's hostname")
+	fs.DurationVar(&o.StopTimeout, "stop-timeout", 10*time.Second, "on Ctrl-C or SIGTERM: how long the workload has after its StopSignal before SIGKILL")
 	fs.BoolVar(&o.Remove, "rm", false, "remove the VM's state directory (disk, run document) when it ends")
 	fs.StringVar(&o.State, "state", vmrun.DefaultState(), "state directory")
 	fs.StringVar(&o.Kernel, "kernel", "build/kernel/vmlinuz", "kernel to boot")
@@ -110,6 +139,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Image, o.Cmd = fs.Arg(0), fs.Args()[1:]
 	o.Env, o.EnvFiles, o.Entrypoint = env, envFiles, entry.v
+	// The shutdown after the grace takes a few seconds more under TCG.
+	ctx, stop, release := stopOnSignals(o.StopTimeout + 30*time.Second)
+	defer release()
+	o.Stop = stop
 	status, err := vmrun.Run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "ginitctl: %v\n", err)

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -100,6 +101,9 @@ type VM struct {
 	FwCfg map[string]string
 	// Tee also gets the console as it arrives.
 	Tee io.Writer
+	// Stop, when it closes, presses the power button (system_powerdown),
+	// as a person stopping the machine would.
+	Stop <-chan struct{}
 	// With no Kernel, the machine boots from the network card: its PXE
 	// firmware loads what the DHCP server's bootfile names.
 	// Triggers send QEMU monitor commands when console text appears.
@@ -171,6 +175,32 @@ func (vm VM) Args() []string {
 	return append(args, vm.Extra...)
 }
 
+// pressPowerButton sends system_powerdown once stop closes, unless QEMU
+// ended first; QEMU may still be making its monitor socket.
+func pressPowerButton(stop, done <-chan struct{}, monitor string, out *consoleWriter) {
+	select {
+	case <-stop:
+	case <-done:
+		return
+	}
+	var err error
+	for range 50 {
+		if err = sendMonitor(monitor, "system_powerdown"); err == nil {
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	out.mu.Lock()
+	if out.err == nil {
+		out.err = err
+	}
+	out.mu.Unlock()
+}
+
 // ErrTimeout is returned when the VM did not stop in time.
 var ErrTimeout = errors.New("VM did not stop in time")
 
@@ -184,7 +214,7 @@ func (vm VM) Run(ctx context.Context) (Result, error) {
 	defer cancel()
 	args := vm.Args()
 	var monitor string
-	if len(vm.Triggers) > 0 {
+	if len(vm.Triggers) > 0 || vm.Stop != nil {
 		dir, err := os.MkdirTemp("", "ginit-qemu-")
 		if err != nil {
 			return Result{}, err
@@ -208,6 +238,14 @@ func (vm VM) Run(ctx context.Context) (Result, error) {
 	}
 	defer stdin.Close()
 	out.stdin = stdin
+	if vm.Stop != nil {
+		// The terminal's Ctrl-C goes to its whole process group: keep QEMU
+		// out of it, so that Stop, not SIGINT, ends the machine.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		done := make(chan struct{})
+		defer close(done)
+		go pressPowerButton(vm.Stop, done, monitor, out)
+	}
 	return out.result(ctx, cmd.Run(), "qemu", timeout)
 }
 

@@ -47,6 +47,10 @@ type Options struct {
 	Initrd     string
 	Append     string    // more kernel parameters
 	Console    io.Writer // the VM's console
+	// Stop, when it closes, stops the VM as its power button does: ginit
+	// sends the workload its StopSignal and, after StopTimeout, SIGKILL.
+	Stop        <-chan struct{}
+	StopTimeout time.Duration // 0: ginit's default
 	// Getenv looks up the caller's environment (os.LookupEnv when nil).
 	Getenv func(string) (string, bool)
 }
@@ -129,12 +133,20 @@ func vm(o Options, dir string) qemu.VM {
 		Kernel: o.Kernel, Initrd: o.Initrd, Disk: filepath.Join(dir, "disk.img"),
 		// loglevel=3: the kernel's errors only, so the console is mostly
 		// the workload's.
-		Append:  strings.TrimSpace("loglevel=3 " + o.Append),
+		Append:  strings.TrimSpace("loglevel=3 " + stopTimeout(o.StopTimeout) + o.Append),
 		MemMB:   512,
 		Timeout: 100 * 365 * 24 * time.Hour,
 		FwCfg:   map[string]string{rundoc.FwCfgName: filepath.Join(dir, "run.json")},
 		Tee:     o.Console,
+		Stop:    o.Stop,
 	}
+}
+
+func stopTimeout(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return "ginit.stoptimeout=" + d.String() + " "
 }
 
 // Run runs o and returns the workload's exit status, or ExitFailed and why.
@@ -173,6 +185,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}
 	if _, err := disk.Build(ctx, disk.Options{Source: src, Output: filepath.Join(dir, "disk.img")}); err != nil {
 		return ExitFailed, fmt.Errorf("disk from %s: %w", o.Image, err)
+	}
+	select {
+	case <-o.Stop:
+		return ExitFailed, errors.New("interrupted before the VM started")
+	default:
 	}
 	ok = true
 	res, err := vm(o, dir).Run(ctx)
