@@ -199,7 +199,10 @@ func TestJoinAndStop(t *testing.T) {
 		t.Errorf("joined command sees init %q, hostname %q, uid %d gid %d; want \"/nsguest serve\", joined, 7, 8", rep.Init, rep.Hostname, rep.UID, rep.GID)
 	}
 
-	// serve, PID 1 with a handler, ends on SIGTERM.
+	// serve, PID 1 with a handler, ends on SIGTERM. A PID 1 ignores a
+	// signal it has no handler for, so wait until serve has one: on a
+	// loaded machine its Go runtime may not have got there yet.
+	nstest.WaitCaught(t, p.Pid, unix.SIGTERM)
 	start := time.Now()
 	p.Stop(unix.SIGTERM, 10*time.Second)
 	if e := p.Wait(); e.Reason != Exited || e.Code != 0 || time.Since(start) > 5*time.Second {

@@ -8,7 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
@@ -67,4 +72,29 @@ func NewRoot(t *testing.T, guest string) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// WaitCaught waits until process pid has a handler for sig (SigCgt in
+// /proc/PID/status).
+func WaitCaught(t *testing.T, pid int, sig unix.Signal) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatalf("read status of %d: %v", pid, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+				mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+				if err == nil && mask&(1<<(uint(sig)-1)) != 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d has no handler for %v after 10s", pid, sig)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
