@@ -46,9 +46,19 @@ func TestOrphansAndSupervisedStatus(t *testing.T) {
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	r := New()
 	sh := "/bin/sh"
-	// The shell starts 1000 children that outlive it, then exits 3.
-	script := `i=0; while [ $i -lt 1000 ]; do sleep 3 & i=$((i+1)); done; exit 3`
-	_, done, err := r.Start(sh, []string{"sh", "-c", script}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}})
+	// The shell starts 1000 children that outlive it, then exits 3. The
+	// children wait for the end of a pipe that the test closes once the
+	// shell is gone: with a timed sleep, a loaded machine let early
+	// children end while the shell was still starting the rest, and the
+	// shell reaped those itself.
+	release, hold, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release.Close()
+	defer hold.Close()
+	script := `i=0; while [ $i -lt 1000 ]; do (read x <&3) & i=$((i+1)); done; exit 3`
+	_, done, err := r.Start(sh, []string{"sh", "-c", script}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2, release.Fd()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +70,7 @@ func TestOrphansAndSupervisedStatus(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("no exit status for the supervised child")
 	}
+	hold.Close() // every child reads EOF and exits, as an orphan
 	deadline := time.Now().Add(30 * time.Second)
 	for r.Orphans() < 1000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
