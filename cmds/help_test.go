@@ -49,19 +49,22 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		if len(flags) == 0 {
 			t.Errorf("%s: no flags found in its source", name)
 		}
+		// A command's flags are listed by its own help or by one of its
+		// subcommands'.
+		var subHelp string
+		for _, sub := range subs {
+			subHelp += help(t, filepath.Join(bin, name), name+" "+sub, sub, "-h")
+		}
 		for _, args := range [][]string{{"-h"}, {"--help"}} {
 			out := help(t, filepath.Join(bin, name), name, args...)
 			if !strings.Contains(out, "Example") {
 				t.Errorf("%s %s: no example in\n%s", name, args[0], out)
 			}
 			for _, f := range flags {
-				if !regexp.MustCompile(`(^|[\s,\[])--?` + regexp.QuoteMeta(f) + `\b`).MatchString(out) {
-					t.Errorf("%s %s does not list -%s:\n%s", name, args[0], f, out)
+				if !regexp.MustCompile(`(^|[\s,\[])--?` + regexp.QuoteMeta(f) + `\b`).MatchString(out + subHelp) {
+					t.Errorf("%s %s and its subcommands' help do not list -%s:\n%s", name, args[0], f, out)
 				}
 			}
-		}
-		for _, sub := range subs {
-			help(t, filepath.Join(bin, name), name+" "+sub, sub, "-h")
 		}
 	}
 	if out := help(t, filepath.Join(bin, "chrootrun"), "chrootrun", "-h"); !strings.Contains(out, "mount and PID namespaces") {

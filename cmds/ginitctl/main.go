@@ -1,151 +1,75 @@
 // Command ginitctl runs a container image as a VM, as `docker run` runs it
-// as a container: one command, no daemon.
+// as a container: one command, no daemon. A VM is a QEMU process and a
+// directory under the state directory (internal/vmrun names its files).
 //
 // Usage:
 //
-//	ginitctl run [flags] IMAGE [CMD [ARGS...]]
+//	ginitctl COMMAND [flags] [ARGS...]
 //
-// IMAGE is anything oci2disk takes. CMD replaces the image's Cmd and
-// --entrypoint its Entrypoint, as in docker run. What the run changes (env,
-// workdir, user, entrypoint, cmd) reaches ginit as a run document in QEMU's
-// fw_cfg, written 0600 into the VM's state directory, never on the kernel
-// command line. ginitctl exits with the workload's status, or 125 when the
-// run itself failed.
+// Each command lives in its own file (run.go for run, ...) as a function
+// that takes its arguments and returns the exit status; main only picks
+// it. ginitctl exits 125 when it failed itself, as docker does.
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
-	"github.com/ginit-dev/ginit/internal/cmdhelp"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
+// command is one subcommand: its name, a line for the overview, and what
+// runs it.
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) int
+}
+
+// commands in the order the overview lists them.
+var commands = []command{
+	{"run", "run an image as a VM", runCmd},
+}
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// stopOnSignals turns the first SIGINT or SIGTERM into a graceful stop,
-// as docker run does, and a second one, or a VM still up after grace,
-// into killing QEMU.
-func stopOnSignals(grace time.Duration) (ctx context.Context, stop <-chan struct{}, release func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	stopc := make(chan struct{})
-	go func() {
-		select {
-		case <-sigs:
-		case <-ctx.Done():
-			return
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "ginitctl: want a command (see ginitctl --help)")
+		return vmrun.ExitFailed
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, overview())
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
 		}
-		close(stopc)
-		select {
-		case <-sigs:
-		case <-time.After(grace):
-		case <-ctx.Done():
-			return
-		}
-		cancel()
-	}()
-	return ctx, stopc, func() { signal.Stop(sigs); cancel() }
+	}
+	fmt.Fprintf(stderr, "ginitctl: unknown command %q (see ginitctl --help)\n", args[0])
+	return vmrun.ExitFailed
 }
 
-const head = `Usage: ginitctl run [flags] IMAGE [CMD [ARGS...]]
+func overview() string {
+	var b strings.Builder
+	b.WriteString(`Usage: ginitctl COMMAND [flags] [ARGS...]
 
-Runs a container image as a VM under QEMU, as docker run runs it as a
-container, and exits with the workload's status (125: the run failed).
-IMAGE is anything oci2disk takes: docker://REF, docker-archive:PATH,
-oci:PATH, oci-archive:PATH, tar:PATH, dir:PATH. Env values, the user, the
-workdir, the entrypoint and the command reach the VM through QEMU's fw_cfg,
-not the kernel command line.
+Runs container images as VMs under QEMU, as docker runs them as
+containers: no daemon; each VM is a QEMU process and a directory under
+the state directory ($XDG_STATE_HOME/ginit, or --state).
 
 Example:
-  ginitctl run --rm -e GREETING=hi --env-file secrets.env docker://alpine env
+  ginitctl run --rm docker://alpine echo hello
 
-Flags:
-`
-
-const tail = `
-Ctrl-C or SIGTERM stops the VM as its power button does: the workload gets
-its StopSignal, SIGKILL after --stop-timeout, and its status comes back; a
-second one kills QEMU (status 125).
-
-Not yet: -d, -i/-t, -p, -v, --name, ps, stop, logs; a disk cache (each run
-converts the image again).
-`
-
-// list is a repeatable string flag.
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
-
-// optional is a string flag that knows whether it was given.
-type optional struct{ v *string }
-
-func (o *optional) String() string {
-	if o.v == nil {
-		return ""
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
 	}
-	return *o.v
-}
-func (o *optional) Set(v string) error { o.v = &v; return nil }
-
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "run" {
-		args = args[1:]
-	} else if len(args) == 0 || (args[0] != "-h" && args[0] != "--help") {
-		fmt.Fprintln(stderr, "ginitctl: want a command: run (see ginitctl --help)")
-		return vmrun.ExitFailed
-	}
-	fs := flag.NewFlagSet("ginitctl run", flag.ContinueOnError)
-	var env, envFiles list
-	var entry optional
-	o := vmrun.Options{Console: stdout}
-	fs.Var(&env, "e", "set an environment variable: NAME=VALUE, or NAME for this shell's value (repeatable)")
-	fs.Var(&env, "env", "same as -e")
-	fs.Var(&envFiles, "env-file", "read environment variables from a file: NAME=VALUE or NAME a line, # comments (repeatable)")
-	fs.Var(&entry, "entrypoint", `replace the image's Entrypoint (and drop its Cmd); "" clears it`)
-	fs.StringVar(&o.Workdir, "w", "", "working directory inside the VM")
-	fs.StringVar(&o.Workdir, "workdir", "", "same as -w")
-	fs.StringVar(&o.User, "u", "", "user[:group], names or ids from the image's /etc/passwd")
-	fs.StringVar(&o.User, "user", "", "same as -u")
-	fs.StringVar(&o.Hostname, "hostname", "", "the VM's hostname")
-	fs.DurationVar(&o.StopTimeout, "stop-timeout", 10*time.Second, "on Ctrl-C or SIGTERM: how long the workload has after its StopSignal before SIGKILL")
-	fs.BoolVar(&o.Remove, "rm", false, "remove the VM's state directory (disk, run document) when it ends")
-	fs.StringVar(&o.State, "state", vmrun.DefaultState(), "state directory")
-	fs.StringVar(&o.Kernel, "kernel", "build/kernel/vmlinuz", "kernel to boot")
-	fs.StringVar(&o.Initrd, "initrd", "build/minimal.cpio", "ginit initramfs to boot")
-	fs.StringVar(&o.Append, "append", "", "more kernel parameters (they override the run's settings)")
-	if err := cmdhelp.Parse(fs, args, stdout, head, tail); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "ginitctl: %v\n", err)
-		return vmrun.ExitFailed
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "ginitctl: run: want an IMAGE (see ginitctl run --help)")
-		return vmrun.ExitFailed
-	}
-	o.Image, o.Cmd = fs.Arg(0), fs.Args()[1:]
-	o.Env, o.EnvFiles, o.Entrypoint = env, envFiles, entry.v
-	// The shutdown after the grace takes a few seconds more under TCG.
-	ctx, stop, release := stopOnSignals(o.StopTimeout + 30*time.Second)
-	defer release()
-	o.Stop = stop
-	status, err := vmrun.Run(ctx, o)
-	if err != nil {
-		fmt.Fprintf(stderr, "ginitctl: %v\n", err)
-	}
-	return status
+	b.WriteString("\nginitctl COMMAND --help tells more.\n")
+	return b.String()
 }

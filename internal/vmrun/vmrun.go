@@ -3,13 +3,35 @@
 // run document that ginit reads through fw_cfg (never the kernel command
 // line: env values are often secrets), boots QEMU, and returns the
 // workload's exit status. A VM is a QEMU process and a state directory.
+//
+// The state directory ($XDG_STATE_HOME/ginit, or --state), as layout.go
+// names it:
+//
+//	vms/NAME/            one VM, 0700; NAME is its --name
+//	  run.json           the run document (0600): env values, may be secrets
+//	  vm.json            what inspect shows: image, image key, options with
+//	                     env names only, QEMU's argv, ports, disk chain, created
+//	  console.log        the serial console, written by QEMU
+//	  console.sock       the serial console, for a terminal to attach
+//	  qmp.sock           QEMU's QMP monitor
+//	  control.sock       the control channel (virtio-serial)
+//	  qemu.pid           QEMU's process id
+//	  qemu.log           QEMU's own output (its errors)
+//	  status.json        how the VM ended: the workload's status, or none
+//	  killed             present once kill was asked for
+//	  disk.qcow2         the root disk: an overlay over the image's base
+//	images/KEY/          one cached base disk, shared by the VMs of an image
+//	  disk.img           the raw ext4 base, read-only
+//	  image.json         the key, the source, the size, when last used
+//	volumes/NAME/        one named volume
+//
+// KEY is the image's manifest digest (registry, oci, oci-archive,
+// docker-archive) or a sha256 of the input (tar:, dir:).
 package vmrun
 
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,8 +63,9 @@ type Options struct {
 	Workdir    string
 	User       string
 	Hostname   string
-	Remove     bool   // --rm: remove the state directory at the end
-	State      string // the state directory's parent
+	Name       string // --name; empty: a generated one
+	Remove     bool   // --rm: remove the VM's directory at the end
+	State      State
 	Kernel     string
 	Initrd     string
 	Append     string    // more kernel parameters
@@ -127,16 +150,19 @@ func readEnvFile(path string) ([]string, error) {
 	return env, nil
 }
 
+// rawDisk is the VM's own raw copy of the image, until overlays replace it.
+func rawDisk(dir VMDir) string { return filepath.Join(string(dir), "disk.img") }
+
 // vm is the QEMU machine of a run whose state directory is dir.
-func vm(o Options, dir string) qemu.VM {
+func vm(o Options, dir VMDir) qemu.VM {
 	return qemu.VM{
-		Kernel: o.Kernel, Initrd: o.Initrd, Disk: filepath.Join(dir, "disk.img"),
+		Kernel: o.Kernel, Initrd: o.Initrd, Disk: rawDisk(dir),
 		// loglevel=3: the kernel's errors only, so the console is mostly
 		// the workload's.
 		Append:  strings.TrimSpace("loglevel=3 " + stopTimeout(o.StopTimeout) + o.Append),
 		MemMB:   512,
 		Timeout: 100 * 365 * 24 * time.Hour,
-		FwCfg:   map[string]string{rundoc.FwCfgName: filepath.Join(dir, "run.json")},
+		FwCfg:   map[string]string{rundoc.FwCfgName: dir.RunDoc()},
 		Tee:     o.Console,
 		Stop:    o.Stop,
 	}
@@ -164,7 +190,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return ExitFailed, fmt.Errorf("kernel or initramfs: %w", err)
 		}
 	}
-	dir, err := newStateDir(o.State)
+	dir, err := o.State.reserve(o.Name)
 	if err != nil {
 		return ExitFailed, err
 	}
@@ -172,7 +198,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	defer func() {
 		// A run that never booted leaves nothing behind.
 		if o.Remove || !ok {
-			os.RemoveAll(dir)
+			os.RemoveAll(string(dir))
 		}
 	}()
 	b, err := json.Marshal(doc)
@@ -180,10 +206,10 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return ExitFailed, err
 	}
 	// The document may hold secrets: only the caller reads it.
-	if err := os.WriteFile(filepath.Join(dir, "run.json"), b, 0o600); err != nil {
+	if err := os.WriteFile(dir.RunDoc(), b, 0o600); err != nil {
 		return ExitFailed, err
 	}
-	if _, err := disk.Build(ctx, disk.Options{Source: src, Output: filepath.Join(dir, "disk.img")}); err != nil {
+	if _, err := disk.Build(ctx, disk.Options{Source: src, Output: rawDisk(dir)}); err != nil {
 		return ExitFailed, fmt.Errorf("disk from %s: %w", o.Image, err)
 	}
 	select {
@@ -203,26 +229,4 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return st, nil
 	}
 	return ExitFailed, errors.New("the VM ended without a workload exit status (see the console)")
-}
-
-// newStateDir makes a VM's directory, 0700, under parent.
-func newStateDir(parent string) (string, error) {
-	id := make([]byte, 6)
-	if _, err := rand.Read(id); err != nil {
-		return "", err
-	}
-	dir := filepath.Join(parent, "vms", hex.EncodeToString(id))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("state directory: %w", err)
-	}
-	return dir, nil
-}
-
-// DefaultState is $XDG_STATE_HOME/ginit, or ~/.local/state/ginit.
-func DefaultState() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "ginit")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local/state/ginit")
 }

@@ -69,7 +69,7 @@ func TestDocumentErrors(t *testing.T) {
 // Values given with -e travel in the document file, never in QEMU's argv.
 func TestVMKeepsValuesOffArgv(t *testing.T) {
 	o := Options{Kernel: "k", Initrd: "i", Append: "ginit.debug", Env: []string{"TOKEN=s3cret"}}
-	args := strings.Join(vm(o, "/state/vms/x").Args(), " ")
+	args := strings.Join(vm(o, State("/state").VM("x")).Args(), " ")
 	if strings.Contains(args, "s3cret") {
 		t.Errorf("QEMU argv %q holds a value", args)
 	}
@@ -81,9 +81,9 @@ func TestVMKeepsValuesOffArgv(t *testing.T) {
 }
 
 func TestRunBadInputLeavesNothing(t *testing.T) {
-	state := t.TempDir()
+	state := State(t.TempDir())
 	for _, o := range []Options{
-		{Image: "dir:" + t.TempDir(), Kernel: filepath.Join(state, "no-kernel"), Initrd: filepath.Join(state, "no-initrd"), State: state},
+		{Image: "dir:" + t.TempDir(), Kernel: filepath.Join(t.TempDir(), "no-kernel"), Initrd: filepath.Join(t.TempDir(), "no-initrd"), State: state},
 		{Image: "nosuchkind:x y", Kernel: "k", Initrd: "i", State: state},
 		{Image: "dir:/nonexistent", Workdir: "rel", State: state},
 	} {
@@ -91,7 +91,7 @@ func TestRunBadInputLeavesNothing(t *testing.T) {
 			t.Errorf("Run(%+v) = %d, %v; want %d and an error", o, st, err, ExitFailed)
 		}
 	}
-	if left, _ := filepath.Glob(filepath.Join(state, "vms", "*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(state.VMs(), "*")); len(left) > 0 {
 		t.Errorf("failed runs left %v", left)
 	}
 }
