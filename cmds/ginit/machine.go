@@ -55,6 +55,9 @@ type machine interface {
 	// (not for an init, which gets namespaces that mount their own) and
 	// the DNS settings of the leases.
 	prepareRoot(forInit bool) error
+	// mountRunDocument mounts the run document's volumes and tmpfs into
+	// the root, then makes the root read-only when the document says so.
+	mountRunDocument() error
 	// startWorkload starts the workload in the root, its output on the
 	// console.
 	startWorkload(p workload.Process, init initInfo) (process, error)
@@ -183,7 +186,7 @@ func (s *system) startNetwork(cfg bootcfg.Config) network {
 			s.b.log.Warnf("run document hostname: sethostname: %v", err)
 		}
 	}
-	s.net = netconf.Up(netconf.Params{IP: cfg.IP}, s.b.log)
+	s.net = netconf.Up(netParams(cfg, s.b.doc), s.b.log)
 	if s.net == nil {
 		return nil // no typed nil in the interface
 	}

@@ -206,6 +206,9 @@ func (b *boot) sequence() ending {
 	if err := b.m.prepareRoot(init.IsInit); err != nil {
 		return failed(err)
 	}
+	if err := b.m.mountRunDocument(); err != nil {
+		return failed(err)
+	}
 
 	// 8. Wait for the network as long as ginit.netwait allows.
 	if net != nil && b.cfg.NetWait > 0 && !net.WaitFirst(b.cfg.NetWait) {

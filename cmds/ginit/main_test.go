@@ -22,17 +22,18 @@ import (
 // fakeMachine records what the boot sequence asks of the machine; each
 // step's result is a field a test sets.
 type fakeMachine struct {
-	cmdline    string
-	runDoc     []byte // the fw_cfg run document; nil for none
-	runDocErr  error
-	overrides  []imagespec.Override // what resolveWorkload was given
-	mountErr   error
-	rootErr    error
-	rootEnd    *ending
-	resolveErr error
-	panicAt    string // a step that panics
-	proc       *fakeProcess
-	init       bool // the workload is an init: prepareRoot gets forInit
+	cmdline     string
+	runDoc      []byte // the fw_cfg run document; nil for none
+	runDocErr   error
+	overrides   []imagespec.Override // what resolveWorkload was given
+	mountErr    error
+	rootErr     error
+	rootEnd     *ending
+	resolveErr  error
+	runMountErr error  // from mountRunDocument
+	panicAt     string // a step that panics
+	proc        *fakeProcess
+	init        bool // the workload is an init: prepareRoot gets forInit
 
 	signals chan os.Signal
 
@@ -87,6 +88,10 @@ func (f *fakeMachine) prepareRoot(forInit bool) error {
 	f.step("prepareRoot")
 	f.forInit = forInit
 	return nil
+}
+func (f *fakeMachine) mountRunDocument() error {
+	f.step("mountRunDocument")
+	return f.runMountErr
 }
 func (f *fakeMachine) startWorkload(workload.Process, initInfo) (process, error) {
 	f.step("startWorkload")
@@ -188,6 +193,7 @@ func TestBootEndings(t *testing.T) {
 		{"command not found", &fakeMachine{resolveErr: &imagespec.StartError{Path: "/bin/nosuch", Err: unix.ENOENT, Code: imagespec.ExitNotFound}}, shutdown.PowerOff, 127, 0, "entrypoint exited with status 127"},
 		{"exec fails", &fakeMachine{}, shutdown.PowerOff, 127, 0, "entrypoint exited with status 127"},
 		{"init powers off, onexit=reboot", &fakeMachine{cmdline: "ginit.onexit=reboot", init: true, proc: &fakeProcess{then: ptr(shutdown.PowerOff), done: closed()}}, shutdown.PowerOff, 0, 0, ""},
+		{"a volume cannot mount", &fakeMachine{runMountErr: errors.New("volume /data: no disk with serial ginit-vol0"), proc: newProcess(0)}, shutdown.PowerOff, 125, 1, "boot failed: volume /data: no disk"},
 		{"panic in a step", &fakeMachine{cmdline: "ginit.onerror=halt", panicAt: "resolveWorkload"}, shutdown.Halt, 125, 0, "boot failed: panic: boom in resolveWorkload"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,7 +268,7 @@ func TestBootStopSignals(t *testing.T) {
 // one is one warning that names the problem, never a value, and the boot
 // goes on without it.
 func TestBootRunDocument(t *testing.T) {
-	doc := []byte(`{"version":1,"env":["TOKEN=s3cret","X=doc"],"user":"app"}`)
+	doc := []byte(`{"version":1,"env":["TOKEN=s3cret","X=doc"],"user":"app","stop_signal":"SIGUSR1"}`)
 	m, log := runBoot(t, &fakeMachine{cmdline: "ginit.env=X=cmdline", runDoc: doc, proc: newProcess(0)})
 	if i, j := slices.Index(m.steps, "loadModules"), slices.Index(m.steps, "readRunDocument"); j < i || j > slices.Index(m.steps, "startNetwork") {
 		t.Errorf("steps %q; want readRunDocument after loadModules, before startNetwork", m.steps)
@@ -277,8 +283,13 @@ func TestBootRunDocument(t *testing.T) {
 			t.Errorf("%s = %q; want %q (overrides %+v)", name, got, want, m.overrides)
 		}
 	}
-	if spec.User != "app" {
-		t.Errorf("User = %q; want app", spec.User)
+	if spec.User != "app" || spec.StopSignal != "SIGUSR1" {
+		t.Errorf("User, StopSignal = %q, %q; want app, SIGUSR1", spec.User, spec.StopSignal)
+	}
+	// The document's mounts go in once the root is prepared, before the
+	// workload starts.
+	if i := slices.Index(m.steps, "mountRunDocument"); i < 0 || m.steps[i-1] != "prepareRoot" || m.steps[i+1] != "startWorkload" {
+		t.Errorf("steps %q; want mountRunDocument between prepareRoot and startWorkload", m.steps)
 	}
 	if !strings.Contains(log, "run document read from fw_cfg opt/ginit/run (2 env entries)") {
 		t.Errorf("log %q; want the line naming what the document sets", log)

@@ -15,6 +15,7 @@ type Override struct {
 	Env           []string // NAME=VALUE, override the image's by name
 	Workdir       string
 	User          string
+	StopSignal    string // replaces StopSignal, as docker run --stop-signal
 }
 
 // Spec is the process to run, before its user is resolved.
@@ -50,6 +51,9 @@ func Merge(img Image, overrides ...Override) (Spec, error) {
 		}
 		if o.User != "" {
 			s.User = o.User
+		}
+		if o.StopSignal != "" {
+			s.StopSignal = o.StopSignal
 		}
 		s.Env = MergeEnv(s.Env, o.Env)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -68,16 +69,29 @@ type Loader struct {
 	insert func(path string) error
 }
 
-// NewLoader reads Dir/modules.dep and Dir/modules.builtin.
+// ExtraDep is a second modules.dep, for modules a host adds in an archive
+// of its own after the image (the kernel unpacks both): ginitctl's
+// virtiofs and fw_cfg drivers. Its paths are relative to the same Dir.
+const ExtraDep = "modules.extra.dep"
+
+// NewLoader reads Dir/modules.dep, Dir/ExtraDep when there is one, and
+// Dir/modules.builtin.
 func NewLoader(dir string) (*Loader, error) {
-	f, err := os.Open(filepath.Join(dir, "modules.dep"))
-	if err != nil {
-		return nil, fmt.Errorf("open modules.dep: %w", err)
-	}
-	defer f.Close()
-	deps, err := ParseDep(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+	deps := map[string]Dep{}
+	for _, name := range []string{"modules.dep", ExtraDep} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			if name == ExtraDep {
+				break
+			}
+			return nil, fmt.Errorf("open modules.dep: %w", err)
+		}
+		more, err := ParseDep(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		maps.Copy(deps, more)
 	}
 	l := &Loader{Dir: dir, deps: deps, builtin: map[string]bool{}, insert: finit,
 		done: map[string]chan struct{}{}, err: map[string]error{}}

@@ -75,6 +75,37 @@ func TestLoadOrder(t *testing.T) {
 	}
 }
 
+// A host's second archive adds modules through ExtraDep; they may need the
+// image's.
+func TestExtraDep(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	extra := "kernel/fs/fuse/fuse.ko:\nkernel/fs/fuse/virtiofs.ko: kernel/fs/fuse/fuse.ko kernel/drivers/virtio/virtio_ring.ko\n"
+	if err := os.WriteFile(filepath.Join(dir, ExtraDep), []byte(extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLoader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	l.insert = func(path string) error {
+		order = append(order, Name(path))
+		return nil
+	}
+	if err := l.Load("virtiofs"); err != nil {
+		t.Fatalf("Load(virtiofs): %v", err)
+	}
+	if want := []string{"fuse", "virtio_ring", "virtiofs"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("load order = %q; want %q", order, want)
+	}
+	if !l.Has("virtio_net") {
+		t.Errorf("Has(virtio_net) = false; the image's modules.dep was lost")
+	}
+}
+
 func TestReadList(t *testing.T) {
 	got := ReadList(strings.NewReader("# comment\nvirtio_pci\n\n; other\n  e1000 \n"))
 	if want := []string{"virtio_pci", "e1000"}; !reflect.DeepEqual(got, want) {

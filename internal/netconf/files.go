@@ -20,6 +20,8 @@ import (
 type snapshot struct {
 	hostname string
 	dns      []netip.Addr // from ip=
+	fixedDNS []netip.Addr // Params.DNS: replaces the leases'
+	hosts    []string     // Params.Hosts
 	links    []linkFacts  // in the order of their index
 }
 
@@ -33,7 +35,7 @@ type linkFacts struct {
 
 // snapshotLocked takes what the files need from the network.
 func (n *Network) snapshotLocked() snapshot {
-	s := snapshot{hostname: n.hostname}
+	s := snapshot{hostname: n.hostname, fixedDNS: n.p.DNS, hosts: n.p.Hosts}
 	for _, e := range n.plan.Entries() {
 		s.dns = append(s.dns, e.DNS...)
 	}
@@ -67,9 +69,10 @@ func (n *Network) snapshotLocked() snapshot {
 func render(s snapshot) map[string]string {
 	var servers []netip.Addr
 	var search []string
+	fixed := false // the name servers are ip='s and Params.DNS alone
 	addNS := func(as ...netip.Addr) {
 		for _, a := range as {
-			if a.IsValid() && !slices.Contains(servers, a) {
+			if a.IsValid() && !slices.Contains(servers, a) && !fixed {
 				servers = append(servers, a)
 			}
 		}
@@ -82,6 +85,8 @@ func render(s snapshot) map[string]string {
 		}
 	}
 	addNS(s.dns...)
+	addNS(s.fixedDNS...)
+	fixed = len(s.fixedDNS) > 0
 	var primary netip.Addr
 	for _, f := range s.links {
 		if f.static.IsValid() && !primary.IsValid() {
@@ -127,6 +132,9 @@ func render(s snapshot) map[string]string {
 			addr = primary.String()
 		}
 		hosts += addr + "\t" + names + "\n"
+	}
+	for _, h := range s.hosts {
+		hosts += h + "\n"
 	}
 	return map[string]string{"resolv.conf": resolv.String(), "hosts": hosts, "hostname": s.hostname + "\n"}
 }

@@ -20,6 +20,7 @@ package netconf
 import (
 	"context"
 	"encoding/binary"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,11 @@ type Logger interface {
 // Params are the kernel parameters the network reads.
 type Params struct {
 	IP []string // ip=, each as given
+	// DNS replaces the name servers of the leases and routers, as docker
+	// run --dns does; ip='s own still come first.
+	DNS []netip.Addr
+	// Hosts are more /etc/hosts lines ("IP NAME"), as docker run --add-host.
+	Hosts []string
 }
 
 // options are the seams the tests turn.
@@ -104,6 +110,7 @@ type Network struct {
 	log  Logger
 	o    options
 	plan ipconfig.Plan
+	p    Params
 
 	mu        sync.Mutex
 	links     map[int]*link
@@ -135,7 +142,7 @@ func up(p Params, log Logger, o options) *Network {
 	for _, err := range errs {
 		log.Warnf("%v; ignored", err)
 	}
-	n := &Network{log: log, o: o, plan: plan, links: map[int]*link{}, first: make(chan struct{}), written: map[string]string{}}
+	n := &Network{log: log, o: o, plan: plan, p: p, links: map[int]*link{}, first: make(chan struct{}), written: map[string]string{}}
 	n.initHostname()
 	n.mu.Lock()
 	n.writeFiles()

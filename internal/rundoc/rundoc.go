@@ -9,10 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ipconfig"
+	"github.com/ginit-dev/ginit/internal/mounts"
+	"github.com/ginit-dev/ginit/internal/nsrun"
 )
 
 // FwCfgName is the fw_cfg file a host puts the document in
@@ -38,7 +42,42 @@ type Document struct {
 	Workdir  string   `json:"workdir,omitempty"`
 	User     string   `json:"user,omitempty"`
 	Hostname string   `json:"hostname,omitempty"`
+	// DNS replaces the name servers of the leases in /etc/resolv.conf, as
+	// docker run --dns does; the search domains stay the leases'.
+	DNS []string `json:"dns,omitempty"`
+	// ExtraHosts are NAME:IP, added to /etc/hosts as docker run --add-host.
+	ExtraHosts []string `json:"extra_hosts,omitempty"`
+	// Tmpfs maps an absolute path to its mount options, as docker run
+	// --tmpfs PATH:OPTIONS (docker's Tmpfs in its API).
+	Tmpfs map[string]string `json:"tmpfs,omitempty"`
+	// ReadOnly mounts the root read-only, as docker run --read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// StopSignal replaces the image's StopSignal.
+	StopSignal string   `json:"stop_signal,omitempty"`
+	Volumes    []Volume `json:"volumes,omitempty"`
 }
+
+// Volume types.
+const (
+	// VirtioFS is a host directory shared through virtiofs; Source is
+	// its tag.
+	VirtioFS = "virtiofs"
+	// Disk is a disk with a file system of its own (a named volume);
+	// Source is its serial number, as the host set it.
+	Disk = "disk"
+)
+
+// Volume is one mount into the root before the workload starts.
+type Volume struct {
+	Type     string `json:"type"`
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// maxSource is the longest source each volume type can have: virtio-fs
+// tags have 36 bytes, virtio-blk serial numbers 20.
+var maxSource = map[string]int{VirtioFS: 36, Disk: 20}
 
 // Parse decodes and checks a document. Unknown fields, a missing or
 // unknown version, and values ginit could not use are errors that name the
@@ -116,7 +155,76 @@ func (d Document) check() error {
 			return fmt.Errorf("field \"hostname\": %w", err)
 		}
 	}
+	for i, a := range d.DNS {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return fmt.Errorf("field \"dns\"[%d]: want an IP address", i)
+		}
+	}
+	for i, h := range d.ExtraHosts {
+		if _, err := ParseHost(h); err != nil {
+			return fmt.Errorf("field \"extra_hosts\"[%d]: %w", i, err)
+		}
+	}
+	if d.StopSignal != "" {
+		if _, err := nsrun.ParseSignal(d.StopSignal); err != nil {
+			return fmt.Errorf("field \"stop_signal\": %w", err)
+		}
+	}
+	targets := map[string]bool{}
+	for path, opts := range d.Tmpfs {
+		if err := checkTarget(path, targets); err != nil {
+			return fmt.Errorf("field \"tmpfs\": %w", err)
+		}
+		if _, _, err := mounts.ParseTmpfsOptions(opts, 0); err != nil {
+			return fmt.Errorf("field \"tmpfs\" (%s): %w", path, err)
+		}
+	}
+	for i, v := range d.Volumes {
+		max, ok := maxSource[v.Type]
+		switch {
+		case !ok:
+			return fmt.Errorf("field \"volumes\"[%d]: type %q: want %q or %q", i, v.Type, VirtioFS, Disk)
+		case v.Source == "" || len(v.Source) > max || strings.ContainsAny(v.Source, "\x00/"):
+			return fmt.Errorf("field \"volumes\"[%d]: source: want 1 to %d bytes, no / or NUL", i, max)
+		}
+		if err := checkTarget(v.Target, targets); err != nil {
+			return fmt.Errorf("field \"volumes\"[%d]: %w", i, err)
+		}
+	}
 	return nil
+}
+
+// checkTarget checks a mount point: absolute, clean, not the root, and
+// not in seen (a second mount on one path would hide the first).
+func checkTarget(path string, seen map[string]bool) error {
+	if !strings.HasPrefix(path, "/") || filepath.Clean(path) != path || path == "/" || strings.ContainsRune(path, 0) {
+		return fmt.Errorf("target %q: want a clean absolute path below /", path)
+	}
+	if seen[path] {
+		return fmt.Errorf("target %q: mounted twice", path)
+	}
+	seen[path] = true
+	return nil
+}
+
+// Host is one line an extra host adds to /etc/hosts.
+type Host struct {
+	Name string
+	IP   netip.Addr
+}
+
+// ParseHost reads docker run --add-host's NAME:IP (the IP may be IPv6,
+// whose colons follow the first).
+func ParseHost(s string) (Host, error) {
+	name, ip, _ := strings.Cut(s, ":")
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return Host{}, fmt.Errorf("%q: want NAME:IP", s)
+	}
+	if name == "" || strings.ContainsAny(name, " \t\n#\x00") {
+		return Host{}, fmt.Errorf("%q: want a host name before the colon", s)
+	}
+	return Host{name, addr}, nil
 }
 
 func checkWords(field string, words []string) error {
@@ -130,7 +238,7 @@ func checkWords(field string, words []string) error {
 
 // Override is what the document changes in the image's configuration.
 func (d Document) Override() imagespec.Override {
-	o := imagespec.Override{Env: d.Env, Workdir: d.Workdir, User: d.User}
+	o := imagespec.Override{Env: d.Env, Workdir: d.Workdir, User: d.User, StopSignal: d.StopSignal}
 	if d.Entrypoint != nil {
 		o.Entrypoint, o.HasEntrypoint = *d.Entrypoint, true
 	}

@@ -1,6 +1,7 @@
 package rundoc
 
 import (
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,6 +27,33 @@ func TestParse(t *testing.T) {
 	}
 	if d.Hostname != "web-1" {
 		t.Errorf("Hostname = %q; want web-1", d.Hostname)
+	}
+}
+
+func TestParseRunOptions(t *testing.T) {
+	doc := `{"version":1,"dns":["192.0.2.53","2001:db8::53"],"extra_hosts":["db:10.0.0.2","v6:2001:db8::1"],
+		"tmpfs":{"/cache":"size=1m,exec","/run/x":""},"read_only":true,"stop_signal":"SIGUSR1",
+		"volumes":[{"type":"virtiofs","source":"v0","target":"/data","read_only":true},{"type":"disk","source":"ginit-vol1","target":"/var/lib/db"}]}`
+	d, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("Parse = %v; want no error", err)
+	}
+	if !d.ReadOnly || len(d.DNS) != 2 || len(d.Tmpfs) != 2 || len(d.Volumes) != 2 || !d.Volumes[0].ReadOnly {
+		t.Errorf("Parse = %+v; want every field read", d)
+	}
+	if got := d.Override().StopSignal; got != "SIGUSR1" {
+		t.Errorf("Override().StopSignal = %q; want SIGUSR1", got)
+	}
+	for _, tc := range []struct {
+		in   string
+		want Host
+	}{
+		{"db:10.0.0.2", Host{"db", netip.MustParseAddr("10.0.0.2")}},
+		{"v6:2001:db8::1", Host{"v6", netip.MustParseAddr("2001:db8::1")}},
+	} {
+		if got, err := ParseHost(tc.in); err != nil || got != tc.want {
+			t.Errorf("ParseHost(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
 	}
 }
 
@@ -73,7 +101,20 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
 		{``, "empty"},
 		{`{"version":1`, "cut short"},
-		{`{"version":1,"env":["A=s3cret"],"volumes":[]}`, `unknown field "volumes"`},
+		{`{"version":1,"env":["A=s3cret"],"mounts":[]}`, `unknown field "mounts"`},
+		{`{"version":1,"dns":["8.8.8"]}`, `field "dns"[0]: want an IP address`},
+		{`{"version":1,"extra_hosts":["db"]}`, `field "extra_hosts"[0]: "db": want NAME:IP`},
+		{`{"version":1,"extra_hosts":[":10.0.0.1"]}`, `want a host name`},
+		{`{"version":1,"stop_signal":"SIGNOPE"}`, `field "stop_signal"`},
+		{`{"version":1,"tmpfs":{"run":""}}`, `field "tmpfs": target "run": want a clean absolute path`},
+		{`{"version":1,"tmpfs":{"/x":"size=1m,bogus"}}`, `field "tmpfs" (/x): tmpfs option "bogus": unknown`},
+		{`{"version":1,"tmpfs":{"/x":"color=red"}}`, `tmpfs option "color"`},
+		{`{"version":1,"volumes":[{"type":"nfs","source":"a","target":"/a"}]}`, `field "volumes"[0]: type "nfs"`},
+		{`{"version":1,"volumes":[{"type":"disk","source":"","target":"/a"}]}`, `field "volumes"[0]: source: want 1 to 20 bytes`},
+		{`{"version":1,"volumes":[{"type":"disk","source":"123456789012345678901","target":"/a"}]}`, `want 1 to 20 bytes`},
+		{`{"version":1,"volumes":[{"type":"virtiofs","source":"a","target":"/a/../b"}]}`, `target "/a/../b"`},
+		{`{"version":1,"volumes":[{"type":"virtiofs","source":"a","target":"/"}]}`, `target "/"`},
+		{`{"version":1,"tmpfs":{"/a":""},"volumes":[{"type":"virtiofs","source":"a","target":"/a"}]}`, `target "/a": mounted twice`},
 		{`{"env":["A=1"]}`, `field "version": got 0, want 1`},
 		{`{"version":2}`, `field "version": got 2, want 1`},
 		{`{"version":1,"env":"A=s3cret"}`, `field "env": want []string`},
