@@ -105,6 +105,25 @@ func TestGinitctlCtrlC(t *testing.T) {
 	root := probeRoot(t, a, map[string]any{"Entrypoint": []string{"/app/probe", "stopwait", "/stopped.txt"}, "StopSignal": "SIGUSR1"})
 	state := filepath.Join(tmp, "state")
 	cmd := exec.Command(ctl, "run", "--state", state, "--kernel", a.Kernel, "--initrd", a.Initrd, "--append", "ginit.debug", "dir:"+root)
+	out, code := runCtrlC(t, cmd)
+	if code != 0 || !strings.Contains(out, "ginit: power button pressed") {
+		t.Errorf("ginitctl after Ctrl-C: status %d; want 0 and the power button line:\n%s", code, out)
+	}
+	disks, _ := filepath.Glob(filepath.Join(state, "vms", "*", "disk.img"))
+	if len(disks) != 1 {
+		t.Fatalf("disks %v; want one", disks)
+	}
+	if got := DebugfsCat(t, disks[0], "/stopped.txt"); got != "stopped by SIGUSR1\n" {
+		t.Errorf("/stopped.txt = %q; want the image's StopSignal, SIGUSR1", got)
+	}
+}
+
+// runCtrlC runs a ginitctl run of a workload that waits for its stop
+// signal (probe stopwait, with ginit.debug), presses Ctrl-C once it waits
+// and the power button's driver is there, and returns the output and
+// ginitctl's status.
+func runCtrlC(t *testing.T, cmd *exec.Cmd) (string, int) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// A process group of its own, which Ctrl-C signals whole, as a
@@ -140,14 +159,5 @@ func TestGinitctlCtrlC(t *testing.T) {
 	if !pressed {
 		t.Fatalf("the workload never waited for its stop signal:\n%s", out.String())
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(out.String(), "ginit: power button pressed") {
-		t.Errorf("ginitctl after Ctrl-C: status %d; want 0 and the power button line:\n%s", code, out.String())
-	}
-	disks, _ := filepath.Glob(filepath.Join(state, "vms", "*", "disk.img"))
-	if len(disks) != 1 {
-		t.Fatalf("disks %v; want one", disks)
-	}
-	if got := DebugfsCat(t, disks[0], "/stopped.txt"); got != "stopped by SIGUSR1\n" {
-		t.Errorf("/stopped.txt = %q; want the image's StopSignal, SIGUSR1", got)
-	}
+	return out.String(), cmd.ProcessState.ExitCode()
 }

@@ -30,6 +30,7 @@ type command struct {
 // commands in the order the overview lists them.
 var commands = []command{
 	{"run", "run an image as a VM", runCmd},
+	{"volume", "list (ls) or remove (rm) named volumes", volumeCmd},
 }
 
 func main() {

@@ -31,7 +31,11 @@ Ctrl-C or SIGTERM stops the VM as its power button does: the workload gets
 its StopSignal, SIGKILL after --stop-timeout, and its status comes back; a
 second one kills QEMU (status 125).
 
-Not yet: -d, -i/-t, -p, -v, ps, stop, logs; a disk cache (each run
+-v HOSTDIR:PATH needs root (QEMU's virtiofsd). A named volume is an ext4
+disk under the state directory (volumes/NAME), kept across runs; it starts
+empty (see ginitctl volume).
+
+Not yet: -d, -i/-t, -p, ps, stop, logs; a disk cache (each run
 converts the image again).
 `
 
@@ -56,6 +60,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Kernel, "kernel", "build/kernel/vmlinuz", "kernel to boot")
 	fs.StringVar(&o.Initrd, "initrd", "build/minimal.cpio", "ginit initramfs to boot")
 	fs.StringVar(&o.Append, "append", "", "more kernel parameters (they override the run's settings)")
+	guestFlags(fs, &o.GuestOptions)
 	if status, done := parse(fs, args, stdout, stderr, runHead, runTail); done {
 		return status
 	}

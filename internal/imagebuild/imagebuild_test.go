@@ -305,6 +305,37 @@ func TestAddModules(t *testing.T) {
 	}
 }
 
+// An extra archive, unpacked after the image, adds modules without
+// replacing the image's index or load list.
+func TestAddExtraModules(t *testing.T) {
+	const release = "6.1.0-test-amd64"
+	dir := writeKernel(t, release, release+" SMP mod_unload")
+	im := NewImage()
+	if _, err := AddExtraModules(im, dir, []string{"virtio"}); err != nil {
+		t.Fatalf("AddExtraModules() = %v", err)
+	}
+	var names []string
+	for _, r := range im.Records() {
+		if r.Mode&cpio.S_IFMT == cpio.S_IFREG {
+			names = append(names, r.Name)
+		}
+	}
+	base := "lib/modules/" + release + "/"
+	want := []string{ExtraModulesLoadPath, base + "kernel/drivers/virtio/virtio.ko", base + "kernel/drivers/virtio/virtio_ring.ko", base + "modules.extra.dep"}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("AddExtraModules files = %q; want %q", names, want)
+	}
+	for name, want := range map[string]string{
+		ExtraModulesLoadPath:       "virtio\n",
+		base + "modules.extra.dep": "kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko\nkernel/drivers/virtio/virtio_ring.ko:\n",
+	} {
+		r, _ := im.Get(name)
+		if b, err := contents(r); string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+}
+
 func TestAddModulesWrongKernel(t *testing.T) {
 	dir := writeKernel(t, "6.1.0-test-amd64", "6.2.0-other SMP")
 	_, err := AddModules(NewImage(), dir, []string{"virtio_blk"})

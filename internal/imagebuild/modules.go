@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ginit-dev/ginit/internal/kmod"
 	"github.com/ginit-dev/ginit/internal/modinfo"
 )
 
@@ -34,6 +35,58 @@ type Modules struct {
 // modules.builtin, and ModulesLoadPath listing the requested modules that
 // are shipped. A module built for another kernel release is an error.
 func AddModules(im *Image, dir string, names []string) (*Modules, error) {
+	m, err := addModuleFiles(im, dir, names)
+	if err != nil {
+		return nil, err
+	}
+	res := m.Resolution
+	files := map[string][]byte{
+		"modules.dep":     modinfo.DepFile(res.Modules),
+		"modules.alias":   modinfo.AliasFile(res.Modules),
+		"modules.softdep": modinfo.SoftdepFile(res.Modules),
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
+		files["modules.builtin"] = b
+	} else if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("kernel modules: %w", err)
+	}
+	for name, b := range files {
+		if err := im.AddFile(path.Join(m.Dir, name), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return m, addLoadList(im, ModulesLoadPath, res.Load)
+}
+
+// ExtraModulesLoadPath lists the modules of an extra archive (see
+// AddExtraModules) for ginit to load at boot.
+const ExtraModulesLoadPath = "etc/modules-load.d/extra.conf"
+
+// AddExtraModules adds modules as AddModules does, for an archive that a
+// host passes after an image (Linux unpacks concatenated archives), so
+// it must not replace the image's own index: the dependencies go into
+// kmod.ExtraDep and the names into ExtraModulesLoadPath. A dependency the
+// image has too is the same file at the same path.
+func AddExtraModules(im *Image, dir string, names []string) (*Modules, error) {
+	m, err := addModuleFiles(im, dir, names)
+	if err != nil {
+		return nil, err
+	}
+	if err := im.AddFile(path.Join(m.Dir, kmod.ExtraDep), modinfo.DepFile(m.Modules), 0o644); err != nil {
+		return nil, err
+	}
+	return m, addLoadList(im, ExtraModulesLoadPath, m.Load)
+}
+
+func addLoadList(im *Image, name string, load []string) error {
+	if len(load) == 0 {
+		return nil
+	}
+	return im.AddFile(name, []byte(strings.Join(load, "\n")+"\n"), 0o644)
+}
+
+// addModuleFiles adds the module files names need, dependencies included.
+func addModuleFiles(im *Image, dir string, names []string) (*Modules, error) {
 	dir = filepath.Clean(dir)
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -65,26 +118,6 @@ func AddModules(im *Image, dir string, names []string) (*Modules, error) {
 			return nil, fmt.Errorf("kernel modules: %w", err)
 		}
 		if err := im.AddFile(path.Join(m.Dir, mod.Path), data, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	files := map[string][]byte{
-		"modules.dep":     modinfo.DepFile(res.Modules),
-		"modules.alias":   modinfo.AliasFile(res.Modules),
-		"modules.softdep": modinfo.SoftdepFile(res.Modules),
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
-		files["modules.builtin"] = b
-	} else if !os.IsNotExist(err) {
-		return nil, fmt.Errorf("kernel modules: %w", err)
-	}
-	for name, b := range files {
-		if err := im.AddFile(path.Join(m.Dir, name), b, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	if len(res.Load) > 0 {
-		if err := im.AddFile(ModulesLoadPath, []byte(strings.Join(res.Load, "\n")+"\n"), 0o644); err != nil {
 			return nil, err
 		}
 	}

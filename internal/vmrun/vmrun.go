@@ -76,6 +76,7 @@ type Options struct {
 	StopTimeout time.Duration // 0: ginit's default
 	// Getenv looks up the caller's environment (os.LookupEnv when nil).
 	Getenv func(string) (string, bool)
+	GuestOptions
 }
 
 // Document is the run document for o: what the run changes in the image's
@@ -111,6 +112,9 @@ func Document(o Options) (rundoc.Document, error) {
 		} else if v, ok := getenv(kv); ok {
 			doc.Env = append(doc.Env, kv+"="+v)
 		} // docker run leaves a name the caller has not set out
+	}
+	if err := o.GuestOptions.apply(&doc); err != nil {
+		return rundoc.Document{}, err
 	}
 	// Check it as ginit will, so a bad value fails here, before a boot.
 	b, err := json.Marshal(doc)
@@ -217,8 +221,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return ExitFailed, errors.New("interrupted before the VM started")
 	default:
 	}
+	m := vm(o, dir)
+	stopVolumes, err := o.GuestOptions.attach(o, dir, &m)
+	if err != nil {
+		return ExitFailed, err
+	}
+	defer stopVolumes()
 	ok = true
-	res, err := vm(o, dir).Run(ctx)
+	res, err := m.Run(ctx)
 	if ctx.Err() != nil {
 		return ExitFailed, errors.New("interrupted: the VM was killed")
 	}

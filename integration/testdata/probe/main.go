@@ -121,20 +121,10 @@ func main() {
 	case "orphans":
 		n, _ := strconv.Atoi(arg(2))
 		orphans(n)
+	case "steps":
+		steps(os.Args[2:])
 	case "stopwait":
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1)
-		fmt.Println("probe: waiting for a stop signal")
-		sig := <-sigs
-		name := "SIGTERM"
-		if sig == syscall.SIGUSR1 {
-			name = "SIGUSR1"
-		}
-		if err := os.WriteFile(arg(2), []byte("stopped by "+name+"\n"), 0o644); err != nil {
-			fmt.Println("probe:", err)
-			os.Exit(1)
-		}
-		fmt.Printf("probe: stopped by %s\n", name)
+		stopWait(arg(2))
 	case "daemon":
 		cmd := exec.Command("/proc/self/exe", "daemon-child", arg(2), arg(3))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -153,4 +143,21 @@ func main() {
 		fmt.Printf("probe: unknown subcommand %q\n", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// stopWait waits for SIGTERM or SIGUSR1 and writes which came to path.
+func stopWait(path string) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1)
+	fmt.Println("probe: waiting for a stop signal")
+	sig := <-sigs
+	name := "SIGTERM"
+	if sig == syscall.SIGUSR1 {
+		name = "SIGUSR1"
+	}
+	if err := os.WriteFile(path, []byte("stopped by "+name+"\n"), 0o644); err != nil {
+		fmt.Println("probe:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("probe: stopped by %s\n", name)
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/ginit-dev/ginit/internal/units"
+)
+
+const volumeHead = `Usage: ginitctl volume ls
+       ginitctl volume rm NAME [NAME...]
+
+Named volumes are what run -v NAME:PATH mounts: an ext4 disk each, under
+the state directory (volumes/NAME/disk.img), made empty on first use and
+kept across runs until volume rm. ls lists them with the space they take
+on the host; rm refuses a volume a running VM has open.
+
+Flags:
+`
+
+func volumeCmd(args []string, stdout, stderr io.Writer) int {
+	var state stateFlag
+	fs := newFlags("volume", &state)
+	if status, done := parse(fs, args, stdout, stderr, volumeHead, ""); done {
+		return status
+	}
+	switch {
+	case fs.NArg() == 1 && fs.Arg(0) == "ls":
+		vols, err := state.dir.ListVolumes()
+		if err != nil {
+			return fail(stderr, err)
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tSIZE")
+		for _, v := range vols {
+			fmt.Fprintf(w, "%s\t%s\n", v.Name, units.Bytes(v.Size))
+		}
+		w.Flush()
+		return 0
+	case fs.NArg() >= 2 && fs.Arg(0) == "rm":
+		status := 0
+		for _, name := range fs.Args()[1:] {
+			if err := state.dir.RemoveVolume(name); err != nil {
+				status = fail(stderr, err)
+				continue
+			}
+			fmt.Fprintln(stdout, name)
+		}
+		return status
+	}
+	return fail(stderr, errWant("volume", "ls, or rm NAME"))
+}
