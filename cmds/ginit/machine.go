@@ -331,6 +331,14 @@ func (s *system) shutdown(a shutdown.Action, status int) {
 			log.Debugf("debug exit: %v", err)
 		}
 	}
+	// A failure reaches a host that has a pvpanic device (KubeVirt's
+	// panicDevices) as a guest panic, once the disks are clean.
+	if a == shutdown.PowerOff && status != 0 && shutdown.HasPVPanic() {
+		log.Infof("status %d: reporting the failure to the host through pvpanic", status)
+		if err := shutdown.ReportFailure(); err != nil {
+			log.Warnf("pvpanic: %v", err)
+		}
+	}
 	if err := a.Reboot(); err != nil {
 		log.Errorf("%v", err)
 	}

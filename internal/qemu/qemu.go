@@ -335,3 +335,23 @@ func (r Result) Phases() ([]string, map[string]time.Duration) {
 	}
 	return names, at
 }
+
+// RunCommand runs argv, a whole QEMU command line built elsewhere (an
+// engine's, such as Nomad's qemu driver), in dir, its console on standard
+// output; triggers send their commands to the human monitor at the unix
+// socket monitor, which argv opens. It waits for QEMU to exit.
+func RunCommand(ctx context.Context, dir string, argv []string, monitor string, triggers []Trigger, timeout time.Duration) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	out := &consoleWriter{triggers: triggers, monitor: monitor, start: time.Now()}
+	cmd.Stdout, cmd.Stderr = out, out
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return Result{}, err
+	}
+	defer stdin.Close()
+	out.stdin = stdin
+	return out.result(ctx, cmd.Run(), argv[0], timeout)
+}
