@@ -14,7 +14,8 @@ import (
 // boots: --dns and --add-host in the workload's /etc files, --read-only
 // refusing a write to / while /tmp and the mounts take them, --tmpfs, a
 // host directory through -v (and :ro refusing writes), a named volume
-// that keeps a file for the second run, and --stop-signal over the
+// that starts with the image's content and keeps a file for the second
+// run, and --stop-signal over the
 // image's StopSignal on Ctrl-C. Then volume ls and rm, and a host
 // directory that does not exist.
 func TestGinitctlGuest(t *testing.T) {
@@ -25,6 +26,16 @@ func TestGinitctlGuest(t *testing.T) {
 	tmp := t.TempDir()
 	ctl := a.buildGinitctl(t, tmp)
 	root := probeRoot(t, a, map[string]any{"Entrypoint": []string{"/app/probe", "steps"}, "StopSignal": "SIGTERM"})
+	// Content at the mount points: a new named volume starts with it, a
+	// host directory hides it, as in docker.
+	for _, p := range []string{"srv/seed/seed.txt", "data/image.txt"} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte("from the image\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	shared, ro := filepath.Join(tmp, "shared"), filepath.Join(tmp, "ro")
 	for _, d := range []string{shared, ro} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -44,11 +55,11 @@ func TestGinitctlGuest(t *testing.T) {
 
 	cmd := ginitctl("run", "--rm", "--append", "ginit.debug", "--dns", "192.0.2.53", "--add-host", "db:10.0.0.2",
 		"--read-only", "--tmpfs", "/scratch:size=1m", "--stop-signal", "SIGUSR1",
-		"-v", shared+":/data", "-v", ro+":/ro:ro", "-v", "keep:/vol",
+		"-v", shared+":/data", "-v", ro+":/ro:ro", "-v", "keep:/srv/seed",
 		"dir:"+root, "cat=/etc/resolv.conf", "cat=/etc/hosts", "cat=/proc/mounts",
 		"write=/rootfile=x", "write=/tmp/t=x", "write=/scratch/s=x",
 		"cat=/data/hello.txt", "write=/data/from-guest.txt=hello host", "write=/ro/x=x",
-		"write=/vol/keep.txt=kept", "stopwait=/data/stopped.txt")
+		"cat=/srv/seed/seed.txt", "write=/srv/seed/keep.txt=kept", "cat=/data/image.txt", "stopwait=/data/stopped.txt")
 	out, code := runCtrlC(t, cmd)
 	for _, want := range []string{
 		"probe: /etc/resolv.conf: nameserver 192.0.2.53",
@@ -60,7 +71,9 @@ func TestGinitctlGuest(t *testing.T) {
 		"probe: /data/hello.txt: from the host",
 		"probe: write /data/from-guest.txt: ok",
 		"probe: write /ro/x: open /ro/x: read-only file system",
-		"probe: write /vol/keep.txt: ok",
+		"probe: /srv/seed/seed.txt: from the image",
+		"probe: write /srv/seed/keep.txt: ok",
+		"probe: cat /data/image.txt: open /data/image.txt: no such file or directory",
 		"probe: stopped by SIGUSR1",
 	} {
 		if !strings.Contains(out, want) {
@@ -86,8 +99,8 @@ func TestGinitctlGuest(t *testing.T) {
 	}
 
 	// The named volume kept its file.
-	b, err := ginitctl("run", "--rm", "-v", "keep:/vol", "dir:"+root, "cat=/vol/keep.txt").CombinedOutput()
-	if !strings.Contains(string(b), "probe: /vol/keep.txt: kept") || err != nil {
+	b, err := ginitctl("run", "--rm", "-v", "keep:/srv/seed", "dir:"+root, "cat=/srv/seed/keep.txt").CombinedOutput()
+	if !strings.Contains(string(b), "probe: /srv/seed/keep.txt: kept") || err != nil {
 		t.Errorf("second run: %v; want the volume's file:\n%s", err, b)
 	}
 	if b, err := ginitctl("volume", "ls").CombinedOutput(); err != nil || !strings.Contains(string(b), "\nkeep ") {
@@ -108,5 +121,34 @@ func TestGinitctlGuest(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(state, "vms", "*")); len(left) != 0 {
 		t.Errorf("runs left %v", left)
+	}
+}
+
+// systemd credentials given to ginitctl run reach a systemd workload,
+// which imports them itself from fw_cfg (the qemu_fw_cfg driver rides in
+// the extra archive).
+func TestGinitctlCredentials(t *testing.T) {
+	a := FindArtifacts(t)
+	testenv.NeedTools(t, "mkfs.ext4", "debugfs")
+	root := systemdRoot(t, a)
+	tmp := t.TempDir()
+	ctl := a.buildGinitctl(t, tmp)
+	const secret = "cred-from-a-file-4711"
+	credFile := filepath.Join(tmp, "token")
+	if err := os.WriteFile(credFile, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// systemd-run-generator runs the command line's systemd.run= and
+	// powers off; journald shows its output on the console.
+	cmd := exec.Command(ctl, "run", "--rm", "--state", filepath.Join(tmp, "state"), "--kernel", a.Kernel, "--initrd", a.Initrd,
+		"--credential", "greeting=hello-cred", "--load-credential", "token:"+credFile,
+		"--append", `systemd.run="/bin/cat /run/credentials/@system/greeting /run/credentials/@system/token" systemd.journald.forward_to_console=1`,
+		"dir:"+root, "/lib/systemd/systemd")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ginitctl run: %v:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "]: hello-cred") || !strings.Contains(string(out), secret) {
+		t.Errorf("output lacks both credentials, as cat prints them:\n%s", out)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/netconf"
 	"github.com/ginit-dev/ginit/internal/rootpath"
 	"github.com/ginit-dev/ginit/internal/rundoc"
+	"github.com/ginit-dev/ginit/internal/treecopy"
 )
 
 // netParams is ip= with the run document's name servers and extra hosts,
@@ -79,6 +80,11 @@ func (s *system) mountRunDocument() error {
 		if m.Target, err = rootpath.Resolve(newRoot, m.Target); err != nil {
 			return fmt.Errorf("mount point %s: %w", m.Target, err)
 		}
+		if m.FSType == "ext4" { // a named volume's disk
+			if err := fillVolume(m.Source, m.Target); err != nil {
+				return err
+			}
+		}
 		if err := m.Do(); err != nil {
 			return err
 		}
@@ -107,4 +113,22 @@ func waitSerial(serial string, d time.Duration) (string, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// fillVolume copies what the image has at target into the volume on dev
+// when the volume is new, as docker does: its file system holds nothing
+// but lost+found.
+func fillVolume(dev, target string) error {
+	if entries, err := os.ReadDir(target); err != nil || len(entries) == 0 {
+		return nil // nothing to copy
+	}
+	const tmp = "/run/ginit/volume"
+	if err := (mounts.Mount{Source: dev, Target: tmp, FSType: "ext4"}).Do(); err != nil {
+		return err
+	}
+	defer unix.Unmount(tmp, 0)
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) > 1 || len(entries) == 1 && entries[0].Name() != "lost+found" {
+		return err // not new
+	}
+	return treecopy.Copy(target, tmp)
 }
