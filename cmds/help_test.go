@@ -21,7 +21,7 @@ import (
 // and their subcommands.
 var commands = map[string][]string{
 	"chrootrun": {"exec", "ps"},
-	"ginitctl":  {"run"},
+	"ginitctl":  {"run", "volume"},
 	"mkimage":   nil,
 	"oci2disk":  nil,
 	"ocipull":   nil,

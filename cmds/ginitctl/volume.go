@@ -8,13 +8,18 @@ import (
 	"github.com/ginit-dev/ginit/internal/units"
 )
 
-const volumeHead = `Usage: ginitctl volume ls
-       ginitctl volume rm NAME [NAME...]
+const volumeHead = `Usage: ginitctl volume ls [flags]
+       ginitctl volume rm [flags] NAME [NAME...]
 
 Named volumes are what run -v NAME:PATH mounts: an ext4 disk each, under
 the state directory (volumes/NAME/disk.img), made empty on first use and
 kept across runs until volume rm. ls lists them with the space they take
 on the host; rm refuses a volume a running VM has open.
+
+Example:
+  ginitctl run --rm -v pgdata:/var/lib/postgresql/data docker://postgres
+  ginitctl volume ls
+  ginitctl volume rm pgdata
 
 Flags:
 `
@@ -22,11 +27,20 @@ Flags:
 func volumeCmd(args []string, stdout, stderr io.Writer) int {
 	var state stateFlag
 	fs := newFlags("volume", &state)
+	// The verb may come before the flags or after them.
+	verb := ""
+	if len(args) > 0 && (args[0] == "ls" || args[0] == "rm") {
+		verb, args = args[0], args[1:]
+	}
 	if status, done := parse(fs, args, stdout, stderr, volumeHead, ""); done {
 		return status
 	}
+	rest := fs.Args()
+	if verb == "" && len(rest) > 0 {
+		verb, rest = rest[0], rest[1:]
+	}
 	switch {
-	case fs.NArg() == 1 && fs.Arg(0) == "ls":
+	case verb == "ls" && len(rest) == 0:
 		vols, err := state.dir.ListVolumes()
 		if err != nil {
 			return fail(stderr, err)
@@ -38,9 +52,9 @@ func volumeCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		w.Flush()
 		return 0
-	case fs.NArg() >= 2 && fs.Arg(0) == "rm":
+	case verb == "rm" && len(rest) > 0:
 		status := 0
-		for _, name := range fs.Args()[1:] {
+		for _, name := range rest {
 			if err := state.dir.RemoveVolume(name); err != nil {
 				status = fail(stderr, err)
 				continue
