@@ -1,0 +1,111 @@
+package ext4w
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs/e2fstest"
+)
+
+type ent struct {
+	hdr  tar.Header
+	body string
+}
+
+func mkTar(t testing.TB, ents ...ent) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, e := range ents {
+		h := e.hdr
+		if h.ModTime.IsZero() {
+			h.ModTime = time.Unix(1700000000, 0)
+		}
+		if h.Typeflag == tar.TypeReg && h.Size == 0 {
+			h.Size = int64(len(e.body))
+		}
+		if h.Format == tar.FormatUnknown {
+			h.Format = tar.FormatPAX
+		}
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(e.body))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// image writes layers into a new image and checks it with e2fsck.
+func image(t testing.TB, p Params, layers ...[]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	sp, err := NewSpool(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	tr := NewTree(sp, Options{})
+	for _, l := range layers {
+		if err := tr.Apply(context.Background(), bytes.NewReader(l), len(layers) > 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Free == 0 && p.Size == 0 {
+		p.Free = 4 << 20
+	}
+	pl, err := tr.Plan(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "fs.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.Write(f, IDs{UUID: [16]byte{1, 2, 3}, HashSeed: [16]byte{4, 5, 6}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	e2fstest.Fsck(t, img)
+	return img
+}
+
+func debugfs(t testing.TB, img, req string) string {
+	t.Helper()
+	out, err := exec.Command(e2fstest.Tool(t, "debugfs"), "-R", req, img).Output()
+	if err != nil {
+		t.Fatalf("debugfs -R %q: %v\n%s", req, err, out)
+	}
+	return string(out)
+}
+
+func TestSimple(t *testing.T) {
+	img := image(t, Params{Label: "test", Time: 1700000000},
+		mkTar(t,
+			ent{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755}},
+			ent{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "etc/hostname", Mode: 0o644}, body: "box\n"},
+			ent{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "big", Mode: 0o644}, body: strings.Repeat("x", 1<<20)},
+			ent{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "bin", Linkname: "usr/bin"}},
+			ent{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "long", Linkname: strings.Repeat("a/", 100)}},
+			ent{hdr: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}},
+			ent{hdr: tar.Header{Typeflag: tar.TypeFifo, Name: "fifo", Mode: 0o600}},
+			ent{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "etc/hn2", Linkname: "etc/hostname"}},
+			ent{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "x", Mode: 0o644, PAXRecords: map[string]string{
+				"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+				"SCHILY.xattr.user.long":           strings.Repeat("v", 300)}}, body: "x"},
+		))
+	t.Log(debugfs(t, img, "ls -l /"))
+	if got := debugfs(t, img, "cat /etc/hn2"); got != "box\n" {
+		t.Errorf("cat = %q", got)
+	}
+}

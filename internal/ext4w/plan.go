@@ -1,0 +1,393 @@
+package ext4w
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs"
+)
+
+// Params say what file system to make of a tree.
+type Params struct {
+	Size  int64 // total bytes; 0: the content plus Free
+	Free  int64 // free bytes to leave in an automatically sized file system
+	Label string
+	// Time stamps the file system, the nodes made here (the root, a
+	// lost+found the tree lacks) and every crtime.
+	Time  int64
+	Clamp bool // mtimes later than Time become Time
+}
+
+// MinSize is the smallest file system made: room for the metadata, a
+// journal and some data.
+const MinSize = 16 << 20
+
+const (
+	lostFoundIno = ext4fs.GoodOldFirstIno
+	// lost+found gets 16 KiB, as mke2fs gives it, so that e2fsck can
+	// reconnect files there without allocating blocks.
+	lostFoundBlocks = 4
+	maxLinks        = 65000 // EXT4_LINK_MAX
+	maxFileBlocks   = 1 << 32
+)
+
+// Plan is a tree laid out as a file system: every inode numbered and every
+// block placed, ready to be written.
+type Plan struct {
+	tree  *Tree
+	p     Params
+	geo   geometry
+	nodes []*Node     // by inode number; nil for the reserved ones
+	info  []inodeInfo // by inode number
+	files []uint32    // regular files with data, in spool order
+	alloc *allocator
+
+	journal inodeInfo
+	parents map[*Node]uint32 // a directory's parent, by directory
+	// Special counts device nodes and inodes with extended attributes.
+	Special int
+}
+
+// inodeInfo is where an inode's blocks are.
+type inodeInfo struct {
+	ext       []fext   // data extents, by logical block
+	treeAt    []uint64 // extent tree blocks
+	dirBlocks int      // a directory's blocks
+	xblock    uint64   // the extended attribute block, or 0
+	inline    []xentry
+	xblk      []xentry
+}
+
+// fext is one extent: n blocks of the file from logical block lblk at
+// physical block pblk.
+type fext struct {
+	lblk uint32
+	pblk uint64
+	n    uint32
+}
+
+// Size is the file system's size in bytes.
+func (pl *Plan) Size() int64 { return int64(pl.geo.blocks) * BlockSize }
+
+// Inodes is the file system's inode count.
+func (pl *Plan) Inodes() int64 { return int64(pl.geo.inodes()) }
+
+// UsedInodes is the inodes in use, the reserved ones included.
+func (pl *Plan) UsedInodes() int64 { return int64(len(pl.nodes) - 1) }
+
+// JournalBlocks is the journal's size in blocks.
+func (pl *Plan) JournalBlocks() int64 { return int64(ext4fs.JournalBlocks(pl.geo.blocks)) }
+
+// FreeBlocks is the blocks left free.
+func (pl *Plan) FreeBlocks() int64 {
+	return int64(pl.geo.blocks - pl.geo.overhead() - pl.alloc.used())
+}
+
+// Plan numbers the tree's inodes and places their blocks. The tree must
+// not change afterwards.
+func (t *Tree) Plan(p Params) (*Plan, error) {
+	if len(p.Label) > 16 {
+		return nil, fmt.Errorf("label %q: longer than 16 bytes", p.Label)
+	}
+	if err := t.Spool.finish(); err != nil {
+		return nil, fmt.Errorf("writing spool: %w", err)
+	}
+	pl := &Plan{tree: t, p: p}
+	switch lf := t.Root.children["lost+found"]; {
+	case lf == nil:
+		t.Root.children["lost+found"] = NewDir(0o700, 0, 0, p.Time).Fixed()
+	case !lf.IsDir():
+		return nil, errors.New("/lost+found: not a directory; ext4 needs it to be one")
+	}
+	if err := pl.number(); err != nil {
+		return nil, err
+	}
+	if err := pl.measure(); err != nil {
+		return nil, err
+	}
+	if err := pl.place(); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// number gives inodes their numbers: the root 2, lost+found 11, the rest
+// from 12 in directory order, depth first, names sorted; and counts links.
+func (pl *Plan) number() error {
+	root := pl.tree.Root
+	lf := root.children["lost+found"]
+	pl.nodes = make([]*Node, lostFoundIno+1, 64)
+	pl.nodes[ext4fs.RootIno], pl.nodes[lostFoundIno] = root, lf
+	root.ino, lf.ino = ext4fs.RootIno, lostFoundIno
+	for _, n := range []*Node{root, lf} {
+		n.links = 2
+	}
+	var walk func(d *Node) error
+	walk = func(d *Node) error {
+		for _, name := range d.Names() {
+			c := d.children[name]
+			if c.ino == 0 {
+				if len(pl.nodes) >= 1<<32-1 {
+					return errors.New("more than 2^32 inodes")
+				}
+				c.ino = uint32(len(pl.nodes))
+				pl.nodes = append(pl.nodes, c)
+				if c.IsDir() {
+					c.links = 2
+				}
+			}
+			if c.IsDir() {
+				if c != lf || d != root {
+					d.links++ // its ".."
+				}
+				if err := walk(c); err != nil {
+					return err
+				}
+			} else {
+				c.links++
+				if c.links > maxLinks {
+					return fmt.Errorf("%q: more than %d hard links", name, maxLinks)
+				}
+			}
+		}
+		return nil
+	}
+	root.links++ // lost+found's ".."
+	if err := walk(root); err != nil {
+		return err
+	}
+	for _, n := range pl.nodes {
+		if n != nil && n.IsDir() && n.links > maxLinks {
+			n.links = 1 // dir_nlink: too many to count
+		}
+	}
+	return nil
+}
+
+// measure works out each inode's blocks other than its extent tree.
+func (pl *Plan) measure() error {
+	pl.info = make([]inodeInfo, len(pl.nodes))
+	for ino, n := range pl.nodes {
+		if n == nil {
+			continue
+		}
+		in := &pl.info[ino]
+		if len(n.Xattrs) > 0 {
+			es, err := encodeXattrs(n.Xattrs)
+			if err != nil {
+				return fmt.Errorf("inode %d: %w", ino, err)
+			}
+			if in.inline, in.xblk, err = splitXattrs(es, ext4fs.InodeSize); err != nil {
+				return fmt.Errorf("inode %d: %w", ino, err)
+			}
+		}
+		if len(n.Xattrs) > 0 || n.Type() == TypeChar || n.Type() == TypeBlock {
+			pl.Special++
+		}
+		switch n.Type() {
+		case TypeDir:
+			in.dirBlocks = len(dirLayout(n))
+			if uint32(ino) == lostFoundIno {
+				in.dirBlocks = max(in.dirBlocks, lostFoundBlocks)
+			}
+		case TypeReg:
+			if n.Data.Size > maxFileBlocks*BlockSize {
+				return fmt.Errorf("inode %d: file of %d bytes: larger than ext4's 16 TiB", ino, n.Data.Size)
+			}
+			if len(n.Data.Runs) > 0 {
+				pl.files = append(pl.files, uint32(ino))
+			}
+		}
+	}
+	sort.SliceStable(pl.files, func(i, j int) bool {
+		return pl.nodes[pl.files[i]].Data.Runs[0].Off < pl.nodes[pl.files[j]].Data.Runs[0].Off
+	})
+	return nil
+}
+
+// contentBlocks estimates the blocks the content needs besides the
+// metadata and the journal.
+func (pl *Plan) contentBlocks() uint64 {
+	var n uint64
+	for ino, in := range pl.info {
+		node := pl.nodes[ino]
+		if node == nil {
+			continue
+		}
+		n += uint64(in.dirBlocks)
+		if len(in.xblk) > 0 {
+			n++
+		}
+		if node.Type() == TypeSymlink && len(node.Target) >= ext4fs.InoBlockLen {
+			n++
+		}
+		if node.Type() == TypeReg {
+			b := uint64(node.Data.Blocks())
+			n += b + b/(8*ext4fs.MaxExtentLen)*2 + uint64(len(node.Data.Runs))/300
+		}
+	}
+	return n
+}
+
+// place sizes the file system and places every block.
+func (pl *Plan) place() error {
+	inodes := uint64(len(pl.nodes))
+	if pl.p.Size > 0 {
+		if pl.p.Size < MinSize {
+			return fmt.Errorf("size %d: below the minimum of %d bytes", pl.p.Size, MinSize)
+		}
+		geo, err := newGeometry(uint64(pl.p.Size)/BlockSize, inodes)
+		if err == nil {
+			err = pl.allocate(geo)
+		}
+		if err != nil {
+			need := (pl.contentBlocks() + uint64(ext4fs.JournalBlocks(uint64(pl.p.Size)/BlockSize))) * BlockSize
+			return fmt.Errorf("size %d is too small: the content needs about %d bytes and more for metadata: %w", pl.p.Size, need, ErrNoSpace)
+		}
+		return nil
+	}
+	free := uint64(max(pl.p.Free, 0)+BlockSize-1) / BlockSize
+	inodes += 64 + uint64(max(pl.p.Free, 0))/ext4fs.InodeRatio
+	content := pl.contentBlocks()
+	blocks := content + free + content/50 + 64
+	for range 30 {
+		blocks = max(roundUp(blocks, 256), MinSize/BlockSize)
+		geo, err := newGeometry(blocks, inodes)
+		if err != nil && !errors.Is(err, ErrNoSpace) {
+			return err
+		}
+		// The journal and metadata come on top of the content.
+		need := content + free + uint64(ext4fs.JournalBlocks(blocks))
+		if err == nil {
+			need += geo.overhead()
+		}
+		if err != nil || need > blocks {
+			blocks = max(need, blocks+blocks/16)
+			continue
+		}
+		if err := pl.allocate(geo); err != nil {
+			if !errors.Is(err, ErrNoSpace) {
+				return err
+			}
+			blocks += blocks / 16
+			continue
+		}
+		if uint64(pl.FreeBlocks()) >= free {
+			return nil
+		}
+		blocks += free - uint64(pl.FreeBlocks())
+	}
+	return fmt.Errorf("no layout found for %d inodes and %d blocks of content", inodes, content)
+}
+
+func roundUp(n, m uint64) uint64 { return (n + m - 1) / m * m }
+
+// allocate places everything in geometry geo: the journal first, then
+// directory, symlink and attribute blocks in inode order, then file data
+// in spool order, then extent tree blocks.
+func (pl *Plan) allocate(geo geometry) error {
+	pl.geo = geo
+	a := newAllocator(&pl.geo)
+	pl.alloc = a
+	if uint64(len(pl.nodes)) > geo.inodes() {
+		return ErrNoSpace
+	}
+	for i := range pl.info {
+		pl.info[i].ext, pl.info[i].treeAt, pl.info[i].xblock = nil, nil, 0
+	}
+	jb := ext4fs.JournalBlocks(geo.blocks)
+	runs, err := a.alloc(uint64(jb))
+	if err != nil {
+		return err
+	}
+	pl.journal = inodeInfo{ext: toExtents(0, runs)}
+	for ino, n := range pl.nodes {
+		if n == nil {
+			continue
+		}
+		in := &pl.info[ino]
+		switch {
+		case n.IsDir():
+			runs, err := a.alloc(uint64(in.dirBlocks))
+			if err != nil {
+				return err
+			}
+			in.ext = toExtents(0, runs)
+		case n.Type() == TypeSymlink && len(n.Target) >= ext4fs.InoBlockLen:
+			runs, err := a.alloc(1)
+			if err != nil {
+				return err
+			}
+			in.ext = toExtents(0, runs)
+		}
+		if len(in.xblk) > 0 {
+			runs, err := a.alloc(1)
+			if err != nil {
+				return err
+			}
+			in.xblock = runs[0].start
+		}
+	}
+	for _, ino := range pl.files {
+		in := &pl.info[ino]
+		for _, r := range pl.nodes[ino].Data.Runs {
+			runs, err := a.alloc(uint64(r.N))
+			if err != nil {
+				return err
+			}
+			in.ext = appendExtents(in.ext, uint32(r.Block), runs)
+		}
+	}
+	for _, in := range append([]*inodeInfo{&pl.journal}, infoPtrs(pl.info)...) {
+		if k := treeBlocks(len(in.ext)); k > 0 {
+			runs, err := a.alloc(uint64(k))
+			if err != nil {
+				return err
+			}
+			for _, r := range runs {
+				for b := r.start; b < r.start+r.n; b++ {
+					in.treeAt = append(in.treeAt, b)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func infoPtrs(in []inodeInfo) []*inodeInfo {
+	out := make([]*inodeInfo, len(in))
+	for i := range in {
+		out[i] = &in[i]
+	}
+	return out
+}
+
+// toExtents maps physical runs to extents from logical block lblk.
+func toExtents(lblk uint32, runs []extent) []fext {
+	return appendExtents(nil, lblk, runs)
+}
+
+// appendExtents adds physical runs from logical block lblk, merging with
+// the last extent where both continue it, and splitting at the longest
+// extent ext4 maps.
+func appendExtents(out []fext, lblk uint32, runs []extent) []fext {
+	for _, r := range runs {
+		p, n := r.start, r.n
+		for n > 0 {
+			if k := len(out); k > 0 {
+				last := &out[k-1]
+				if last.lblk+last.n == lblk && last.pblk+uint64(last.n) == p && last.n < ext4fs.MaxExtentLen {
+					take := min(n, uint64(ext4fs.MaxExtentLen-last.n))
+					last.n += uint32(take)
+					p, n, lblk = p+take, n-take, lblk+uint32(take)
+					continue
+				}
+			}
+			take := min(n, ext4fs.MaxExtentLen)
+			out = append(out, fext{lblk: lblk, pblk: p, n: uint32(take)})
+			p, n, lblk = p+take, n-take, lblk+uint32(take)
+		}
+	}
+	return out
+}

@@ -1,0 +1,500 @@
+package ext4w
+
+import (
+	"fmt"
+	"math/bits"
+	"os"
+
+	"github.com/ginit-dev/ginit/internal/ext4fs"
+	"github.com/ginit-dev/ginit/internal/ext4fs/csum"
+)
+
+// IDs are the identities of a file system.
+type IDs struct {
+	UUID     [16]byte
+	HashSeed [16]byte // seeds the directory hash
+}
+
+// Write writes the file system to f, an empty (or all-zero) regular file:
+// it is extended to the file system's size, and only blocks that hold
+// something are written. progress, when set, is told of the bytes of file
+// data copied.
+func (pl *Plan) Write(f *os.File, ids IDs, progress func(n int64)) error {
+	if progress == nil {
+		progress = func(int64) {}
+	}
+	if err := f.Truncate(pl.Size()); err != nil {
+		return fmt.Errorf("sizing %s: %w", f.Name(), err)
+	}
+	w := &imageWriter{f: f, buf: make([]byte, 0, 4<<20)}
+	seed := csum.Seed(ids.UUID)
+	inodes := make([][]byte, len(pl.nodes))
+
+	// The journal's superblock and the journal inode.
+	jb := uint32(pl.JournalBlocks())
+	if err := w.put(pl.journal.ext[0].pblk, journalSuperblock(jb, ids.UUID)); err != nil {
+		return err
+	}
+	jino := pl.newInode(0o100600, 1, pl.p.Time, pl.p.Time)
+	putSize(jino, uint64(jb)*BlockSize)
+	if err := pl.mapInode(w, jino, &pl.journal, ext4fs.JournalIno, seed, uint64(jb)); err != nil {
+		return err
+	}
+	journalInode := jino
+
+	// Inodes, with directory, symlink and attribute blocks, in the order
+	// they were placed.
+	for ino, n := range pl.nodes {
+		if n == nil {
+			continue
+		}
+		b, err := pl.encodeInode(w, uint32(ino), n, seed)
+		if err != nil {
+			return err
+		}
+		inodes[ino] = b
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+
+	// File data, in spool order, one copy per contiguous stretch.
+	cp := newCopier(pl.tree.Spool.f, f, progress)
+	for _, ino := range pl.files {
+		n, in := pl.nodes[ino], &pl.info[ino]
+		ei := 0
+		for _, r := range n.Data.Runs {
+			// The run's blocks are in the extents from its logical block on.
+			lblk, left, off := uint32(r.Block), uint64(r.N), r.Off
+			for left > 0 {
+				for ei < len(in.ext) && in.ext[ei].lblk+in.ext[ei].n <= lblk {
+					ei++
+				}
+				e := in.ext[ei]
+				skip := lblk - e.lblk
+				take := min(left, uint64(e.n-skip))
+				if err := cp.add(off, int64(e.pblk+uint64(skip))*BlockSize, int64(take)*BlockSize); err != nil {
+					return err
+				}
+				lblk += uint32(take)
+				left -= take
+				off += int64(take) * BlockSize
+			}
+		}
+	}
+	if err := cp.flush(); err != nil {
+		return err
+	}
+
+	// Extent tree blocks, last placed.
+	for ino, n := range pl.nodes {
+		if n == nil || len(pl.info[ino].treeAt) == 0 {
+			continue
+		}
+		if err := pl.writeTree(w, inodes[ino], &pl.info[ino], uint32(ino), seed); err != nil {
+			return err
+		}
+	}
+	if err := pl.writeTree(w, journalInode, &pl.journal, ext4fs.JournalIno, seed); err != nil {
+		return err
+	}
+	for ino, b := range inodes {
+		if b != nil {
+			csum.SetInode(seed, uint32(ino), b)
+		}
+	}
+	csum.SetInode(seed, ext4fs.JournalIno, journalInode)
+	inodes[ext4fs.JournalIno] = journalInode
+
+	return pl.writeGroups(w, inodes, ids, seed)
+}
+
+// newInode is an inode with its mode, links and times set.
+func (pl *Plan) newInode(mode uint32, links uint32, mtime, crtime int64) []byte {
+	b := make([]byte, ext4fs.InodeSize)
+	le.PutUint16(b[ext4fs.InoMode:], uint16(mode))
+	le.PutUint16(b[ext4fs.InoLinksCount:], uint16(links))
+	le.PutUint16(b[ext4fs.InoExtraIsize:], ext4fs.ExtraIsize)
+	putTimes(b, mtime, crtime)
+	return b
+}
+
+// mapInode gives an inode with extents its extent root, flags and block
+// count (data blocks, tree blocks and the attribute block).
+func (pl *Plan) mapInode(w *imageWriter, b []byte, in *inodeInfo, ino uint32, seed uint32, dataBlocks uint64) error {
+	le.PutUint32(b[ext4fs.InoFlags:], ext4fs.InodeFlagExtents)
+	blocks := dataBlocks + uint64(len(in.treeAt))
+	if in.xblock != 0 {
+		blocks++
+	}
+	putBlocks(b, blocks)
+	if len(in.treeAt) == 0 {
+		extentTree(b[ext4fs.InoBlock:ext4fs.InoBlock+ext4fs.InoBlockLen], in.ext, nil, 0)
+	}
+	return nil
+}
+
+// writeTree writes the extent tree blocks of an inode and its root.
+func (pl *Plan) writeTree(w *imageWriter, b []byte, in *inodeInfo, ino uint32, seed uint32) error {
+	if len(in.treeAt) == 0 {
+		return nil
+	}
+	blocks := extentTree(b[ext4fs.InoBlock:ext4fs.InoBlock+ext4fs.InoBlockLen], in.ext, in.treeAt, csum.InodeSeed(seed, ino, 0))
+	for i, blk := range blocks {
+		if err := w.put(in.treeAt[i], blk); err != nil {
+			return err
+		}
+	}
+	return w.flush()
+}
+
+// encodeInode builds inode ino and writes its directory, symlink and
+// attribute blocks.
+func (pl *Plan) encodeInode(w *imageWriter, ino uint32, n *Node, seed uint32) ([]byte, error) {
+	t := pl.p.Time
+	m := n.Mtime
+	if n.fixed || pl.p.Clamp && m > t {
+		m = t
+	}
+	b := pl.newInode(n.Mode, n.links, m, t)
+	le.PutUint16(b[ext4fs.InoUIDLo:], uint16(n.UID))
+	le.PutUint16(b[ext4fs.InoUIDHi:], uint16(n.UID>>16))
+	le.PutUint16(b[ext4fs.InoGIDLo:], uint16(n.GID))
+	le.PutUint16(b[ext4fs.InoGIDHi:], uint16(n.GID>>16))
+	in := &pl.info[ino]
+	putInlineXattrs(b, in.inline)
+	if in.xblock != 0 {
+		le.PutUint32(b[inoFileACLLo:], uint32(in.xblock))
+		le.PutUint16(b[inoFileACLHi:], uint16(in.xblock>>32))
+		if err := w.put(in.xblock, xattrBlock(in.xblk, seed, in.xblock)); err != nil {
+			return nil, err
+		}
+		putBlocks(b, 1)
+	}
+	iblock := b[ext4fs.InoBlock : ext4fs.InoBlock+ext4fs.InoBlockLen]
+	switch n.Type() {
+	case TypeDir:
+		putSize(b, uint64(in.dirBlocks)*BlockSize)
+		parent := pl.parentOf(n)
+		blocks := pl.dirBlocks(n, parent, in.dirBlocks, seed)
+		if err := pl.putData(w, in, blocks); err != nil {
+			return nil, err
+		}
+		if err := pl.mapInode(w, b, in, ino, seed, uint64(in.dirBlocks)); err != nil {
+			return nil, err
+		}
+	case TypeReg:
+		putSize(b, uint64(n.Data.Size))
+		if err := pl.mapInode(w, b, in, ino, seed, uint64(n.Data.Blocks())); err != nil {
+			return nil, err
+		}
+	case TypeSymlink:
+		putSize(b, uint64(len(n.Target)))
+		if len(n.Target) < ext4fs.InoBlockLen {
+			copy(iblock, n.Target)
+			break
+		}
+		blk := make([]byte, BlockSize)
+		copy(blk, n.Target)
+		if err := pl.putData(w, in, [][]byte{blk}); err != nil {
+			return nil, err
+		}
+		if err := pl.mapInode(w, b, in, ino, seed, 1); err != nil {
+			return nil, err
+		}
+	case TypeChar, TypeBlock:
+		if n.Major < 256 && n.Minor < 256 {
+			le.PutUint32(iblock, n.Major<<8|n.Minor)
+		} else {
+			le.PutUint32(iblock[4:], newDevEncoding(n.Major, n.Minor))
+		}
+	}
+	return b, nil
+}
+
+// putData writes blocks as the first blocks of an inode's extents.
+func (pl *Plan) putData(w *imageWriter, in *inodeInfo, blocks [][]byte) error {
+	i := 0
+	for _, e := range in.ext {
+		for k := uint32(0); k < e.n && i < len(blocks); k++ {
+			if err := w.put(e.pblk+uint64(k), blocks[i]); err != nil {
+				return err
+			}
+			i++
+		}
+	}
+	return nil
+}
+
+// parentOf finds a directory's parent: the root is its own. Directories
+// have one name, so the walk in number order meets the parent first.
+func (pl *Plan) parentOf(d *Node) uint32 {
+	if pl.parents == nil {
+		pl.parents = make(map[*Node]uint32)
+		for _, n := range pl.nodes {
+			if n == nil || !n.IsDir() {
+				continue
+			}
+			for _, c := range n.children {
+				if c.IsDir() {
+					pl.parents[c] = n.ino
+				}
+			}
+		}
+	}
+	if p, ok := pl.parents[d]; ok {
+		return p
+	}
+	return ext4fs.RootIno
+}
+
+// writeGroups writes the inode tables, bitmaps, descriptors and
+// superblocks.
+func (pl *Plan) writeGroups(w *imageWriter, inodes [][]byte, ids IDs, seed uint32) error {
+	g := &pl.geo
+	ipg := uint64(g.inodesPerGroup)
+	used := uint64(len(pl.nodes) - 1) // inodes 1 to used are in use
+	gdt := make([]byte, uint64(g.gdtBlocks)*BlockSize)
+	runs := pl.alloc.runs
+	ri := 0
+	var freeBlocks, freeInodes uint64
+	bitmap := make([]byte, BlockSize)
+	for grp := range g.groups {
+		start, glen := g.groupStart(grp), g.groupLen(grp)
+		clear(bitmap)
+		setBits(bitmap, 0, g.metaBlocks(grp))
+		for ri < len(runs) && runs[ri].start+runs[ri].n <= start {
+			ri++
+		}
+		for k := ri; k < len(runs) && runs[k].start < start+glen; k++ {
+			lo, hi := max(runs[k].start, start), min(runs[k].start+runs[k].n, start+glen)
+			setBits(bitmap, lo-start, hi-lo)
+		}
+		setBits(bitmap, glen, ext4fs.BlocksPerGroup-glen)
+		gd := groupDesc{freeBlocks: ext4fs.BlocksPerGroup - popcount(bitmap)}
+		if err := w.put(g.blockBitmap(grp), bitmap); err != nil {
+			return err
+		}
+		gd.blockBitmapCsum = csum.CRC32c(seed, bitmap)
+
+		first := uint64(grp)*ipg + 1
+		inUse := uint64(0)
+		if used >= first {
+			inUse = min(used-first+1, ipg)
+		}
+		gd.freeInodes = uint32(ipg - inUse)
+		gd.flags = ext4fs.BgInodeUninit | bgInodeZeroed
+		if inUse > 0 {
+			gd.flags = bgInodeZeroed
+			ib := make([]byte, BlockSize)
+			setBits(ib, 0, inUse)
+			setBits(ib, ipg, BlockSize*8-ipg)
+			if err := w.put(g.inodeBitmap(grp), ib); err != nil {
+				return err
+			}
+			gd.inodeBitmapCsum = csum.CRC32c(seed, ib[:ipg/8])
+			table := make([]byte, roundUp(inUse*ext4fs.InodeSize, BlockSize))
+			for i := uint64(0); i < inUse; i++ {
+				ino := first + i
+				raw := inodes[ino]
+				if raw == nil {
+					raw = pl.reservedInode(uint32(ino), seed)
+				}
+				if pl.nodes[ino] != nil && pl.nodes[ino].IsDir() {
+					gd.dirs++
+				}
+				copy(table[i*ext4fs.InodeSize:], raw)
+			}
+			for i := uint64(0); i < uint64(len(table))/BlockSize; i++ {
+				if err := w.put(g.inodeTable(grp)+i, table[i*BlockSize:(i+1)*BlockSize]); err != nil {
+					return err
+				}
+			}
+		}
+		copy(gdt[uint64(grp)*ext4fs.DescSize:], pl.encodeDesc(grp, gd, seed))
+		freeBlocks += gd.freeBlocks
+		freeInodes += uint64(gd.freeInodes)
+	}
+	for grp := range g.groups {
+		if !ext4fs.HasSuper(uint64(grp)) {
+			continue
+		}
+		start := g.groupStart(grp)
+		block := make([]byte, BlockSize)
+		off := 0
+		if grp == 0 {
+			off = ext4fs.SuperOffset // the primary leaves room for a boot sector
+		}
+		copy(block[off:], pl.superblock(grp, freeBlocks, uint32(freeInodes), ids, inodes[ext4fs.JournalIno]))
+		if err := w.put(start, block); err != nil {
+			return err
+		}
+		for i := uint64(0); i < uint64(g.gdtBlocks); i++ {
+			if err := w.put(start+1+i, gdt[i*BlockSize:(i+1)*BlockSize]); err != nil {
+				return err
+			}
+		}
+	}
+	return w.flush()
+}
+
+// bgInodeZeroed (EXT4_BG_INODE_ZEROED): the inode table reads as zeros,
+// so the kernel need not zero it after mounting. A new image file is all
+// holes.
+const bgInodeZeroed = 0x4
+
+// reservedInode is a reserved inode other than the root and the journal:
+// zero but for its checksum, and the bad blocks inode's times, as mke2fs
+// has them.
+func (pl *Plan) reservedInode(ino uint32, seed uint32) []byte {
+	b := make([]byte, ext4fs.InodeSize)
+	if ino == 1 {
+		for _, off := range []int{ext4fs.InoAtime, ext4fs.InoCtime, ext4fs.InoMtime} {
+			le.PutUint32(b[off:], uint32(pl.p.Time))
+		}
+	}
+	csum.SetInode(seed, ino, b)
+	return b
+}
+
+func popcount(b []byte) uint64 {
+	var n int
+	for i := 0; i < len(b); i += 8 {
+		n += bits.OnesCount64(le.Uint64(b[i:]))
+	}
+	return uint64(n)
+}
+
+func setBits(b []byte, from, n uint64) {
+	for i := from; i < from+n; {
+		if i%8 == 0 && from+n-i >= 8 {
+			b[i/8] = 0xff
+			i += 8
+			continue
+		}
+		b[i/8] |= 1 << (i % 8)
+		i++
+	}
+}
+
+// groupDesc is what a group descriptor says about its group.
+type groupDesc struct {
+	flags           uint16
+	freeBlocks      uint64
+	freeInodes      uint32
+	dirs            uint32
+	blockBitmapCsum uint32
+	inodeBitmapCsum uint32
+}
+
+func (pl *Plan) encodeDesc(grp uint32, gd groupDesc, seed uint32) []byte {
+	g := &pl.geo
+	d := make([]byte, ext4fs.DescSize)
+	put := func(lo, hi int, v uint64) {
+		le.PutUint32(d[lo:], uint32(v))
+		le.PutUint32(d[hi:], uint32(v>>32))
+	}
+	put16 := func(lo, hi int, v uint32) {
+		le.PutUint16(d[lo:], uint16(v))
+		le.PutUint16(d[hi:], uint16(v>>16))
+	}
+	put(ext4fs.GdBlockBitmapLo, ext4fs.GdBlockBitmapHi, g.blockBitmap(grp))
+	put(ext4fs.GdInodeBitmapLo, ext4fs.GdInodeBitmapHi, g.inodeBitmap(grp))
+	put(ext4fs.GdInodeTableLo, ext4fs.GdInodeTableHi, g.inodeTable(grp))
+	put16(ext4fs.GdFreeBlocksLo, ext4fs.GdFreeBlocksHi, uint32(gd.freeBlocks))
+	put16(ext4fs.GdFreeInodesLo, ext4fs.GdFreeInodesHi, gd.freeInodes)
+	put16(ext4fs.GdUsedDirsLo, ext4fs.GdUsedDirsHi, gd.dirs)
+	le.PutUint16(d[ext4fs.GdFlags:], gd.flags)
+	put16(ext4fs.GdBlockBitmapCsumLo, ext4fs.GdBlockBitmapCsumHi, gd.blockBitmapCsum)
+	put16(ext4fs.GdInodeBitmapCsumLo, ext4fs.GdInodeBitmapCsumHi, gd.inodeBitmapCsum)
+	put16(ext4fs.GdItableUnusedLo, ext4fs.GdItableUnusedHi, gd.freeInodes)
+	le.PutUint16(d[ext4fs.GdChecksum:], csum.GroupDesc(seed, grp, d))
+	return d
+}
+
+// superblock is the 1024-byte superblock as it is in group grp.
+func (pl *Plan) superblock(grp uint32, freeBlocks uint64, freeInodes uint32, ids IDs, journal []byte) []byte {
+	g := &pl.geo
+	t := pl.p.Time
+	sb := make([]byte, ext4fs.SuperSize)
+	le.PutUint32(sb[ext4fs.SbInodesCount:], uint32(g.inodes()))
+	le.PutUint32(sb[ext4fs.SbBlocksCountLo:], uint32(g.blocks))
+	le.PutUint32(sb[ext4fs.SbFreeBlocksLo:], uint32(freeBlocks))
+	le.PutUint32(sb[ext4fs.SbFreeInodes:], freeInodes)
+	le.PutUint32(sb[ext4fs.SbLogBlockSize:], 2)
+	le.PutUint32(sb[ext4fs.SbLogClusterSize:], 2)
+	le.PutUint32(sb[ext4fs.SbBlocksPerGroup:], ext4fs.BlocksPerGroup)
+	le.PutUint32(sb[ext4fs.SbClustersPerGroup:], ext4fs.BlocksPerGroup)
+	le.PutUint32(sb[ext4fs.SbInodesPerGroup:], g.inodesPerGroup)
+	le.PutUint32(sb[ext4fs.SbWtime:], uint32(t))
+	le.PutUint16(sb[ext4fs.SbMaxMntCount:], 0xFFFF)
+	le.PutUint16(sb[ext4fs.SbMagic:], ext4fs.Magic)
+	le.PutUint16(sb[ext4fs.SbState:], 1)
+	le.PutUint16(sb[ext4fs.SbErrors:], 1)
+	le.PutUint32(sb[ext4fs.SbLastcheck:], uint32(t))
+	le.PutUint32(sb[ext4fs.SbRevLevel:], 1)
+	le.PutUint32(sb[ext4fs.SbFirstIno:], lostFoundIno)
+	le.PutUint16(sb[ext4fs.SbInodeSize:], ext4fs.InodeSize)
+	le.PutUint16(sb[ext4fs.SbBlockGroupNr:], uint16(grp))
+	le.PutUint32(sb[ext4fs.SbFeatureCompat:], ext4fs.CompatHasJournal|ext4fs.CompatExtAttr|ext4fs.CompatDirIndex)
+	le.PutUint32(sb[ext4fs.SbFeatureIncompat:], ext4fs.IncompatFiletype|ext4fs.IncompatExtents|ext4fs.Incompat64bit|ext4fs.IncompatFlexBG)
+	le.PutUint32(sb[ext4fs.SbFeatureRoCompat:], ext4fs.RoCompatSparseSuper|ext4fs.RoCompatLargeFile|ext4fs.RoCompatHugeFile|
+		ext4fs.RoCompatDirNlink|ext4fs.RoCompatExtraIsize|ext4fs.RoCompatMetadataCsum)
+	copy(sb[ext4fs.SbUUID:], ids.UUID[:])
+	copy(sb[ext4fs.SbVolumeName:ext4fs.SbVolumeName+16], pl.p.Label)
+	le.PutUint32(sb[ext4fs.SbJournalInum:], ext4fs.JournalIno)
+	copy(sb[ext4fs.SbHashSeed:], ids.HashSeed[:])
+	sb[ext4fs.SbDefHashVersion] = 1 // half_md4
+	sb[ext4fs.SbJnlBackupType] = 1  // s_jnl_blocks holds the journal's i_block
+	le.PutUint16(sb[ext4fs.SbDescSize:], ext4fs.DescSize)
+	le.PutUint32(sb[ext4fs.SbDefaultMountOpts:], 0x4|0x8) // user_xattr, acl
+	le.PutUint32(sb[ext4fs.SbMkfsTime:], uint32(t))
+	jnl := sb[ext4fs.SbJnlBlocks:]
+	copy(jnl, journal[ext4fs.InoBlock:ext4fs.InoBlock+ext4fs.InoBlockLen])
+	le.PutUint32(jnl[ext4fs.InoBlockLen:], le.Uint32(journal[ext4fs.InoSizeHi:]))
+	le.PutUint32(jnl[ext4fs.InoBlockLen+4:], le.Uint32(journal[ext4fs.InoSizeLo:]))
+	le.PutUint32(sb[ext4fs.SbBlocksCountHi:], uint32(g.blocks>>32))
+	le.PutUint32(sb[ext4fs.SbFreeBlocksHi:], uint32(freeBlocks>>32))
+	le.PutUint16(sb[ext4fs.SbMinExtraIsize:], ext4fs.ExtraIsize)
+	le.PutUint16(sb[ext4fs.SbWantExtraIsize:], ext4fs.ExtraIsize)
+	le.PutUint32(sb[ext4fs.SbFlags:], 1) // signed directory hash, as on x86
+	sb[ext4fs.SbLogGroupsPerFlex] = ext4fs.LogGroupsPerFlex
+	sb[ext4fs.SbChecksumType] = 1
+	le.PutUint32(sb[ext4fs.SbOverheadClusters:], uint32(g.overhead()+uint64(pl.JournalBlocks())))
+	sb[ext4fs.SbWtimeHi] = byte(t >> 32)
+	sb[ext4fs.SbMkfsTimeHi] = byte(t >> 32)
+	sb[ext4fs.SbLastcheckHi] = byte(t >> 32)
+	le.PutUint32(sb[ext4fs.SbChecksum:], csum.Super(sb))
+	return sb
+}
+
+// imageWriter writes blocks, gathering consecutive ones into one write.
+type imageWriter struct {
+	f     *os.File
+	buf   []byte
+	start uint64 // block of buf[0]
+}
+
+func (w *imageWriter) put(blk uint64, b []byte) error {
+	if len(w.buf) > 0 && (w.start+uint64(len(w.buf))/BlockSize != blk || len(w.buf)+len(b) > cap(w.buf)) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if len(w.buf) == 0 {
+		w.start = blk
+	}
+	w.buf = append(w.buf, b...)
+	return nil
+}
+
+func (w *imageWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if _, err := w.f.WriteAt(w.buf, int64(w.start)*BlockSize); err != nil {
+		return fmt.Errorf("writing %s: %w", w.f.Name(), err)
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
