@@ -33,7 +33,9 @@
 //
 // Ownership, modes, device nodes and xattrs of an image or tar are kept as
 // they are written there, run as root or not: nothing of it needs
-// privileges. It needs e2fsprogs (mkfs.ext4 and debugfs).
+// privileges. The file system is written in Go, with no host tool;
+// --writer=mkfs takes the older path through e2fsprogs (mkfs.ext4 -d and
+// debugfs, Linux only).
 package main
 
 import (
@@ -142,7 +144,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		size       = fs.String("size", "", "total disk `SIZE` (e.g. 2G); default: content plus --free")
 		free       = fs.String("free", "64M", "free space to leave when sizing automatically (`SIZE`: 64M, 1G, bytes)")
 		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the image or the content")
-		tmpdir     = fs.String("tmpdir", "", "`DIR` to stage the files in; default $TMPDIR or /tmp")
+		tmpdir     = fs.String("tmpdir", "", "`DIR` to spool file contents in (to stage the files in, with --writer=mkfs); default: beside OUTPUT ($TMPDIR or /tmp with --writer=mkfs)")
 		platform   = fs.String("platform", ociimage.DefaultPlatform().String(), "platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
 		maxSize    = fs.String("max-size", "32G", "stop when one layer or tar unpacks to more than `SIZE` (0: no limit)")
 		arch       = fs.String("arch", ociimage.DefaultPlatform().Architecture, "`ARCH` recorded in a new image.json")
@@ -156,6 +158,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		caCerts    stringList
 		quiet      = fs.Bool("q", false, "quiet: print errors and warnings only; no progress")
 		verbose    = fs.Bool("v", false, "verbose: also print the time each step took")
+		writer     = fs.String("writer", disk.WriterGo, "how to write the file system (`WRITER`): go, in Go; mkfs, through mkfs.ext4 -d and debugfs (Linux, needs e2fsprogs)")
 	)
 	fs.Var(&entrypoint, "entrypoint", "image Entrypoint (`CMD`: JSON array or shell words)")
 	fs.Var(&cmd, "cmd", "image Cmd (`ARGS`: JSON array or shell words)")
@@ -193,7 +196,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	o := disk.Options{Source: src, Output: pos[1], Label: *label, UUID: *uuid, TmpDir: *tmpdir, Stdin: stdin,
+	if *writer != disk.WriterGo && *writer != disk.WriterMkfs {
+		return fmt.Errorf("--writer %q: want %s or %s", *writer, disk.WriterGo, disk.WriterMkfs)
+	}
+	o := disk.Options{Source: src, Output: pos[1], Label: *label, UUID: *uuid, TmpDir: *tmpdir, Stdin: stdin, Writer: *writer,
 		Warnf: func(format string, a ...any) { fmt.Fprintf(stderr, "oci2disk: warning: "+format+"\n", a...) }}
 	if *size != "" {
 		if o.Size, err = ext4img.ParseSize(*size); err != nil {

@@ -472,3 +472,26 @@ func TestDevicesAndXattrs(t *testing.T) {
 		t.Errorf("/bin/ping = %q; want p", got)
 	}
 }
+
+// The older writer, through mkfs.ext4 -d and debugfs, stays reachable and
+// makes a disk with the same files.
+func TestMkfsWriter(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	tarPath := filepath.Join(dir, "rootfs.tar")
+	os.WriteFile(tarPath, sampleTar(t, false), 0o644)
+	for _, w := range []string{WriterMkfs, WriterGo} {
+		out := filepath.Join(dir, w+".img")
+		build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: out, Writer: w})
+		fsck(t, out)
+		for p, want := range map[string]string{"/etc/hostname": "box\n", "/usr/bin/su2": "su", "/home/user/notes": "mine"} {
+			if got := cat(t, out, p); got != want {
+				t.Errorf("writer %s: %s = %q; want %q", w, p, got, want)
+			}
+		}
+		wantMatch(t, w+": stat /home/big", stat(t, out, "/home/big"), `User:\s+100000\s+Group:\s+200000\b`)
+	}
+	if _, err := Build(context.Background(), Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: filepath.Join(dir, "x.img"), Writer: "cp"}); err == nil || !strings.Contains(err.Error(), `"cp"`) {
+		t.Errorf("Build(writer cp) = %v; want an error naming it", err)
+	}
+}

@@ -391,3 +391,12 @@ func appendExtents(out []fext, lblk uint32, runs []extent) []fext {
 	}
 	return out
 }
+
+// DataBytes is the bytes of file data the image gets from the spool.
+func (pl *Plan) DataBytes() int64 {
+	var n int64
+	for _, ino := range pl.files {
+		n += pl.nodes[ino].Data.Blocks() * BlockSize
+	}
+	return n
+}

@@ -3,6 +3,7 @@ package imagesrc
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/ginit-dev/ginit/internal/ociimage"
 	"github.com/ginit-dev/ginit/internal/rootfs"
@@ -28,9 +29,17 @@ func (NoProgress) Start(string, int64) {}
 func (NoProgress) Add(int64)           {}
 func (NoProgress) Done()               {}
 
-// ExtractLayers flattens the image's layers into the staging tree, bottom
-// first, each checked against its digests once read to its end.
-func ExtractLayers(ctx context.Context, x *rootfs.Extractor, im *ociimage.Image, prog Progress) error {
+// Applier takes one layer's tar stream on top of the layers before it: a
+// staging tree on disk (rootfs.Extractor) or one in memory (ext4w.Tree).
+type Applier interface {
+	Apply(ctx context.Context, r io.Reader, layer bool) error
+}
+
+var _ Applier = (*rootfs.Extractor)(nil)
+
+// ExtractLayers flattens the image's layers into x, bottom first, each
+// checked against its digests once read to its end.
+func ExtractLayers(ctx context.Context, x Applier, im *ociimage.Image, prog Progress) error {
 	for _, l := range im.Layers {
 		prog.Start(fmt.Sprintf("%s of %d", l, len(im.Layers)), l.Size)
 		lr, err := l.Open(func(n int) { prog.Add(int64(n)) })

@@ -97,7 +97,7 @@ func tarEntry(tw *tar.Writer, host, rel string, o TarOptions, seen map[[2]uint64
 	}
 	hdr.Uname, hdr.Gname = "", ""
 	hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
-	hdr.ModTime = time.Unix(st.Mtim.Sec, 0)
+	hdr.ModTime = time.Unix(fi.ModTime().Unix(), 0)
 	if o.Clamp != nil && hdr.ModTime.After(*o.Clamp) {
 		hdr.ModTime = *o.Clamp
 	}

@@ -37,7 +37,7 @@ func Materialize(root string, res *Result) error {
 		if !ok {
 			return fmt.Errorf("%s: no stat data", p)
 		}
-		meta, ok := res.MetaFor(st.Atim.Sec)
+		meta, ok := res.MetaFor(atimeSec(st))
 		if !ok {
 			// The root directory itself, and what the caller added.
 			return nil
