@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,12 @@ func TestSimple(t *testing.T) {
 	t.Log(debugfs(t, img, "ls -l /"))
 	if got := debugfs(t, img, "cat /etc/hn2"); got != "box\n" {
 		t.Errorf("cat = %q", got)
+	}
+}
+
+func wantMatch(t testing.TB, what, s, re string) {
+	t.Helper()
+	if !regexp.MustCompile(re).MatchString(s) {
+		t.Errorf("%s: %q does not match %q", what, s, re)
 	}
 }

@@ -2,6 +2,7 @@ package ext4w
 
 import (
 	"fmt"
+	"io"
 	"math/bits"
 	"os"
 
@@ -58,31 +59,57 @@ func (pl *Plan) Write(f *os.File, ids IDs, progress func(n int64)) error {
 		return err
 	}
 
-	// File data, in spool order, one copy per contiguous stretch.
+	// File data, in spool order: large aligned stretches are copied by the
+	// kernel, the rest read through a window of the spool and written in
+	// large writes.
 	cp := newCopier(pl.tree.Spool.f, f, progress)
+	rd := &spoolReader{f: pl.tree.Spool.f, buf: make([]byte, 0, 4<<20)}
 	for _, ino := range pl.files {
 		n, in := pl.nodes[ino], &pl.info[ino]
 		ei := 0
 		for _, r := range n.Data.Runs {
 			// The run's blocks are in the extents from its logical block on.
 			lblk, left, off := uint32(r.Block), uint64(r.N), r.Off
+			runEnd := r.Off + r.bytes(n.Data.Size)
 			for left > 0 {
 				for ei < len(in.ext) && in.ext[ei].lblk+in.ext[ei].n <= lblk {
 					ei++
 				}
 				e := in.ext[ei]
 				skip := lblk - e.lblk
-				take := min(left, uint64(e.n-skip))
-				if err := cp.add(off, int64(e.pblk+uint64(skip))*BlockSize, int64(take)*BlockSize); err != nil {
-					return err
+				take := min(left, uint64(e.n-skip), 1<<20/BlockSize)
+				nbytes := min(int64(take)*BlockSize, runEnd-off)
+				at := e.pblk + uint64(skip)
+				if off%BlockSize == 0 && nbytes == int64(take)*BlockSize && take*BlockSize >= 1<<20 {
+					if err := w.flush(); err != nil {
+						return err
+					}
+					if err := cp.add(off, int64(at)*BlockSize, nbytes); err != nil {
+						return err
+					}
+				} else {
+					if err := cp.flush(); err != nil {
+						return err
+					}
+					b, err := rd.read(off, nbytes)
+					if err != nil {
+						return err
+					}
+					if err := w.putPadded(at, b); err != nil {
+						return err
+					}
+					progress(nbytes)
 				}
 				lblk += uint32(take)
 				left -= take
-				off += int64(take) * BlockSize
+				off += nbytes
 			}
 		}
 	}
 	if err := cp.flush(); err != nil {
+		return err
+	}
+	if err := w.flush(); err != nil {
 		return err
 	}
 
@@ -488,6 +515,22 @@ func (w *imageWriter) put(blk uint64, b []byte) error {
 	return nil
 }
 
+// putPadded writes b from block blk, its last block padded with zeros.
+func (w *imageWriter) putPadded(blk uint64, b []byte) error {
+	full := len(b) &^ (BlockSize - 1)
+	if full > 0 {
+		if err := w.put(blk, b[:full]); err != nil {
+			return err
+		}
+	}
+	if rest := b[full:]; len(rest) > 0 {
+		var last [BlockSize]byte
+		copy(last[:], rest)
+		return w.put(blk+uint64(full/BlockSize), last[:])
+	}
+	return nil
+}
+
 func (w *imageWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
@@ -497,4 +540,28 @@ func (w *imageWriter) flush() error {
 	}
 	w.buf = w.buf[:0]
 	return nil
+}
+
+// spoolReader reads the spool through a window, front to back.
+type spoolReader struct {
+	f   *os.File
+	buf []byte
+	at  int64 // spool offset of buf[0]
+}
+
+// read returns n bytes at off (n at most the window's size), valid until
+// the next call.
+func (r *spoolReader) read(off, n int64) ([]byte, error) {
+	if off < r.at || off+n > r.at+int64(len(r.buf)) {
+		r.buf = r.buf[:cap(r.buf)]
+		k, err := r.f.ReadAt(r.buf, off)
+		if k < int(n) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("reading spool: %w", err)
+		}
+		r.buf, r.at = r.buf[:k], off
+	}
+	return r.buf[off-r.at : off-r.at+n], nil
 }
