@@ -145,6 +145,8 @@ func TestParseErrors(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1,"entrypoint":["/bin/sh"],"cmd":["-c","x"],"env":["A=1"],"workdir":"/","user":"0","hostname":"h"}`))
 	f.Add([]byte(`{"version":1,"entrypoint":[]}`))
+	f.Add([]byte(`{"version":1,"dns":["::1"],"extra_hosts":["a:1.2.3.4"],"tmpfs":{"/t":"size=1m,exec"},"read_only":true,"stop_signal":"USR1",` +
+		`"volumes":[{"type":"disk","source":"s","target":"/v","read_only":true}]}`))
 	f.Add([]byte(`{"version":1,"env":["A"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Parse(data)

@@ -44,7 +44,9 @@ func (s State) Initrds() string { return filepath.Join(string(s), "initrds") }
 // vhost-user-fs device per shared directory (and the shared memory they
 // need), a disk per named volume (made on first use), systemd's
 // credentials in fw_cfg, and the modules for them after the initramfs.
-// The returned stop ends the virtiofsd processes; call it once QEMU is gone.
+// Each virtiofsd ends by itself when its QEMU does (the vhost-user
+// connection closes); the returned stop ends them for a QEMU that never
+// connected, or ended early.
 func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (stop func(), err error) {
 	vols, err := parseVolumes(g.Volumes)
 	if err != nil {
