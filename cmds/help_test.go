@@ -21,7 +21,7 @@ import (
 // and their subcommands.
 var commands = map[string][]string{
 	"chrootrun": {"exec", "ps"},
-	"ginitctl":  {"run", "volume"},
+	"ginitctl":  {"run", "ps", "logs", "stop", "kill", "rm", "inspect", "volume", "prune"},
 	"mkimage":   nil,
 	"oci2disk":  nil,
 	"ocipull":   nil,

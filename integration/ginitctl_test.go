@@ -2,14 +2,18 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
@@ -24,6 +28,191 @@ func (a Artifacts) buildGinitctl(t *testing.T, dir string) string {
 		t.Fatalf("build ginitctl: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// overlayCat reads path in the file system of a VM's qcow2 overlay, as its
+// chain (the overlay over its base) shows it.
+func overlayCat(t *testing.T, overlay, path string) string {
+	t.Helper()
+	raw := filepath.Join(t.TempDir(), "flat.img")
+	if out, err := exec.Command("qemu-img", "convert", "-O", "raw", overlay, raw).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert %s: %v\n%s", overlay, err, out)
+	}
+	return DebugfsCat(t, raw, path)
+}
+
+// ctl runs the built ginitctl on one state directory.
+type ctl struct {
+	bin, state string
+	a          Artifacts
+}
+
+// run runs ginitctl SUB --state ... ARGS (run also gets the kernel and
+// initramfs) and returns its standard output, error and status.
+func (c ctl) run(t *testing.T, sub string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	argv := []string{sub, "--state", c.state}
+	if sub == "run" {
+		argv = append(argv, "--kernel", c.a.Kernel, "--initrd", c.a.Initrd)
+	}
+	cmd := exec.Command(c.bin, append(argv, args...)...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("ginitctl %q: %v", argv, err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// await runs ginitctl SUB ARGS until its output has want; a VM boots in
+// seconds to a minute under TCG on a loaded machine.
+func (c ctl) await(t *testing.T, want, sub string, args ...string) {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		if out, _, _ = c.run(t, sub, args...); strings.Contains(out, want) {
+			return
+		}
+	}
+	t.Fatalf("ginitctl %s %v never showed %q:\n%s", sub, args, want, out)
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// A VM's life through ginitctl: run -d returns once QEMU runs and ps,
+// logs, stop, inspect and rm reach the VM by its name; a second run of the
+// image, at the same time, reuses the cached base (no second conversion)
+// and neither VM sees the other's writes; --rm leaves nothing; the
+// workload's statuses come back whole (137 from stop, 3 from a run); a
+// QEMU killed with SIGKILL shows as dead; a taken name is refused with 125
+// and nothing made; prune empties the cache.
+func TestGinitctlLifecycle(t *testing.T) {
+	a := FindArtifacts(t)
+	testenv.NeedTools(t, "mkfs.ext4", "debugfs", "qemu-img")
+	tmp := t.TempDir()
+	c := ctl{bin: a.buildGinitctl(t, tmp), state: filepath.Join(tmp, "state"), a: a}
+	root := probeRoot(t, a, map[string]any{"Entrypoint": []string{"/app/probe"}})
+	image := "dir:" + root
+
+	out, errOut, code := c.run(t, "run", "-d", "--name", "a", image, "steps", "write=/mark-a=from a", "stopwait=/stopped", "exit=137")
+	if code != 0 || out != "a\n" || !strings.Contains(errOut, "converting") {
+		t.Fatalf("run -d --name a = %d, %q, %q; want 0, the name, and a conversion", code, out, errOut)
+	}
+	bases, _ := filepath.Glob(filepath.Join(c.state, "images", "sha256-*", "disk.img"))
+	if len(bases) != 1 {
+		t.Fatalf("bases after the first run: %v; want one", bases)
+	}
+	base, ino := bases[0], inode(t, bases[0])
+	c.await(t, "probe: waiting for a stop signal", "logs", "a")
+	if out, _, _ := c.run(t, "ps"); !regexp.MustCompile(`(?m)^a\s+` + regexp.QuoteMeta(image) + `\s+running\s`).MatchString(out) {
+		t.Errorf("ps while a runs:\n%s", out)
+	}
+
+	out, errOut, code = c.run(t, "run", "--rm", "--name", "b", image, "steps", "cat=/mark-a", "write=/mark-b=from b", "exit=3")
+	if code != 3 || !strings.Contains(out, "probe: cat /mark-a: open /mark-a: no such file") || !strings.Contains(out, "probe: write /mark-b: ok") {
+		t.Errorf("run --rm b ... steps: status %d; want 3, a's file unseen, its own written:\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "converting") || inode(t, base) != ino {
+		t.Errorf("the second run converted the image again: %q", errOut)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.state, "vms", "b")); len(left) != 0 {
+		t.Errorf("--rm left %v", left)
+	}
+	if bases, _ := filepath.Glob(filepath.Join(c.state, "images", "sha256-*")); len(bases) != 1 {
+		t.Errorf("images after the warm run: %v; want the one base", bases)
+	}
+
+	follow := exec.Command(c.bin, "logs", "--state", c.state, "-f", "a")
+	var followed strings.Builder
+	follow.Stdout = &followed
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := c.run(t, "stop", "a"); code != 0 || out != "a: exited (137)\n" {
+		t.Errorf("stop a = %d, %q, %q; want the workload's 137", code, out, errOut)
+	}
+	// logs -f ends by itself once the VM has.
+	if err := follow.Wait(); err != nil || !strings.Contains(followed.String(), "probe: stopped by SIGTERM") {
+		t.Errorf("logs -f a: %v; want the workload's last line:\n%s", err, followed.String())
+	}
+	if out, _, _ := c.run(t, "ps"); strings.Contains(out, "\na ") {
+		t.Errorf("ps lists an ended VM:\n%s", out)
+	}
+	if out, _, _ := c.run(t, "ps", "-a"); !strings.Contains(out, "exited (137)") {
+		t.Errorf("ps -a:\n%s", out)
+	}
+	out, _, code = c.run(t, "inspect", "a")
+	var inspected []struct {
+		ImageKey string   `json:"image_key"`
+		Disks    []string `json:"disks"`
+		QEMU     []string `json:"qemu"`
+		State    struct {
+			Phase string `json:"phase"`
+			Exit  *int   `json:"exit"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(out), &inspected); err != nil || code != 0 || len(inspected) != 1 {
+		t.Fatalf("inspect a = %d, %v:\n%s", code, err, out)
+	}
+	if in := inspected[0]; in.State.Phase != "exited" || in.State.Exit == nil || *in.State.Exit != 137 ||
+		len(in.Disks) != 2 || in.Disks[1] != base || filepath.Base(filepath.Dir(base)) != in.ImageKey || len(in.QEMU) == 0 {
+		t.Errorf("inspect a = %+v; want exited 137 over %s", in, base)
+	}
+	overlay := filepath.Join(c.state, "vms", "a", "disk.qcow2")
+	if got := overlayCat(t, overlay, "/mark-a"); got != "from a\n" {
+		t.Errorf("a's /mark-a = %q; want its own write", got)
+	}
+	if got := overlayCat(t, overlay, "/mark-b"); got != "" {
+		t.Errorf("a's disk has b's /mark-b: %q", got)
+	}
+	if got := DebugfsCat(t, base, "/mark-a"); got != "" {
+		t.Errorf("the base has a's write: %q", got)
+	}
+	if out, _, code := c.run(t, "rm", "a"); code != 0 || out != "a\n" {
+		t.Errorf("rm a = %d, %q", code, out)
+	}
+
+	// QEMU killed under the VM: dead, not running.
+	if _, errOut, code := c.run(t, "run", "-d", "--name", "c", image, "steps", "stopwait=/x"); code != 0 {
+		t.Fatalf("run -d --name c: %d %s", code, errOut)
+	}
+	pid, err := os.ReadFile(filepath.Join(c.state, "vms", "c", "qemu.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if err := syscall.Kill(n, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 QEMU %d: %v", n, err)
+	}
+	c.await(t, "dead", "ps", "-a")
+
+	// A taken name: one line, 125, and nothing made or changed.
+	before, _ := filepath.Glob(filepath.Join(c.state, "*", "*", "*"))
+	if out, errOut, code := c.run(t, "run", "-d", "--name", "c", image); code != 125 || out != "" ||
+		errOut != "ginitctl: VM \"c\": name already in use (ginitctl rm c)\n" {
+		t.Errorf("run --name c again = %d, %q, %q; want 125 and one line", code, out, errOut)
+	}
+	if after, _ := filepath.Glob(filepath.Join(c.state, "*", "*", "*")); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("a refused run changed the state: %v; was %v", after, before)
+	}
+	if _, _, code := c.run(t, "rm", "c"); code != 0 {
+		t.Errorf("rm c (dead): %d", code)
+	}
+	if out, _, code := c.run(t, "prune"); code != 0 || !strings.Contains(out, "removed image "+filepath.Base(filepath.Dir(base))) {
+		t.Errorf("prune = %d:\n%s", code, out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.state, "*", "*")); len(left) != 1 { // images/.lock
+		t.Errorf("after rm and prune: %v", left)
+	}
 }
 
 // ginitctl run boots an image as docker run would run it: --env-file and
@@ -89,7 +278,7 @@ func TestGinitctlRun(t *testing.T) {
 		t.Errorf("run document %s: %v, %v; want mode 0600", left[0], st.Mode(), err)
 	}
 
-	if out, code := run("dir:" + filepath.Join(tmp, "missing")); code != 125 || !strings.Contains(out, "ginitctl: disk from dir:") {
+	if out, code := run("dir:" + filepath.Join(tmp, "missing")); code != 125 || !strings.Contains(out, "ginitctl: image dir:") {
 		t.Errorf("ginitctl run dir:missing = %d, %q; want 125 and one line naming the source", code, out)
 	}
 }
@@ -109,11 +298,11 @@ func TestGinitctlCtrlC(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ginit: power button pressed") {
 		t.Errorf("ginitctl after Ctrl-C: status %d; want 0 and the power button line:\n%s", code, out)
 	}
-	disks, _ := filepath.Glob(filepath.Join(state, "vms", "*", "disk.img"))
+	disks, _ := filepath.Glob(filepath.Join(state, "vms", "*", "disk.qcow2"))
 	if len(disks) != 1 {
 		t.Fatalf("disks %v; want one", disks)
 	}
-	if got := DebugfsCat(t, disks[0], "/stopped.txt"); got != "stopped by SIGUSR1\n" {
+	if got := overlayCat(t, disks[0], "/stopped.txt"); got != "stopped by SIGUSR1\n" {
 		t.Errorf("/stopped.txt = %q; want the image's StopSignal, SIGUSR1", got)
 	}
 }

@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have qemu-system-x86_64 || need+=(qemu-system-x86)
+have qemu-img || need+=(qemu-utils)
 have mkfs.ext4 || need+=(e2fsprogs)
 have debugfs || need+=(e2fsprogs)
 have xz || need+=(xz-utils)

@@ -20,8 +20,8 @@ import (
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
-// command is one subcommand: its name, a line for the overview, and what
-// runs it.
+// command is one subcommand: its name, a line for the overview (none:
+// hidden), and what runs it.
 type command struct {
 	name, summary string
 	run           func(args []string, stdout, stderr io.Writer) int
@@ -30,7 +30,15 @@ type command struct {
 // commands in the order the overview lists them.
 var commands = []command{
 	{"run", "run an image as a VM", runCmd},
+	{"ps", "list VMs", psCmd},
+	{"logs", "print a VM's console", logsCmd},
+	{"stop", "stop VMs as their power button does", stopCmd},
+	{"kill", "kill VMs' QEMU at once", killCmd},
+	{"rm", "remove VMs", rmCmd},
+	{"inspect", "print VMs' configuration and state as JSON", inspectCmd},
 	{"volume", "list (ls) or remove (rm) named volumes", volumeCmd},
+	{"prune", "remove ended VMs and unused cached images", pruneCmd},
+	{superviseName, "", superviseCmd},
 }
 
 func main() {
@@ -69,7 +77,9 @@ Example:
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+		if c.summary != "" {
+			fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+		}
 	}
 	b.WriteString("\nginitctl COMMAND --help tells more.\n")
 	return b.String()

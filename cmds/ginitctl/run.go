@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
 	"time"
@@ -16,12 +18,15 @@ const runHead = `Usage: ginitctl run [flags] IMAGE [CMD [ARGS...]]
 Runs a container image as a VM under QEMU, as docker run runs it as a
 container, and exits with the workload's status (125: the run failed).
 IMAGE is anything oci2disk takes: docker://REF, docker-archive:PATH,
-oci:PATH, oci-archive:PATH, tar:PATH, dir:PATH. Env values, the user, the
-workdir, the entrypoint and the command reach the VM through QEMU's fw_cfg,
-not the kernel command line.
+oci:PATH, oci-archive:PATH, tar:PATH, dir:PATH. The image is converted once
+into a cache keyed by its content (its manifest digest, or a hash of a tar
+or dir); each VM boots a copy-on-write overlay over that base. Env values,
+the user, the workdir, the entrypoint and the command reach the VM through
+QEMU's fw_cfg, not the kernel command line.
 
 Example:
   ginitctl run --rm -e GREETING=hi --env-file secrets.env docker://alpine env
+  ginitctl run -d --name web docker://nginx && ginitctl logs -f web
 
 Flags:
 `
@@ -29,14 +34,14 @@ Flags:
 const runTail = `
 Ctrl-C or SIGTERM stops the VM as its power button does: the workload gets
 its StopSignal, SIGKILL after --stop-timeout, and its status comes back; a
-second one kills QEMU (status 125).
+second one kills QEMU (status 125). With -d the VM goes on without
+ginitctl: ps, logs, stop, kill and rm reach it by its name.
 
 -v HOSTDIR:PATH needs root (QEMU's virtiofsd). A named volume is an ext4
 disk under the state directory (volumes/NAME), kept across runs; it starts
 empty (see ginitctl volume).
 
-Not yet: -d, -i/-t, -p, ps, stop, logs; a disk cache (each run
-converts the image again).
+Not yet: -i/-t, -p.
 `
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -44,19 +49,22 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", &state)
 	var env, envFiles list
 	var entry optional
-	o := vmrun.Options{Console: stdout}
+	var detach bool
+	o := vmrun.Options{Log: stderr}
 	fs.Var(&env, "e", "set an environment variable: NAME=VALUE, or NAME for this shell's value (repeatable)")
 	fs.Var(&env, "env", "same as -e")
 	fs.Var(&envFiles, "env-file", "read environment variables from a file: NAME=VALUE or NAME a line, # comments (repeatable)")
 	fs.Var(&entry, "entrypoint", `replace the image's Entrypoint (and drop its Cmd); "" clears it`)
-	fs.StringVar(&o.Name, "name", "", "the VM's name (default: a generated adjective_noun)")
+	fs.StringVar(&o.Name, "name", "", "the VM's name (default: a generated adjective_noun, as docker's)")
+	fs.BoolVar(&detach, "d", false, "detach: print the VM's name and return once QEMU runs")
+	fs.BoolVar(&detach, "detach", false, "same as -d")
 	fs.StringVar(&o.Workdir, "w", "", "working directory inside the VM")
 	fs.StringVar(&o.Workdir, "workdir", "", "same as -w")
 	fs.StringVar(&o.User, "u", "", "user[:group], names or ids from the image's /etc/passwd")
 	fs.StringVar(&o.User, "user", "", "same as -u")
 	fs.StringVar(&o.Hostname, "hostname", "", "the VM's hostname")
-	fs.DurationVar(&o.StopTimeout, "stop-timeout", 10*time.Second, "on Ctrl-C or SIGTERM: how long the workload has after its StopSignal before SIGKILL")
-	fs.BoolVar(&o.Remove, "rm", false, "remove the VM's state directory (disk, run document) when it ends")
+	fs.DurationVar(&o.StopTimeout, "stop-timeout", 10*time.Second, "on a stop: how long the workload has after its StopSignal before SIGKILL")
+	fs.BoolVar(&o.Remove, "rm", false, "remove the VM (its overlay, run document, logs) when it ends")
 	fs.StringVar(&o.Kernel, "kernel", "build/kernel/vmlinuz", "kernel to boot")
 	fs.StringVar(&o.Initrd, "initrd", "build/minimal.cpio", "ginit initramfs to boot")
 	fs.StringVar(&o.Append, "append", "", "more kernel parameters (they override the run's settings)")
@@ -70,39 +78,93 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	o.State = state.dir
 	o.Image, o.Cmd = fs.Arg(0), fs.Args()[1:]
 	o.Env, o.EnvFiles, o.Entrypoint = env, envFiles, entry.v
-	// The shutdown after the grace takes a few seconds more under TCG.
-	ctx, stop, release := stopOnSignals(o.StopTimeout + 30*time.Second)
-	defer release()
-	o.Stop = stop
-	status, err := vmrun.Run(ctx, o)
+	// Ctrl-C while the image converts leaves nothing behind.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	dir, err := vmrun.Create(ctx, o)
+	cancel()
 	if err != nil {
-		fail(stderr, err)
+		return fail(stderr, err)
 	}
-	return status
+	console, err := dir.OpenConsole()
+	if err != nil {
+		dir.Remove(true)
+		return fail(stderr, err)
+	}
+	defer console.Close()
+	vm, err := vmrun.Start(dir, supervisor(state.dir, dir))
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if detach {
+		vm.Detach()
+		fmt.Fprintln(stdout, dir.Name())
+		return 0
+	}
+	return foreground(vm, console, stdout, stderr, o.StopTimeout+30*time.Second)
 }
 
-// stopOnSignals turns the first SIGINT or SIGTERM into a graceful stop,
-// as docker run does, and a second one, or a VM still up after grace,
-// into killing QEMU.
-func stopOnSignals(grace time.Duration) (ctx context.Context, stop <-chan struct{}, release func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+// supervisor is the command that supervises the VM in dir: this program
+// again, as the hidden supervise command.
+func supervisor(state vmrun.State, dir vmrun.VMDir) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return exec.Command(exe, superviseName, "--state", string(state), dir.Name())
+}
+
+// foreground shows the VM's console until it ends and returns the
+// workload's status. The first SIGINT or SIGTERM presses the power button,
+// as docker run stops a container; a second one, or the VM still up after
+// grace, kills QEMU.
+func foreground(vm *vmrun.Supervised, console io.Reader, stdout, stderr io.Writer, grace time.Duration) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	stopc := make(chan struct{})
-	go func() {
+	defer signal.Stop(sigs)
+	ended := make(chan struct{})
+	shown := make(chan error, 1)
+	go func() { shown <- vmrun.Follow(console, stdout, ended) }()
+	waited := make(chan struct{})
+	var st vmrun.Status
+	var err error
+	go func() { st, err = vm.Wait(); close(waited) }()
+	killed := false
+	for presses := 0; ; {
+		var kill <-chan time.Time
+		if presses > 0 {
+			kill = time.After(grace)
+		}
 		select {
 		case <-sigs:
-		case <-ctx.Done():
-			return
+			presses++
+			if presses == 1 {
+				if perr := vm.Dir.PowerButton(); perr != nil {
+					fmt.Fprintf(stderr, "ginitctl: %v\n", perr)
+				}
+				continue
+			}
+		case <-kill:
+		case <-waited:
+			close(ended)
+			<-shown
+			return status(st, err, killed, stderr)
 		}
-		close(stopc)
-		select {
-		case <-sigs:
-		case <-time.After(grace):
-		case <-ctx.Done():
-			return
+		killed = true
+		if kerr := vm.Dir.Kill(); kerr != nil {
+			fmt.Fprintf(stderr, "ginitctl: %v\n", kerr)
 		}
-		cancel()
-	}()
-	return ctx, stopc, func() { signal.Stop(sigs); cancel() }
+	}
+}
+
+// status is run's exit status for how the VM ended.
+func status(st vmrun.Status, err error, killed bool, stderr io.Writer) int {
+	switch {
+	case err != nil:
+		return fail(stderr, err)
+	case killed:
+		return fail(stderr, fmt.Errorf("interrupted: the VM was killed"))
+	case st.Exit == nil:
+		return fail(stderr, fmt.Errorf("the VM ended without a workload exit status (QEMU: %s; see the console)", st.QEMU))
+	}
+	return *st.Exit
 }

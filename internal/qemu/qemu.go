@@ -83,7 +83,8 @@ func sendMonitor(sock, command string) error {
 // VM is one boot.
 type VM struct {
 	Kernel, Initrd string
-	Disk           string // raw root disk; empty for none
+	Disk           string // root disk; empty for none
+	DiskFormat     string // "raw" (default) or "qcow2"
 	DiskBus        string // "virtio" (default) or "nvme"
 	Append         string // kernel command line after console=
 	NoNet          bool
@@ -108,6 +109,13 @@ type VM struct {
 	// firmware loads what the DHCP server's bootfile names.
 	// Triggers send QEMU monitor commands when console text appears.
 	Triggers []Trigger
+	// ConsoleSocket, when set, puts the serial console on a Unix socket
+	// that a terminal may attach to (QEMU listens, and does not wait for
+	// one), and ConsoleLog logs all its output; standard output then has
+	// only QEMU's own messages.
+	ConsoleSocket, ConsoleLog string
+	// QMP, when set, is a Unix socket QEMU serves its QMP monitor on.
+	QMP string
 }
 
 // Trigger sends Command to QEMU's monitor, and types Input on the serial
@@ -136,8 +144,20 @@ func (vm VM) Args() []string {
 		mem = 256
 	}
 	args := []string{"-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", "1",
-		"-display", "none", "-serial", "stdio", "-monitor", "none",
+		"-display", "none", "-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"}
+	if vm.ConsoleSocket != "" {
+		con := "socket,id=con,path=" + esc(vm.ConsoleSocket) + ",server=on,wait=off"
+		if vm.ConsoleLog != "" {
+			con += ",logfile=" + esc(vm.ConsoleLog) + ",logappend=on"
+		}
+		args = append(args, "-chardev", con, "-serial", "chardev:con")
+	} else {
+		args = append(args, "-serial", "stdio")
+	}
+	if vm.QMP != "" {
+		args = append(args, "-qmp", "unix:"+esc(vm.QMP)+",server=on,wait=off")
+	}
 	if !vm.Reboot {
 		args = append(args, "-no-reboot")
 	}
@@ -146,12 +166,16 @@ func (vm VM) Args() []string {
 	} else {
 		args = append(args, "-boot", "n")
 	}
+	format := vm.DiskFormat
+	if format == "" {
+		format = "raw"
+	}
 	switch {
 	case vm.Disk == "":
 	case vm.DiskBus == "nvme":
-		args = append(args, "-drive", "file="+vm.Disk+",if=none,id=root,format=raw", "-device", "nvme,drive=root,serial=ginit")
+		args = append(args, "-drive", "file="+esc(vm.Disk)+",if=none,id=root,format="+format, "-device", "nvme,drive=root,serial=ginit")
 	default:
-		args = append(args, "-drive", "file="+vm.Disk+",if=virtio,format=raw")
+		args = append(args, "-drive", "file="+esc(vm.Disk)+",if=virtio,format="+format)
 	}
 	if vm.NoNet {
 		args = append(args, "-nic", "none")
@@ -168,12 +192,13 @@ func (vm VM) Args() []string {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		// QEMU's option syntax doubles a comma inside a value.
-		esc := func(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 		args = append(args, "-fw_cfg", "name="+esc(name)+",file="+esc(vm.FwCfg[name]))
 	}
 	return append(args, vm.Extra...)
 }
+
+// esc escapes a value in QEMU's option syntax, which doubles a comma.
+func esc(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // pressPowerButton sends system_powerdown once stop closes, unless QEMU
 // ended first; QEMU may still be making its monitor socket.
@@ -284,12 +309,19 @@ func (r Result) DebugExitStatus() int {
 var exitLine = regexp.MustCompile(`ginit: entrypoint exited with status (\d+)`)
 
 // ExitLine returns the status from ginit's console line, or -1.
-func (r Result) ExitLine() int {
-	m := exitLine.FindStringSubmatch(r.Console)
-	if m == nil {
+func (r Result) ExitLine() int { return ExitLine(r.Console) }
+
+// ExitLine returns the status from the last of ginit's exit lines in
+// console, or -1.
+func ExitLine(console string) int {
+	all := exitLine.FindAllStringSubmatch(console, -1)
+	if all == nil {
 		return -1
 	}
-	n, _ := strconv.Atoi(m[1])
+	n, err := strconv.Atoi(all[len(all)-1][1])
+	if err != nil {
+		return -1
+	}
 	return n
 }
 

@@ -31,19 +31,13 @@ package vmrun
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/ginit-dev/ginit/internal/disk"
-	"github.com/ginit-dev/ginit/internal/imagesrc"
-	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/rundoc"
 )
 
@@ -68,12 +62,11 @@ type Options struct {
 	State      State
 	Kernel     string
 	Initrd     string
-	Append     string    // more kernel parameters
-	Console    io.Writer // the VM's console
-	// Stop, when it closes, stops the VM as its power button does: ginit
-	// sends the workload its StopSignal and, after StopTimeout, SIGKILL.
-	Stop        <-chan struct{}
-	StopTimeout time.Duration // 0: ginit's default
+	Append     string // more kernel parameters
+	// StopTimeout is how long ginit gives the workload after its
+	// StopSignal before SIGKILL; 0: ginit's default.
+	StopTimeout time.Duration
+	Log         io.Writer // what the run does that takes long; nil: nothing
 	// Getenv looks up the caller's environment (os.LookupEnv when nil).
 	Getenv func(string) (string, bool)
 	GuestOptions
@@ -152,91 +145,4 @@ func readEnvFile(path string) ([]string, error) {
 		return nil, fmt.Errorf("--env-file %s: %w", path, err)
 	}
 	return env, nil
-}
-
-// rawDisk is the VM's own raw copy of the image, until overlays replace it.
-func rawDisk(dir VMDir) string { return filepath.Join(string(dir), "disk.img") }
-
-// vm is the QEMU machine of a run whose state directory is dir.
-func vm(o Options, dir VMDir) qemu.VM {
-	return qemu.VM{
-		Kernel: o.Kernel, Initrd: o.Initrd, Disk: rawDisk(dir),
-		// loglevel=3: the kernel's errors only, so the console is mostly
-		// the workload's.
-		Append:  strings.TrimSpace("loglevel=3 " + stopTimeout(o.StopTimeout) + o.Append),
-		MemMB:   512,
-		Timeout: 100 * 365 * 24 * time.Hour,
-		FwCfg:   map[string]string{rundoc.FwCfgName: dir.RunDoc()},
-		Tee:     o.Console,
-		Stop:    o.Stop,
-	}
-}
-
-func stopTimeout(d time.Duration) string {
-	if d <= 0 {
-		return ""
-	}
-	return "ginit.stoptimeout=" + d.String() + " "
-}
-
-// Run runs o and returns the workload's exit status, or ExitFailed and why.
-func Run(ctx context.Context, o Options) (int, error) {
-	doc, err := Document(o)
-	if err != nil {
-		return ExitFailed, err
-	}
-	src, err := imagesrc.ParseSource(o.Image)
-	if err != nil {
-		return ExitFailed, err
-	}
-	for _, f := range []string{o.Kernel, o.Initrd} {
-		if _, err := os.Stat(f); err != nil {
-			return ExitFailed, fmt.Errorf("kernel or initramfs: %w", err)
-		}
-	}
-	dir, err := o.State.reserve(o.Name)
-	if err != nil {
-		return ExitFailed, err
-	}
-	ok := false
-	defer func() {
-		// A run that never booted leaves nothing behind.
-		if o.Remove || !ok {
-			os.RemoveAll(string(dir))
-		}
-	}()
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return ExitFailed, err
-	}
-	// The document may hold secrets: only the caller reads it.
-	if err := os.WriteFile(dir.RunDoc(), b, 0o600); err != nil {
-		return ExitFailed, err
-	}
-	if _, err := disk.Build(ctx, disk.Options{Source: src, Output: rawDisk(dir)}); err != nil {
-		return ExitFailed, fmt.Errorf("disk from %s: %w", o.Image, err)
-	}
-	select {
-	case <-o.Stop:
-		return ExitFailed, errors.New("interrupted before the VM started")
-	default:
-	}
-	m := vm(o, dir)
-	stopVolumes, err := o.GuestOptions.attach(o, dir, &m)
-	if err != nil {
-		return ExitFailed, err
-	}
-	defer stopVolumes()
-	ok = true
-	res, err := m.Run(ctx)
-	if ctx.Err() != nil {
-		return ExitFailed, errors.New("interrupted: the VM was killed")
-	}
-	if err != nil {
-		return ExitFailed, err
-	}
-	if st := res.ExitLine(); st >= 0 {
-		return st, nil
-	}
-	return ExitFailed, errors.New("the VM ended without a workload exit status (see the console)")
 }

@@ -1,6 +1,7 @@
 package vmrun
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -66,32 +67,84 @@ func TestDocumentErrors(t *testing.T) {
 	}
 }
 
-// Values given with -e travel in the document file, never in QEMU's argv.
-func TestVMKeepsValuesOffArgv(t *testing.T) {
-	o := Options{Kernel: "k", Initrd: "i", Append: "ginit.debug", Env: []string{"TOKEN=s3cret"}}
-	args := strings.Join(vm(o, State("/state").VM("x")).Args(), " ")
+// Values given with -e travel in the document file, never in QEMU's argv;
+// the VM's files are named relative to its directory, where QEMU runs.
+func TestMachineKeepsValuesOffArgv(t *testing.T) {
+	o := Options{Kernel: "/k", Initrd: "/i", Append: "ginit.debug", Env: []string{"TOKEN=s3cret"}}
+	args := strings.Join(machine(o).Args(), " ")
 	if strings.Contains(args, "s3cret") {
 		t.Errorf("QEMU argv %q holds a value", args)
 	}
-	for _, want := range []string{"-fw_cfg name=opt/ginit/run,file=/state/vms/x/run.json", "file=/state/vms/x/disk.img", "loglevel=3 ginit.debug"} {
+	for _, want := range []string{
+		"-fw_cfg name=opt/ginit/run,file=run.json", "file=disk.qcow2,if=virtio,format=qcow2", "loglevel=3 ginit.debug",
+		"-chardev socket,id=con,path=console.sock,server=on,wait=off,logfile=console.log,logappend=on -serial chardev:con",
+		"-qmp unix:qmp.sock,server=on,wait=off",
+	} {
 		if !strings.Contains(args, want) {
 			t.Errorf("QEMU argv %q; want %q", args, want)
 		}
 	}
 }
 
-func TestRunBadInputLeavesNothing(t *testing.T) {
-	state := State(t.TempDir())
-	for _, o := range []Options{
-		{Image: "dir:" + t.TempDir(), Kernel: filepath.Join(t.TempDir(), "no-kernel"), Initrd: filepath.Join(t.TempDir(), "no-initrd"), State: state},
-		{Image: "nosuchkind:x y", Kernel: "k", Initrd: "i", State: state},
-		{Image: "dir:/nonexistent", Workdir: "rel", State: state},
-	} {
-		if st, err := Run(t.Context(), o); st != ExitFailed || err == nil {
-			t.Errorf("Run(%+v) = %d, %v; want %d and an error", o, st, err, ExitFailed)
+// fakeTools puts stand-ins for QEMU's programs, as named, in a directory
+// that becomes the whole PATH.
+func fakeTools(t *testing.T, names ...string) {
+	bin := t.TempDir()
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(bin, n), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if left, _ := filepath.Glob(filepath.Join(state.VMs(), "*")); len(left) > 0 {
-		t.Errorf("failed runs left %v", left)
+	t.Setenv("PATH", bin)
+}
+
+// Bad input gives one error naming what was wrong, and leaves no VM, no
+// overlay and no base behind.
+func TestCreateBadInputLeavesNothing(t *testing.T) {
+	files := t.TempDir()
+	kernel, initrd := filepath.Join(files, "vmlinuz"), filepath.Join(files, "initrd")
+	for _, f := range []string{kernel, initrd} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		tools []string
+		o     Options
+		want  string
+	}{
+		{"no kernel", []string{QEMUSystem, QEMUImg}, Options{Image: "dir:" + root, Kernel: filepath.Join(files, "no-kernel"), Initrd: initrd}, "no-kernel: no such file"},
+		{"no initramfs", []string{QEMUSystem, QEMUImg}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: filepath.Join(files, "no-initrd")}, "no-initrd: no such file"},
+		{"no qemu", []string{QEMUImg}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: initrd}, "qemu-system-x86_64 not found on PATH"},
+		{"no qemu-img", []string{QEMUSystem}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: initrd}, "qemu-img not found on PATH"},
+		{"no image", []string{QEMUSystem, QEMUImg}, Options{Image: "dir:" + filepath.Join(files, "missing"), Kernel: kernel, Initrd: initrd}, "missing: no such file"},
+		{"bad source", nil, Options{Image: "nosuchkind:x y", Kernel: kernel, Initrd: initrd}, `source "nosuchkind:x y"`},
+		{"bad workdir", nil, Options{Image: "dir:" + root, Workdir: "rel"}, "workdir"},
+		{"bad name", []string{QEMUSystem, QEMUImg}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: initrd, Name: "-x"}, `VM name "-x"`},
+		{"name taken", []string{QEMUSystem, QEMUImg}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: initrd, Name: "taken"}, `VM "taken": name already in use`},
+		{"stdin", []string{QEMUSystem, QEMUImg}, Options{Image: "oci-archive:-", Kernel: kernel, Initrd: initrd}, "standard input cannot be cached"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeTools(t, tc.tools...)
+			state := State(t.TempDir())
+			taken := state.VM("taken")
+			if err := os.MkdirAll(string(taken), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			tc.o.State = state
+			dir, err := Create(t.Context(), tc.o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Create = %q, %v; want an error with %q", dir, err, tc.want)
+			}
+			if strings.Count(fmt.Sprint(err), "\n") > 0 {
+				t.Errorf("Create error %q: want one line", err)
+			}
+			left, _ := filepath.Glob(filepath.Join(string(state), "*", "*"))
+			if len(left) != 1 || left[0] != string(taken) {
+				t.Errorf("a failed Create left %v; want only %s", left, taken)
+			}
+		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,14 +39,22 @@ func (d VolumeDir) Disk() string { return filepath.Join(string(d), "disk.img") }
 // Initrds holds initramfs images with extra modules after them, by content.
 func (s State) Initrds() string { return filepath.Join(string(s), "initrds") }
 
-// attach gives m what g needs beyond the run document: a virtiofsd and a
-// vhost-user-fs device per shared directory (and the shared memory they
-// need), a disk per named volume (made on first use), systemd's
-// credentials in fw_cfg, and the modules for them after the initramfs.
-// Each virtiofsd ends by itself when its QEMU does (the vhost-user
-// connection closes); the returned stop ends them for a QEMU that never
-// connected, or ended early.
-func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (stop func(), err error) {
+// Share is a host directory a VM's virtiofsd shares on Socket; its
+// supervisor starts one per share before QEMU and ends it after.
+type Share struct {
+	Socket string `json:"socket"`
+	Dir    string `json:"dir"`
+	Log    string `json:"log"`
+}
+
+// attach gives m what g needs beyond the run document: a vhost-user-fs
+// device per shared directory (and the shared memory it needs) with the
+// share its virtiofsd serves, a disk per named volume (made on first
+// use), systemd's credentials in fw_cfg, and the modules for them after
+// the initramfs. Each virtiofsd ends by itself when its QEMU does (the
+// vhost-user connection closes); its supervisor also ends them for a QEMU
+// that never connected, or ended early.
+func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (shares []Share, err error) {
 	vols, err := parseVolumes(g.Volumes)
 	if err != nil {
 		return nil, err
@@ -56,17 +63,6 @@ func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (stop func(), err
 	if err != nil {
 		return nil, err
 	}
-	var daemons []func()
-	stop = func() {
-		for _, stop := range daemons {
-			stop()
-		}
-	}
-	defer func() {
-		if err != nil {
-			stop()
-		}
-	}()
 	var modules []string
 	for i, v := range vols {
 		id := "vol" + strconv.Itoa(i)
@@ -86,11 +82,10 @@ func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (stop func(), err
 			m.Extra = append(m.Extra, "-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", memMB(m)), "-numa", "node,memdev=mem")
 		}
 		sock := filepath.Join(string(dir), id+".sock")
-		d, err := startVirtiofsd(sock, v.hostDir, filepath.Join(string(dir), id+".log"))
-		if err != nil {
-			return nil, fmt.Errorf("-v %s: %w", v.hostDir, err)
+		if len(sock) >= 108 {
+			return nil, fmt.Errorf("-v %s: virtiofsd socket %s: longer than a socket path may be (108 bytes); use a shorter --state", v.hostDir, sock)
 		}
-		daemons = append(daemons, d)
+		shares = append(shares, Share{Socket: sock, Dir: v.hostDir, Log: filepath.Join(string(dir), id+".log")})
 		m.Extra = append(m.Extra, "-chardev", "socket,id="+id+",path="+qemuEscape(sock),
 			"-device", "vhost-user-fs-pci,chardev="+id+",tag="+v.doc.Source)
 	}
@@ -117,7 +112,7 @@ func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (stop func(), err
 			return nil, err
 		}
 	}
-	return stop, nil
+	return shares, nil
 }
 
 func memMB(m *qemu.VM) int {
@@ -130,12 +125,28 @@ func memMB(m *qemu.VM) int {
 // qemuEscape doubles commas, as QEMU's option syntax wants inside a value.
 func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
+// startVirtiofsds starts a virtiofsd for each share; stop ends them.
+func startVirtiofsds(shares []Share) (stop func(), err error) {
+	var daemons []func()
+	stop = func() {
+		for _, stop := range daemons {
+			stop()
+		}
+	}
+	for _, sh := range shares {
+		d, err := startVirtiofsd(sh.Socket, sh.Dir, sh.Log)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("-v %s: %w", sh.Dir, err)
+		}
+		daemons = append(daemons, d)
+	}
+	return stop, nil
+}
+
 // startVirtiofsd shares dir on the vhost-user socket sock and waits for
 // the socket. Its messages go to logPath. stop ends it.
 func startVirtiofsd(sock, dir, logPath string) (stop func(), err error) {
-	if len(sock) >= 108 {
-		return nil, fmt.Errorf("virtiofsd socket %s: longer than a socket path may be (108 bytes); use a shorter --state", sock)
-	}
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("virtiofsd log: %w", err)
@@ -143,9 +154,6 @@ func startVirtiofsd(sock, dir, logPath string) (stop func(), err error) {
 	defer log.Close()
 	cmd := exec.Command(Virtiofsd, "--socket-path="+sock, "-o", "source="+dir, "-o", "cache=auto")
 	cmd.Stdout, cmd.Stderr = log, log
-	// Out of the terminal's process group, as QEMU is: a Ctrl-C stops
-	// the workload, which may still write to the share.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("virtiofsd (QEMU's, from qemu-system-common): %w", err)
 	}

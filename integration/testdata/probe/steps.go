@@ -3,13 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 )
 
 // steps runs each argument as one check and prints its outcome, so that
 // one boot can check many things: cat=PATH prints PATH's lines, write=PATH=TEXT
 // writes TEXT to PATH and says whether that worked, stopwait=PATH waits
-// for a stop signal as the stopwait command does.
+// for a stop signal as the stopwait command does, exit=CODE exits.
 func steps(args []string) {
 	for _, a := range args {
 		op, rest, _ := strings.Cut(a, "=")
@@ -32,6 +33,9 @@ func steps(args []string) {
 			}
 		case "stopwait":
 			stopWait(rest)
+		case "exit":
+			code, _ := strconv.Atoi(rest)
+			os.Exit(code)
 		default:
 			fmt.Printf("probe: unknown step %q\n", a)
 		}

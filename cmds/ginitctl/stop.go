@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/vmrun"
+)
+
+const stopHead = `Usage: ginitctl stop [flags] NAME...
+
+Stops VMs as their power button does (QMP system_powerdown): ginit gives
+the workload its StopSignal, SIGKILL after the run's --stop-timeout, and
+powers off. QEMU is killed when the VM is still up after -t. Prints each
+VM's status.
+
+Example:
+  ginitctl stop -t 60 web
+
+Flags:
+`
+
+func stopCmd(args []string, stdout, stderr io.Writer) int {
+	var state stateFlag
+	fs := newFlags("stop", &state)
+	secs := fs.Int("t", -1, "seconds to wait for the VM to power off before killing QEMU (default: its --stop-timeout + 30, for the shutdown under TCG)")
+	fs.IntVar(secs, "time", -1, "same as -t")
+	if status, done := parse(fs, args, stdout, stderr, stopHead, ""); done {
+		return status
+	}
+	if fs.NArg() == 0 {
+		return fail(stderr, errWant("stop", "a NAME"))
+	}
+	code := 0
+	for _, name := range fs.Args() {
+		dir := state.dir.VM(name)
+		grace := time.Duration(*secs) * time.Second
+		if *secs < 0 {
+			grace = defaultGrace(dir)
+		}
+		l, removed, err := dir.Stop(grace)
+		switch {
+		case err != nil:
+			code = fail(stderr, err)
+		case removed:
+			fmt.Fprintf(stdout, "%s: stopped and removed (--rm)\n", name)
+		default:
+			fmt.Fprintf(stdout, "%s: %s\n", name, l)
+		}
+	}
+	return code
+}
+
+// defaultGrace is the VM's stop timeout and 30 s for the kernel's
+// shutdown, which takes seconds under TCG.
+func defaultGrace(dir vmrun.VMDir) time.Duration {
+	grace := 10 * time.Second
+	if info, err := dir.ReadInfo(); err == nil {
+		if d, err := time.ParseDuration(info.Config.StopTimeout); err == nil {
+			grace = d
+		}
+	}
+	return grace + 30*time.Second
+}
+
+const killHead = `Usage: ginitctl kill NAME...
+
+Kills VMs' QEMU at once. The workload's status is 137, as docker kill's.
+
+Example:
+  ginitctl kill web
+
+Flags:
+`
+
+func killCmd(args []string, stdout, stderr io.Writer) int {
+	var state stateFlag
+	fs := newFlags("kill", &state)
+	if status, done := parse(fs, args, stdout, stderr, killHead, ""); done {
+		return status
+	}
+	if fs.NArg() == 0 {
+		return fail(stderr, errWant("kill", "a NAME"))
+	}
+	code := 0
+	for _, name := range fs.Args() {
+		if err := state.dir.VM(name).Kill(); err != nil {
+			code = fail(stderr, err)
+			continue
+		}
+		fmt.Fprintln(stdout, name)
+	}
+	return code
+}
