@@ -1,12 +1,14 @@
 package vmrun
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/ginit-dev/ginit/internal/modinfo/modtest"
 	"github.com/ginit-dev/ginit/internal/rundoc"
 )
 
@@ -101,5 +103,45 @@ func TestVolumes(t *testing.T) {
 	}
 	if err := s.RemoveVolume("data"); err == nil || !strings.Contains(err.Error(), "volume data") {
 		t.Errorf("RemoveVolume(removed) = %v; want an error naming it", err)
+	}
+}
+
+// The initramfs with extra modules is the initramfs, padded to 4 bytes,
+// then an archive of the modules; made once per content.
+func TestWithModules(t *testing.T) {
+	tmp := t.TempDir()
+	const release = "6.1.0-test-amd64"
+	kernel := filepath.Join(tmp, "vmlinuz")
+	mod := filepath.Join(tmp, "lib/modules", release, "kernel/fs/fuse")
+	if err := os.MkdirAll(mod, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, deps := range map[string]string{"fuse": "", "virtiofs": "fuse"} {
+		ko := modtest.Module("name="+name, "depends="+deps, "vermagic="+release+" SMP mod_unload")
+		if err := os.WriteFile(filepath.Join(mod, name+".ko"), ko, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	initrd := filepath.Join(tmp, "minimal.cpio")
+	if err := os.WriteFile(initrd, []byte("070701000"), 0o644); err != nil { // 9 bytes: padded to 12
+		t.Fatal(err)
+	}
+	s := State(filepath.Join(tmp, "state"))
+	out, err := withModules(s, kernel, initrd, []string{"virtiofs"})
+	if err != nil {
+		t.Fatalf("withModules = %v", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("070701000\x00\x00\x00070701")) || !bytes.Contains(b, []byte("modules.extra.dep")) || !bytes.Contains(b, []byte("kernel/fs/fuse/virtiofs.ko: kernel/fs/fuse/fuse.ko")) {
+		t.Errorf("withModules wrote %q...; want the initramfs, padding, then an archive with modules.extra.dep", b[:min(len(b), 40)])
+	}
+	if again, err := withModules(s, kernel, initrd, []string{"virtiofs"}); err != nil || again != out {
+		t.Errorf("withModules again = %q, %v; want the kept %q", again, err, out)
+	}
+	if _, err := withModules(s, filepath.Join(tmp, "elsewhere/vmlinuz"), initrd, []string{"virtiofs"}); err == nil || !strings.Contains(err.Error(), "lib/modules/RELEASE") {
+		t.Errorf("withModules(no modules beside the kernel) = %v; want an error naming where it looked", err)
 	}
 }
