@@ -81,7 +81,9 @@ var maxSource = map[string]int{VirtioFS: 36, Disk: 20}
 
 // Parse decodes and checks a document. Unknown fields, a missing or
 // unknown version, and values ginit could not use are errors that name the
-// field but never its value.
+// field. They never quote a value that may be a secret (env, entrypoint,
+// cmd, workdir, user); a bad host entry, mount option, signal or mount
+// target is quoted, to say which one.
 func Parse(data []byte) (Document, error) {
 	if len(data) > MaxSize {
 		return Document{}, fmt.Errorf("run document: %d bytes; at most %d", len(data), MaxSize)
