@@ -41,7 +41,7 @@ ginitctl: ps, logs, stop, kill and rm reach it by its name.
 disk under the state directory (volumes/NAME), kept across runs; it starts
 empty (see ginitctl volume).
 
-Not yet: -i/-t, -p.
+Not yet: -i/-t, -p/-P, -m, --cpus, KVM.
 `
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -91,6 +91,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	defer console.Close()
+	// From here a Ctrl-C stops the VM, also one pressed while QEMU starts.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	vm, err := vmrun.Start(dir, supervisor(state.dir, dir))
 	if err != nil {
 		return fail(stderr, err)
@@ -100,7 +104,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, dir.Name())
 		return 0
 	}
-	return foreground(vm, console, stdout, stderr, o.StopTimeout+30*time.Second)
+	return foreground(vm, console, sigs, stdout, stderr, o.StopTimeout+30*time.Second)
 }
 
 // supervisor is the command that supervises the VM in dir: this program
@@ -117,10 +121,7 @@ func supervisor(state vmrun.State, dir vmrun.VMDir) *exec.Cmd {
 // workload's status. The first SIGINT or SIGTERM presses the power button,
 // as docker run stops a container; a second one, or the VM still up after
 // grace, kills QEMU.
-func foreground(vm *vmrun.Supervised, console io.Reader, stdout, stderr io.Writer, grace time.Duration) int {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+func foreground(vm *vmrun.Supervised, console io.Reader, sigs <-chan os.Signal, stdout, stderr io.Writer, grace time.Duration) int {
 	ended := make(chan struct{})
 	shown := make(chan error, 1)
 	go func() { shown <- vmrun.Follow(console, stdout, ended) }()

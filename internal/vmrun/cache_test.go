@@ -3,6 +3,9 @@ package vmrun
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/ginit-dev/ginit/internal/imagesrc"
 	"github.com/ginit-dev/ginit/internal/testenv"
@@ -188,4 +199,61 @@ func TestCreateSharesOneBase(t *testing.T) {
 func sha256hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// The key of an image source is its manifest digest (a docker-archive's,
+// which has none, its config's), found without converting; a registry
+// reference is pinned to it.
+func TestImageKeyImages(t *testing.T) {
+	img, err := random.Image(1024, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, err := name.ParseReference(host + "/ginit/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	lp, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "saved.tar")
+	if err := tarball.WriteToFile(archive, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		src      imagesrc.Source
+		key      string
+		resolved string
+	}{
+		{imagesrc.Source{Kind: imagesrc.KindDocker, Path: host + "/ginit/app:1"}, manifest.String(), "docker://" + host + "/ginit/app@" + manifest.String()},
+		{imagesrc.Source{Kind: imagesrc.KindOCI, Path: filepath.Join(dir, "layout")}, manifest.String(), "oci:" + filepath.Join(dir, "layout")},
+		{imagesrc.Source{Kind: imagesrc.KindDockerArchive, Path: archive}, config.String(), "docker-archive:" + archive},
+	} {
+		key, src, err := ImageKey(t.Context(), tc.src)
+		if err != nil || key != strings.Replace(tc.key, ":", "-", 1) || src.String() != tc.resolved {
+			t.Errorf("ImageKey(%s) = %q, %s, %v; want %q, %s", tc.src, key, src, err, tc.key, tc.resolved)
+		}
+	}
+	if _, _, err := ImageKey(t.Context(), imagesrc.Source{Kind: imagesrc.KindDocker, Path: host + "/ginit/none:1"}); err == nil {
+		t.Errorf("ImageKey of a missing image: no error")
+	}
 }
