@@ -14,6 +14,7 @@ have dpkg-deb || need+=(dpkg)
 have dnsmasq || need+=(dnsmasq-base)
 have radvd || [ -x /usr/sbin/radvd ] || need+=(radvd)
 have ip || need+=(iproute2)
+[ -x /bin/busybox ] || need+=(busybox-static) # a shell and tools for the roots of the exec tests
 # Some Debian installs keep sbin out of PATH for non-root users.
 [ -x /usr/sbin/mkfs.ext4 ] && ! have mkfs.ext4 && need=("${need[@]/e2fsprogs}")
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -38,6 +38,9 @@ type machine interface {
 	// loadModules loads what the boot waits for and returns the loading
 	// of the rest, for later.
 	loadModules(cfg bootcfg.Config) (rest func())
+	// startControl serves the control channel, when the machine has its
+	// port, in the background.
+	startControl()
 	// startNetwork starts configuring the links as ip= says; nil when there
 	// is nothing to wait for.
 	startNetwork(cfg bootcfg.Config) network

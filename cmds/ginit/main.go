@@ -38,11 +38,11 @@ type boot struct {
 	doc     rundoc.Document // the host's run document; zero for none
 	m       machine
 	signals <-chan os.Signal // stop and user signals sent to PID 1
-	phases  []phase
+	ctl     *control         // the boot's phases and the workload, for the control channel
 }
 
 func newBoot(log *klog.Logger) *boot {
-	return &boot{log: log, cfg: bootcfg.Defaults()}
+	return &boot{log: log, cfg: bootcfg.Defaults(), ctl: newControl()}
 }
 
 type phase struct {
@@ -50,14 +50,12 @@ type phase struct {
 	at   time.Duration // since kernel start
 }
 
-func (b *boot) mark(name string) {
-	b.phases = append(b.phases, phase{name, klog.Since()})
-}
+func (b *boot) mark(name string) { b.ctl.mark(name) }
 
 func (b *boot) logTiming() {
 	var parts []string
-	for _, p := range b.phases {
-		parts = append(parts, fmt.Sprintf("%s=%d", p.name, p.at.Milliseconds()))
+	for _, p := range b.ctl.Status().Boot {
+		parts = append(parts, fmt.Sprintf("%s=%d", p.Name, p.MS))
 	}
 	b.log.Infof("boot timing (ms since kernel start): %s", strings.Join(parts, " "))
 }
@@ -170,6 +168,10 @@ func (b *boot) sequence() ending {
 	loadRest := b.m.loadModules(b.cfg)
 	b.mark("modules")
 
+	// 4a. The control channel, once its port's driver is loaded: status
+	// from now on, the rest once the root is mounted.
+	b.m.startControl()
+
 	// 4b. The host's run document in fw_cfg: what to run, as the command
 	// line says it, but off /proc/cmdline. A bad one is ignored, as a bad
 	// kernel parameter is; its values are never logged.
@@ -189,6 +191,7 @@ func (b *boot) sequence() ending {
 		return *end
 	}
 	b.log.Infof("root %s mounted at %s", source, newRoot)
+	b.ctl.rootMounted()
 
 	// 7. What to run, as `docker run` would.
 	// The run document over the image, the command line over both.

@@ -66,6 +66,7 @@ func (f *fakeMachine) loadModules(bootcfg.Config) func() {
 	f.step("loadModules")
 	return func() { f.step("loadRest") }
 }
+func (f *fakeMachine) startControl()                       {}
 func (f *fakeMachine) startNetwork(bootcfg.Config) network { f.step("startNetwork"); return nil }
 func (f *fakeMachine) obtainRoot(bootcfg.Config, network) (string, *ending, error) {
 	f.step("obtainRoot")
@@ -139,6 +140,7 @@ func newProcess(status int, exitOn ...unix.Signal) *fakeProcess {
 }
 
 func (p *fakeProcess) Done() <-chan struct{} { return p.done }
+func (p *fakeProcess) Pid() int              { return 0 }
 func (p *fakeProcess) Signal(sig unix.Signal) {
 	p.mu.Lock()
 	p.got = append(p.got, sig)

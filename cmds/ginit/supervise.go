@@ -32,6 +32,8 @@ type process interface {
 	// Exit is how it ended, once Done is closed: its status, and for an
 	// init that powered off or rebooted its namespace, that end.
 	Exit() (status int, then *shutdown.Action)
+	// Pid is the process's, in PID 1's namespace.
+	Pid() int
 }
 
 // initInfo says whether the entrypoint is an init, which gets namespaces of
@@ -61,10 +63,14 @@ func (b *boot) runWorkload(p workload.Process, init initInfo, loadRest func()) e
 	b.log.Infof("starting %q", p.Argv)
 	proc, err := b.m.startWorkload(p, init)
 	if err != nil {
-		return exited(b.startFailed(p.Argv0, err))
+		code := b.startFailed(p.Argv0, err)
+		b.ctl.exited(code)
+		return exited(code)
 	}
+	b.ctl.started(proc, p)
 	b.m.afterStart(loadRest)
 	status, then := b.supervise(proc, stop)
+	b.ctl.exited(status)
 	b.log.Infof("entrypoint exited with status %d", status)
 	if then != nil {
 		return endIn(*then, status)
@@ -90,6 +96,7 @@ func (b *boot) supervise(proc process, stop unix.Signal) (int, *shutdown.Action)
 				continue
 			}
 			b.log.Infof("received %s: sending %s to the workload, SIGKILL in %v", unix.SignalName(s), nsrun.SignalName(stop), b.cfg.StopTimeout)
+			b.ctl.stopping()
 			proc.Signal(stop)
 			if kill == nil {
 				kill = time.After(b.cfg.StopTimeout)
@@ -217,6 +224,7 @@ type initProcess struct {
 }
 
 func (i initProcess) Done() <-chan struct{}  { return i.p.Done() }
+func (i initProcess) Pid() int               { return i.p.Pid }
 func (i initProcess) Signal(sig unix.Signal) { _ = i.p.Signal(sig) }
 
 func (i initProcess) Exit() (int, *shutdown.Action) {
@@ -245,6 +253,7 @@ type childProcess struct {
 }
 
 func (c *childProcess) Done() <-chan struct{}  { return c.done }
+func (c *childProcess) Pid() int               { return c.pid }
 func (c *childProcess) Signal(sig unix.Signal) { _ = unix.Kill(-c.pid, sig) }
 
 func (c *childProcess) Exit() (int, *shutdown.Action) {

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ginit-dev/ginit/internal/ctlproto"
 )
 
 // consoleWriter collects the console and fires triggers as text arrives.
@@ -97,6 +99,10 @@ type VM struct {
 	MemMB   int           // default 256
 	Timeout time.Duration // default 90s
 	Extra   []string      // more QEMU arguments
+	// ControlSocket, when set, gives the machine ginit's control channel:
+	// a virtio-serial port named org.ginit.control behind a unix socket
+	// that QEMU listens on at this path.
+	ControlSocket string
 	// FwCfg maps fw_cfg names (opt/ginit/run) to host files, which the
 	// guest reads; unlike -append, their contents are not in QEMU's argv.
 	FwCfg map[string]string
@@ -194,11 +200,25 @@ func (vm VM) Args() []string {
 	for _, name := range names {
 		args = append(args, "-fw_cfg", "name="+esc(name)+",file="+esc(vm.FwCfg[name]))
 	}
+	if vm.ControlSocket != "" {
+		args = append(args, ControlArgs(vm.ControlSocket)...)
+	}
 	return append(args, vm.Extra...)
 }
 
 // esc escapes a value in QEMU's option syntax, which doubles a comma.
 func esc(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// ControlArgs are QEMU's arguments for ginit's control channel port
+// behind the unix socket path, which QEMU listens on without waiting for a
+// client.
+func ControlArgs(path string) []string {
+	return []string{
+		"-device", "virtio-serial,id=ctlbus",
+		"-chardev", "socket,id=ctl,path=" + esc(path) + ",server=on,wait=off",
+		"-device", "virtserialport,bus=ctlbus.0,chardev=ctl,name=" + ctlproto.PortName,
+	}
+}
 
 // pressPowerButton sends system_powerdown once stop closes, unless QEMU
 // ended first; QEMU may still be making its monitor socket.

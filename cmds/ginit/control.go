@@ -1,0 +1,232 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ginit-dev/ginit/internal/ctlproto"
+	"github.com/ginit-dev/ginit/internal/ctlserver"
+	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/klog"
+	"github.com/ginit-dev/ginit/internal/nsrun"
+	"github.com/ginit-dev/ginit/internal/workload"
+)
+
+// control is what the control channel reports and what its execs join:
+// written by the boot as it goes, read by the channel's goroutines.
+type control struct {
+	mu     sync.Mutex
+	phase  string
+	phases []phase
+	proc   process          // the workload, once started
+	work   workload.Process // what it runs as; execs take its env, dir and user
+	exit   *int
+	srv    *ctlserver.Server // nil until the port is open
+}
+
+func newControl() *control { return &control{phase: ctlproto.PhaseBooting} }
+
+func (c *control) mark(name string) {
+	c.mu.Lock()
+	c.phases = append(c.phases, phase{name, klog.Since()})
+	c.mu.Unlock()
+}
+
+// rootMounted lets the channel accept more than status.
+func (c *control) rootMounted() { c.setPhase(ctlproto.PhaseStarting) }
+
+func (c *control) setPhase(p string) {
+	c.mu.Lock()
+	c.phase = p
+	c.mu.Unlock()
+}
+
+// started records the running workload and tells the subscribers.
+func (c *control) started(proc process, work workload.Process) {
+	c.mu.Lock()
+	c.phase, c.proc, c.work = ctlproto.PhaseRunning, proc, work
+	c.mu.Unlock()
+	c.publish(ctlproto.EventMsg{Name: ctlproto.EventStarted, Pid: proc.Pid()})
+	// Readiness is the start until the image's ExposedPorts are probed.
+	c.publish(ctlproto.EventMsg{Name: ctlproto.EventReady, Pid: proc.Pid()})
+}
+
+// stopping records a stop request, once.
+func (c *control) stopping() {
+	c.mu.Lock()
+	first := c.phase == ctlproto.PhaseRunning
+	if first {
+		c.phase = ctlproto.PhaseStopping
+	}
+	c.mu.Unlock()
+	if first {
+		c.publish(ctlproto.EventMsg{Name: ctlproto.EventStopping})
+	}
+}
+
+// exited records the workload's status and tells the subscribers.
+func (c *control) exited(status int) {
+	c.mu.Lock()
+	c.phase, c.exit = ctlproto.PhaseExited, &status
+	c.mu.Unlock()
+	c.publish(ctlproto.EventMsg{Name: ctlproto.EventExited, Exit: &status})
+}
+
+func (c *control) publish(ev ctlproto.EventMsg) {
+	ev.MS = klog.Since().Milliseconds()
+	c.mu.Lock()
+	srv := c.srv
+	c.mu.Unlock()
+	if srv != nil {
+		srv.Publish(ev)
+	}
+}
+
+// Status is ctlserver.Backend's.
+func (c *control) Status() ctlproto.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := ctlproto.Status{Phase: c.phase, Exit: c.exit}
+	for _, p := range c.phases {
+		st.Boot = append(st.Boot, ctlproto.BootPhase{Name: p.name, MS: p.at.Milliseconds()})
+	}
+	if c.proc != nil {
+		st.Pid = c.proc.Pid()
+	}
+	return st
+}
+
+// SignalWorkload is ctlserver.Backend's.
+func (c *control) SignalWorkload(sig syscall.Signal) error {
+	c.mu.Lock()
+	proc := c.proc
+	c.mu.Unlock()
+	if proc == nil {
+		return errors.New("signal: the workload has not started")
+	}
+	proc.Signal(sig)
+	return nil
+}
+
+// Stop is ctlserver.Backend's: the power button's path.
+func (c *control) Stop() { _ = unix.Kill(1, unix.SIGPWR) }
+
+// controlBackend is the channel's view of the machine: control's state,
+// and execs started through PID 1's reaper.
+type controlBackend struct {
+	*control
+	s *system
+}
+
+// Exec is ctlserver.Backend's: spec runs beside the workload, in its
+// namespaces and root (nsrun.Join, as `chrootrun exec`), with the
+// workload's env, working directory and user where spec gives none.
+func (cb controlBackend) Exec(spec *ctlproto.ExecSpec, stdio [3]*os.File) (ctlserver.Process, error) {
+	cb.mu.Lock()
+	proc, work, phase := cb.proc, cb.work, cb.phase
+	cb.mu.Unlock()
+	if proc == nil || phase == ctlproto.PhaseExited {
+		return nil, &imagespec.StartError{Code: imagespec.ExitRunFailed, Err: fmt.Errorf("exec: the workload is %s", phase)}
+	}
+	cmd := nsrun.Command{
+		Argv: spec.Argv,
+		Env:  work.Env,
+		Dir:  work.WorkingDir,
+		UID:  work.Cred.UID, GID: work.Cred.GID, Groups: work.Cred.Groups,
+		Stdin: stdio[0], Stdout: stdio[1], Stderr: stdio[2],
+		Ctty: spec.TTY,
+	}
+	if spec.User != "" {
+		cred, err := workload.ResolveUser(newRoot, spec.User)
+		if err != nil {
+			return nil, &imagespec.StartError{Code: imagespec.ExitRunFailed, Err: fmt.Errorf("exec: user %s: %w", spec.User, err)}
+		}
+		cmd.UID, cmd.GID, cmd.Groups = cred.UID, cred.GID, cred.Groups
+		cmd.Env = imagespec.MergeEnv(cmd.Env, []string{"HOME=" + cred.Home})
+	}
+	cmd.Env = imagespec.MergeEnv(cmd.Env, spec.Env)
+	if spec.Dir != "" {
+		cmd.Dir = spec.Dir
+	}
+	p, err := nsrun.Join(proc.Pid(), cmd, nsrun.JoinOptions{Start: cb.s.reaper.Start})
+	if err != nil {
+		return nil, err
+	}
+	return execProcess{p}, nil
+}
+
+type execProcess struct{ p *nsrun.Process }
+
+func (e execProcess) Signal(sig syscall.Signal) error { return e.p.Signal(sig) }
+func (e execProcess) Wait() int                       { return e.p.Wait().Code }
+
+// portWait is how long ginit looks for the control port after the boot's
+// modules loaded: the host names its ports a moment after the driver binds.
+const portWait = 3 * time.Second
+
+// startControl serves the control channel on the org.ginit.control port,
+// when the host gave the machine one, from goroutines of its own.
+func (s *system) startControl() {
+	log := s.b.log
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Errorf("control channel: panic: %v", r)
+			}
+		}()
+		dev := findPort("/sys/class/virtio-ports", ctlproto.PortName, portWait)
+		if dev == "" {
+			log.Debugf("no %s port: no control channel", ctlproto.PortName)
+			return
+		}
+		f, err := os.OpenFile(dev, os.O_RDWR, 0)
+		if err != nil {
+			log.Warnf("control channel: %v", err)
+			return
+		}
+		srv := ctlserver.New(controlBackend{s.b.ctl, s}, f, log.Infof)
+		s.b.ctl.mu.Lock()
+		s.b.ctl.srv = srv
+		s.b.ctl.mu.Unlock()
+		log.Infof("serving the control channel on %s (%s)", dev, ctlproto.PortName)
+		for {
+			err := srv.Serve(f)
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				log.Warnf("control channel: %v", err)
+				time.Sleep(time.Second)
+				continue
+			}
+			// No host on the other end: reads end at once until one
+			// connects, so look again shortly.
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// findPort returns the device of the virtio-serial port named name, as its
+// sysfs directory (under sysPorts) names it, waiting up to wait for it.
+func findPort(sysPorts, name string, wait time.Duration) string {
+	deadline := time.Now().Add(wait)
+	for {
+		dirs, _ := filepath.Glob(filepath.Join(sysPorts, "vport*"))
+		for _, d := range dirs {
+			b, err := os.ReadFile(filepath.Join(d, "name"))
+			if err == nil && strings.TrimSpace(string(b)) == name {
+				return filepath.Join("/dev", filepath.Base(d))
+			}
+		}
+		if time.Now().After(deadline) {
+			return ""
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,363 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/ctlclient"
+	"github.com/ginit-dev/ginit/internal/ctlproto"
+	"github.com/ginit-dev/ginit/internal/qemu"
+	"github.com/ginit-dev/ginit/internal/testenv"
+)
+
+// busyboxTools are the commands the exec tests' roots get.
+var busyboxTools = []string{"sh", "cat", "echo", "id", "ls", "sleep", "stty", "wc", "grep", "true", "kill", "env"}
+
+// busyboxRoot is probeRoot with the host's static busybox as /bin/sh and
+// friends: a shell for exec to run.
+func busyboxRoot(t *testing.T, a Artifacts, imageConfig map[string]any) string {
+	t.Helper()
+	testenv.NeedFile(t, "/bin/busybox", "scripts/install-deps.sh installs busybox-static")
+	root := probeRoot(t, a, imageConfig)
+	bin := filepath.Join(root, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "busybox"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range busyboxTools {
+		if err := os.Symlink("busybox", filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// controlVM is a running VM with the control port, and a client on it.
+type controlVM struct {
+	sock string
+	c    *ctlclient.Client
+	done chan struct{}
+	res  qemu.Result
+	err  error
+	cons *consoleBuffer
+}
+
+type consoleBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (c *consoleBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.Write(p)
+}
+
+func (c *consoleBuffer) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.String()
+}
+
+// bootControl boots disk with the control port in the background and
+// connects once the workload runs.
+func bootControl(t *testing.T, a Artifacts, disk string) *controlVM {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ginit-ctl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	v := &controlVM{sock: filepath.Join(dir, "control.sock"), done: make(chan struct{}), cons: &consoleBuffer{}}
+	q := a.QEMU(VM{Disk: disk, NoNet: true, Timeout: 10 * time.Minute})
+	q.ControlSocket, q.Tee = v.sock, v.cons
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer close(v.done)
+		v.res, v.err = q.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-v.done
+		if t.Failed() {
+			t.Logf("console:\n%s", v.cons.String())
+		}
+	})
+	v.c = v.dial(t)
+	// Exec needs the workload: wait for its start.
+	for {
+		st, err := v.c.Status(context.Background())
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		if st.Phase == ctlproto.PhaseRunning {
+			t.Logf("status: %+v", st)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return v
+}
+
+// dial connects to the VM's channel, waiting for QEMU's socket and ginit's
+// hello.
+func (v *controlVM) dial(t *testing.T) *ctlclient.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for {
+		c, err := ctlclient.Dial(ctx, v.sock)
+		if err == nil {
+			return c
+		}
+		select {
+		case <-v.done:
+			t.Fatalf("the VM ended before the control channel answered: %v, %v", v.err, err)
+		case <-ctx.Done():
+			t.Fatalf("control channel: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// run execs spec and returns its status and output.
+func (v *controlVM) run(t *testing.T, spec ctlproto.ExecSpec) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	e, err := v.c.Exec(spec, nil, &out, &out)
+	if err != nil {
+		t.Fatalf("exec %q: %v", spec.Argv, err)
+	}
+	code, err := e.Wait()
+	if err != nil {
+		t.Fatalf("exec %q: %v (output %q)", spec.Argv, err, out.String())
+	}
+	return code, out.String()
+}
+
+// fdsAndZombies counts ginit's open fds and the zombies in the machine.
+func (v *controlVM) fdsAndZombies(t *testing.T) (int, int) {
+	t.Helper()
+	code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"sh", "-c",
+		`ls /proc/1/fd | wc -l; grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l`}})
+	f := strings.Fields(out)
+	if code != 0 || len(f) != 2 {
+		t.Fatalf("counting fds and zombies: %d, %q", code, out)
+	}
+	fds, _ := strconv.Atoi(f[0])
+	zombies, _ := strconv.Atoi(f[1])
+	return fds, zombies
+}
+
+// The control channel: exec with output and statuses, env, workdir and
+// users, a terminal, signals; garbage on the port changes nothing; many
+// execs leak nothing; stop goes through the power button's path and the
+// events tell it.
+func TestControlChannel(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := a.MakeDisk(t, busyboxRoot(t, a, map[string]any{
+		"Entrypoint": []string{"/app/probe", "stopwait", "/stopped.txt"},
+		"Env":        []string{"PATH=/bin", "FROM_IMAGE=yes"},
+		"WorkingDir": "/app",
+	}))
+	v := bootControl(t, a, disk)
+
+	t.Run("output and status", func(t *testing.T) {
+		if code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"echo", "hello", "world"}}); code != 0 || out != "hello world\n" {
+			t.Errorf("echo: %d, %q", code, out)
+		}
+		if code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo to-stderr >&2; exit 42"}}); code != 42 || out != "to-stderr\n" {
+			t.Errorf("exit 42: %d, %q", code, out)
+		}
+		e, err := v.c.Exec(ctlproto.ExecSpec{Argv: []string{"/no/such/command"}}, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var se *ctlclient.StartError
+		if code, err := e.Wait(); code != 127 || !errors.As(err, &se) {
+			t.Errorf("a missing command: %d, %v; want 127 and why", code, err)
+		}
+	})
+
+	t.Run("the workload's env, workdir and user, or the ones given", func(t *testing.T) {
+		script := `echo "$(id -u):$(id -g) $PWD $FROM_IMAGE $EXTRA $HOME"`
+		if code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"sh", "-c", script}}); code != 0 || out != "0:0 /app yes  /root\n" {
+			t.Errorf("as the workload: %d, %q", code, out)
+		}
+		code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"sh", "-c", script}, User: "app", Dir: "/tmp", Env: []string{"EXTRA=given"}})
+		if code != 0 || out != "1000:1000 /tmp yes given /home/app\n" {
+			t.Errorf("as app in /tmp: %d, %q", code, out)
+		}
+	})
+
+	t.Run("terminal", func(t *testing.T) {
+		var out syncWriter
+		keys, typer := io.Pipe()
+		defer typer.Close()
+		e, err := v.c.Exec(ctlproto.ExecSpec{Argv: []string{"sh"}, TTY: true, Stdin: true, Size: &ctlproto.WinSize{Rows: 30, Cols: 90}}, keys, &out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Enter is CR on a real terminal; the guest's terminal makes it a
+		// line end.
+		fmt.Fprint(typer, "stty size; echo sum=$((6*7))\r")
+		out.waitFor(t, "sum=42")
+		out.waitFor(t, "30 90")
+		if err := e.Resize(40, 100); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(typer, "stty size; tty\r")
+		out.waitFor(t, "40 100")
+		out.waitFor(t, "/dev/pts/")
+		fmt.Fprint(typer, "exit 3\r")
+		if code, err := e.Wait(); code != 3 || err != nil {
+			t.Errorf("exit 3 in the terminal: %d, %v", code, err)
+		}
+	})
+
+	t.Run("signal to an exec", func(t *testing.T) {
+		var out syncWriter
+		e, err := v.c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo ready; exec sleep 1000"}}, nil, &out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.waitFor(t, "ready")
+		if err := e.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code, err := e.Wait(); code != 128+int(syscall.SIGTERM) || err != nil {
+			t.Errorf("SIGTERM: %d, %v; want %d", code, err, 128+int(syscall.SIGTERM))
+		}
+	})
+
+	t.Run("garbage on the port", func(t *testing.T) {
+		v.c.Close()
+		raw, err := net.Dial("unix", v.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		garbage := append([]byte("\x00\xffnot a frame\r\nGCTL\x00\x00\x00\x05{{{{{GCTL"), bytes.Repeat([]byte{0xa5}, 100000)...)
+		bad, _ := ctlproto.Encode(&ctlproto.Message{Session: 7, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"true"}}})
+		bad = bytes.Replace(bad, []byte(`"argv":["true"]`), []byte(`"argv":[1,2]   `), 1)
+		raw.Write(append(garbage, bad...))
+		raw.Close()
+		v.c = v.dial(t)
+		st, err := v.c.Status(context.Background())
+		if err != nil || st.Phase != ctlproto.PhaseRunning {
+			t.Errorf("after garbage: %+v, %v; want the workload running", st, err)
+		}
+		if code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"echo", "still"}}); code != 0 || out != "still\n" {
+			t.Errorf("exec after garbage: %d, %q", code, out)
+		}
+	})
+
+	t.Run("many execs leave no fd and no zombie", func(t *testing.T) {
+		fds, zombies := v.fdsAndZombies(t)
+		n := 200
+		if testing.Short() {
+			n = 20
+		}
+		start := time.Now()
+		for i := range n {
+			if code, _ := v.run(t, ctlproto.ExecSpec{Argv: []string{"true"}}); code != 0 {
+				t.Fatalf("exec %d: status %d", i, code)
+			}
+		}
+		t.Logf("%d execs in %v", n, time.Since(start).Round(time.Millisecond))
+		fds2, zombies2 := v.fdsAndZombies(t)
+		if fds2 != fds || zombies2 != zombies {
+			t.Errorf("after %d execs: ginit has %d fds (was %d), %d zombies (was %d)", n, fds2, fds, zombies2, zombies)
+		}
+	})
+
+	t.Run("stop and its events", func(t *testing.T) {
+		events := make(chan string, 8)
+		subscribed := make(chan struct{})
+		go func() {
+			defer close(events)
+			err := v.c.Events(context.Background(), func(st *ctlproto.Status, ev *ctlproto.EventMsg) {
+				switch {
+				case st != nil:
+					close(subscribed)
+				case ev.Exit != nil:
+					events <- fmt.Sprintf("%s %d", ev.Name, *ev.Exit)
+				default:
+					events <- ev.Name
+				}
+			})
+			if err != nil {
+				events <- err.Error()
+			}
+		}()
+		<-subscribed
+		if _, err := v.c.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for e := range events {
+			got = append(got, e)
+		}
+		if strings.Join(got, ",") != "stopping,exited 0" {
+			t.Errorf("events = %q; want stopping, exited 0", got)
+		}
+		<-v.done
+		if v.err != nil {
+			t.Fatalf("VM: %v", v.err)
+		}
+		if !strings.Contains(v.res.Console, "entrypoint exited with status 0") {
+			t.Errorf("console lacks the workload's status")
+		}
+		if got := DebugfsCat(t, disk, "/stopped.txt"); got != "stopped by SIGTERM\n" {
+			t.Errorf("/stopped.txt = %q; want stopped by SIGTERM", got)
+		}
+		noPanic(t, v.res)
+	})
+}
+
+// syncWriter collects output that a test waits for.
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// waitFor waits until the output holds want; the test's deadline bounds it.
+func (s *syncWriter) waitFor(t *testing.T, want string) {
+	t.Helper()
+	for {
+		s.mu.Lock()
+		got := s.b.String()
+		s.mu.Unlock()
+		if strings.Contains(got, want) {
+			return
+		}
+		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
+			t.Fatalf("output %q never held %q", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,342 @@
+// Package ctlclient is the host's end of the control channel: it dials the
+// socket behind a VM's org.ginit.control port, says hello, and runs
+// sessions (exec, status, events, stop) over the one connection.
+package ctlclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/ctlproto"
+)
+
+// ErrNoAnswer is a channel on which no ginit answered hello: an image
+// without the server, a VM without the port, or one still booting.
+var ErrNoAnswer = errors.New("no answer on the control channel")
+
+// Client is one connection.
+type Client struct {
+	conn io.ReadWriteCloser
+
+	wmu sync.Mutex // one frame at a time
+	enc *ctlproto.Encoder
+
+	mu       sync.Mutex
+	next     uint32
+	sessions map[uint32]chan *ctlproto.Message
+	err      error         // why reading ended
+	done     chan struct{} // closed when reading ended
+	hello    chan int      // the guest's version
+}
+
+// Dial connects to the unix socket path (QEMU's chardev) and says hello,
+// waiting until ctx ends for the answer.
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("dial control channel %s: %w", path, err)
+	}
+	c, err := New(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("control channel %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// New says hello on conn and waits until ctx ends for the answer. What the
+// guest wrote before its answer (a frame an earlier connection left behind)
+// is dropped.
+func New(ctx context.Context, conn io.ReadWriteCloser) (*Client, error) {
+	c := &Client{
+		conn:     conn,
+		enc:      ctlproto.NewEncoder(conn),
+		sessions: map[uint32]chan *ctlproto.Message{},
+		done:     make(chan struct{}),
+		hello:    make(chan int, 1),
+	}
+	go c.read()
+	if err := c.send(&ctlproto.Message{Type: ctlproto.Hello, Version: ctlproto.Version}); err != nil {
+		return nil, err
+	}
+	select {
+	case v := <-c.hello:
+		if v < 1 {
+			return nil, fmt.Errorf("the guest speaks protocol version %d", v)
+		}
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, c.err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, ctx.Err())
+	}
+}
+
+// Close ends the connection; the guest hangs up its sessions.
+func (c *Client) Close() error { return c.conn.Close() }
+
+func (c *Client) read() {
+	dec := ctlproto.NewDecoder(c.conn)
+	greeted := false
+	var err error
+	for {
+		var m *ctlproto.Message
+		m, err = dec.Decode()
+		var me *ctlproto.MessageError
+		if errors.As(err, &me) {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if !greeted {
+			if m.Type == ctlproto.Hello && m.Session == 0 {
+				greeted = true
+				c.hello <- m.Version
+			}
+			continue
+		}
+		c.mu.Lock()
+		ch := c.sessions[m.Session]
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	}
+	c.mu.Lock()
+	c.err = err
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		c.err = errors.New("the control channel closed")
+	}
+	close(c.done)
+	c.mu.Unlock()
+}
+
+func (c *Client) send(m *ctlproto.Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.enc.Encode(m)
+}
+
+// open starts a session with request m and returns its messages.
+func (c *Client) open(m *ctlproto.Message) (uint32, chan *ctlproto.Message, error) {
+	c.mu.Lock()
+	c.next++
+	id := c.next
+	ch := make(chan *ctlproto.Message, 64)
+	c.sessions[id] = ch
+	c.mu.Unlock()
+	m.Session = id
+	if err := c.send(m); err != nil {
+		c.forget(id)
+		return 0, nil, err
+	}
+	return id, ch, nil
+}
+
+func (c *Client) forget(id uint32) {
+	c.mu.Lock()
+	delete(c.sessions, id)
+	c.mu.Unlock()
+}
+
+// next returns the session's next message.
+func (c *Client) recv(ctx context.Context, ch chan *ctlproto.Message) (*ctlproto.Message, error) {
+	select {
+	case m := <-ch:
+		if m.Type == ctlproto.Error {
+			return m, fmt.Errorf("ginit: %s", m.Error)
+		}
+		return m, nil
+	case <-c.done:
+		// Messages read before the end are still delivered.
+		select {
+		case m := <-ch:
+			return m, nil
+		default:
+		}
+		return nil, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// request sends a one-answer request and returns the status it gets.
+func (c *Client) request(ctx context.Context, m *ctlproto.Message) (ctlproto.Status, error) {
+	id, ch, err := c.open(m)
+	if err != nil {
+		return ctlproto.Status{}, err
+	}
+	defer c.forget(id)
+	ans, err := c.recv(ctx, ch)
+	if err != nil {
+		return ctlproto.Status{}, fmt.Errorf("%s: %w", m.Type, err)
+	}
+	if ans.Status == nil {
+		return ctlproto.Status{}, fmt.Errorf("%s: answered with %s", m.Type, ans.Type)
+	}
+	return *ans.Status, nil
+}
+
+// Status asks for the machine's status.
+func (c *Client) Status(ctx context.Context) (ctlproto.Status, error) {
+	return c.request(ctx, &ctlproto.Message{Type: ctlproto.StatusReq})
+}
+
+// Stop stops the machine as its power button does, and returns the status
+// at the time.
+func (c *Client) Stop(ctx context.Context) (ctlproto.Status, error) {
+	return c.request(ctx, &ctlproto.Message{Type: ctlproto.Stop})
+}
+
+// Signal sends sig to the workload.
+func (c *Client) Signal(ctx context.Context, sig syscall.Signal) (ctlproto.Status, error) {
+	return c.request(ctx, &ctlproto.Message{Type: ctlproto.Signal, Signal: int(sig)})
+}
+
+// Events subscribes to the workload's events: fn gets the status first,
+// then each event, until the exited event (nil error), the connection's
+// end or ctx's.
+func (c *Client) Events(ctx context.Context, fn func(*ctlproto.Status, *ctlproto.EventMsg)) error {
+	id, ch, err := c.open(&ctlproto.Message{Type: ctlproto.Events})
+	if err != nil {
+		return err
+	}
+	defer c.forget(id)
+	for {
+		m, err := c.recv(ctx, ch)
+		if err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+		fn(m.Status, m.Event)
+		if m.Status != nil && m.Status.Phase == ctlproto.PhaseExited || m.Event != nil && m.Event.Name == ctlproto.EventExited {
+			return nil
+		}
+	}
+}
+
+// Exec is a command running in the guest.
+type Exec struct {
+	c    *Client
+	id   uint32
+	done chan struct{}
+	code int
+	err  error
+}
+
+// Exec starts spec. With stdin (and spec.Stdin) its input is sent until
+// stdin's end; its output goes to stdout and stderr.
+func (c *Client) Exec(spec ctlproto.ExecSpec, stdin io.Reader, stdout, stderr io.Writer) (*Exec, error) {
+	spec.Stdin = spec.Stdin && stdin != nil
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	id, ch, err := c.open(&ctlproto.Message{Type: ctlproto.Exec, Exec: &spec})
+	if err != nil {
+		return nil, err
+	}
+	e := &Exec{c: c, id: id, done: make(chan struct{})}
+	if spec.Stdin {
+		go e.feed(stdin)
+	}
+	go e.pump(ch, stdout, stderr)
+	return e, nil
+}
+
+// feed sends stdin until its end, then eof.
+func (e *Exec) feed(stdin io.Reader) {
+	buf := make([]byte, ctlproto.MaxData)
+	for {
+		n, err := stdin.Read(buf)
+		if n > 0 {
+			if e.send(&ctlproto.Message{Type: ctlproto.Stdin, Data: buf[:n]}) != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = e.send(&ctlproto.Message{Type: ctlproto.EOF})
+			return
+		}
+	}
+}
+
+func (e *Exec) send(m *ctlproto.Message) error {
+	select {
+	case <-e.done:
+		return errors.New("the exec has ended")
+	default:
+	}
+	m.Session = e.id
+	return e.c.send(m)
+}
+
+// pump writes the output until the exit.
+func (e *Exec) pump(ch chan *ctlproto.Message, stdout, stderr io.Writer) {
+	defer close(e.done)
+	defer e.c.forget(e.id)
+	for {
+		m, err := e.c.recv(context.Background(), ch)
+		if err != nil {
+			e.code, e.err = -1, err
+			return
+		}
+		switch m.Type {
+		case ctlproto.Stdout:
+			_, _ = stdout.Write(m.Data)
+		case ctlproto.Stderr:
+			_, _ = stderr.Write(m.Data)
+		case ctlproto.Exit:
+			e.code = m.Exit
+			if m.Error != "" {
+				e.err = &StartError{Code: m.Exit, Msg: m.Error}
+			}
+			return
+		}
+	}
+}
+
+// StartError is a command that did not start in the guest.
+type StartError struct {
+	Code int // 126, 127, or 125 for ginit's own failure
+	Msg  string
+}
+
+func (e *StartError) Error() string { return e.Msg }
+
+// Signal sends sig to the command.
+func (e *Exec) Signal(sig syscall.Signal) error {
+	return e.send(&ctlproto.Message{Type: ctlproto.Signal, Signal: int(sig)})
+}
+
+// Resize sets the command's terminal size.
+func (e *Exec) Resize(rows, cols uint16) error {
+	return e.send(&ctlproto.Message{Type: ctlproto.Resize, Size: &ctlproto.WinSize{Rows: rows, Cols: cols}})
+}
+
+// Wait returns the command's status once it has ended, and its output has
+// been written. A *StartError says it did not start (with its status); any
+// other error that the channel failed first (status -1).
+func (e *Exec) Wait() (int, error) {
+	<-e.done
+	return e.code, e.err
+}
+
+// Done is closed when the command has ended.
+func (e *Exec) Done() <-chan struct{} { return e.done }
+
+// DialTimeout is Dial with a timeout.
+func DialTimeout(path string, d time.Duration) (*Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return Dial(ctx, path)
+}
