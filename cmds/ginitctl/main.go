@@ -30,6 +30,7 @@ type command struct {
 // commands in the order the overview lists them.
 var commands = []command{
 	{"run", "run an image as a VM", runCmd},
+	{"exec", "run a command in a running VM", execCmd},
 	{"ps", "list VMs", psCmd},
 	{"logs", "print a VM's console", logsCmd},
 	{"stop", "stop VMs as their power button does", stopCmd},

@@ -201,6 +201,29 @@ func (c *Client) Signal(ctx context.Context, sig syscall.Signal) (ctlproto.Statu
 	return c.request(ctx, &ctlproto.Message{Type: ctlproto.Signal, Signal: int(sig)})
 }
 
+// WaitRunning waits until the workload has started, polling the status:
+// a machine still booting takes no exec. A workload that has ended is an
+// error.
+func (c *Client) WaitRunning(ctx context.Context) error {
+	for {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		switch st.Phase {
+		case ctlproto.PhaseRunning, ctlproto.PhaseStopping:
+			return nil
+		case ctlproto.PhaseExited:
+			return errors.New("the workload has exited")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the workload has not started (%s): %w", st.Phase, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // Events subscribes to the workload's events: fn gets the status first,
 // then each event, until the exited event (nil error), the connection's
 // end or ctx's.

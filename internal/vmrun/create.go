@@ -89,6 +89,8 @@ func machine(o Options) qemu.VM {
 		MemMB:         512,
 		FwCfg:         map[string]string{rundoc.FwCfgName: RunDocFile},
 		ConsoleSocket: ConsoleSockFile, ConsoleLog: ConsoleLogFile, QMP: QMPFile,
+		// ginitctl exec and the rest talk to ginit through it.
+		ControlSocket: ControlFile,
 	}
 }
 

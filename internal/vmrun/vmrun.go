@@ -99,13 +99,7 @@ func Document(o Options) (rundoc.Document, error) {
 		env = append(env, lines...)
 	}
 	env = append(env, o.Env...)
-	for _, kv := range env {
-		if strings.Contains(kv, "=") {
-			doc.Env = append(doc.Env, kv)
-		} else if v, ok := getenv(kv); ok {
-			doc.Env = append(doc.Env, kv+"="+v)
-		} // docker run leaves a name the caller has not set out
-	}
+	doc.Env = ExpandEnv(env, getenv)
 	if err := o.GuestOptions.apply(&doc); err != nil {
 		return rundoc.Document{}, err
 	}
@@ -118,6 +112,20 @@ func Document(o Options) (rundoc.Document, error) {
 		return rundoc.Document{}, err
 	}
 	return doc, nil
+}
+
+// ExpandEnv is -e's rule: NAME=VALUE as it is, a bare NAME with getenv's
+// value, and left out when getenv has none, as docker does.
+func ExpandEnv(env []string, getenv func(string) (string, bool)) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.Contains(kv, "=") {
+			out = append(out, kv)
+		} else if v, ok := getenv(kv); ok {
+			out = append(out, kv+"="+v)
+		}
+	}
+	return out
 }
 
 // readEnvFile reads docker's env file format: K=V or K a line, # comments
