@@ -66,3 +66,27 @@ func fail(stderr io.Writer, err error) int {
 func errWant(cmd, what string) error {
 	return fmt.Errorf("%s: want %s (see ginitctl %s --help)", cmd, what, cmd)
 }
+
+// parseNames is parse for a command whose arguments are VM names, one at
+// least.
+func parseNames(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, head string) (names []string, status int, done bool) {
+	if status, done := parse(fs, args, stdout, stderr, head, ""); done {
+		return nil, status, true
+	}
+	if fs.NArg() == 0 {
+		return nil, fail(stderr, errWant(strings.TrimPrefix(fs.Name(), "ginitctl "), "a NAME")), true
+	}
+	return fs.Args(), 0, false
+}
+
+// eachVM does do to each VM named, as docker's commands do to several
+// containers: one line for each that failed, and status 125 if any did.
+func eachVM(state vmrun.State, names []string, stderr io.Writer, do func(dir vmrun.VMDir) error) int {
+	status := 0
+	for _, name := range names {
+		if err := do(state.VM(name)); err != nil {
+			status = fail(stderr, err)
+		}
+	}
+	return status
+}

@@ -28,27 +28,23 @@ type inspected struct {
 func inspectCmd(args []string, stdout, stderr io.Writer) int {
 	var state stateFlag
 	fs := newFlags("inspect", &state)
-	if status, done := parse(fs, args, stdout, stderr, inspectHead, ""); done {
+	names, status, done := parseNames(fs, args, stdout, stderr, inspectHead)
+	if done {
 		return status
 	}
-	if fs.NArg() == 0 {
-		return fail(stderr, errWant("inspect", "a NAME"))
-	}
 	out := []inspected{}
-	code := 0
-	for _, name := range fs.Args() {
-		dir := state.dir.VM(name)
+	code := eachVM(state.dir, names, stderr, func(dir vmrun.VMDir) error {
 		info, err := dir.ReadInfo()
-		var l vmrun.Live
-		if err == nil {
-			l, err = dir.Live()
-		}
 		if err != nil {
-			code = fail(stderr, err)
-			continue
+			return err
+		}
+		l, err := dir.Live()
+		if err != nil {
+			return err
 		}
 		out = append(out, inspected{info, l})
-	}
+		return nil
+	})
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {

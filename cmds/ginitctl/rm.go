@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
 const rmHead = `Usage: ginitctl rm [flags] NAME...
@@ -22,19 +24,15 @@ func rmCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("rm", &state)
 	force := fs.Bool("f", false, "kill a running VM and remove it")
 	fs.BoolVar(force, "force", false, "same as -f")
-	if status, done := parse(fs, args, stdout, stderr, rmHead, ""); done {
+	names, status, done := parseNames(fs, args, stdout, stderr, rmHead)
+	if done {
 		return status
 	}
-	if fs.NArg() == 0 {
-		return fail(stderr, errWant("rm", "a NAME"))
-	}
-	code := 0
-	for _, name := range fs.Args() {
-		if err := state.dir.VM(name).Remove(*force); err != nil {
-			code = fail(stderr, err)
-			continue
+	return eachVM(state.dir, names, stderr, func(dir vmrun.VMDir) error {
+		if err := dir.Remove(*force); err != nil {
+			return err
 		}
-		fmt.Fprintln(stdout, name)
-	}
-	return code
+		fmt.Fprintln(stdout, dir.Name())
+		return nil
+	})
 }

@@ -26,15 +26,11 @@ func stopCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("stop", &state)
 	secs := fs.Int("t", -1, "seconds to wait for the VM to power off before killing QEMU (default: its --stop-timeout + 30, for the shutdown under TCG)")
 	fs.IntVar(secs, "time", -1, "same as -t")
-	if status, done := parse(fs, args, stdout, stderr, stopHead, ""); done {
+	names, status, done := parseNames(fs, args, stdout, stderr, stopHead)
+	if done {
 		return status
 	}
-	if fs.NArg() == 0 {
-		return fail(stderr, errWant("stop", "a NAME"))
-	}
-	code := 0
-	for _, name := range fs.Args() {
-		dir := state.dir.VM(name)
+	return eachVM(state.dir, names, stderr, func(dir vmrun.VMDir) error {
 		grace := time.Duration(*secs) * time.Second
 		if *secs < 0 {
 			grace = defaultGrace(dir)
@@ -42,14 +38,14 @@ func stopCmd(args []string, stdout, stderr io.Writer) int {
 		l, removed, err := dir.Stop(grace)
 		switch {
 		case err != nil:
-			code = fail(stderr, err)
+			return err
 		case removed:
-			fmt.Fprintf(stdout, "%s: stopped and removed (--rm)\n", name)
+			fmt.Fprintf(stdout, "%s: stopped and removed (--rm)\n", dir.Name())
 		default:
-			fmt.Fprintf(stdout, "%s: %s\n", name, l)
+			fmt.Fprintf(stdout, "%s: %s\n", dir.Name(), l)
 		}
-	}
-	return code
+		return nil
+	})
 }
 
 // defaultGrace is the VM's stop timeout and 30 s for the kernel's
@@ -77,19 +73,15 @@ Flags:
 func killCmd(args []string, stdout, stderr io.Writer) int {
 	var state stateFlag
 	fs := newFlags("kill", &state)
-	if status, done := parse(fs, args, stdout, stderr, killHead, ""); done {
+	names, status, done := parseNames(fs, args, stdout, stderr, killHead)
+	if done {
 		return status
 	}
-	if fs.NArg() == 0 {
-		return fail(stderr, errWant("kill", "a NAME"))
-	}
-	code := 0
-	for _, name := range fs.Args() {
-		if err := state.dir.VM(name).Kill(); err != nil {
-			code = fail(stderr, err)
-			continue
+	return eachVM(state.dir, names, stderr, func(dir vmrun.VMDir) error {
+		if err := dir.Kill(); err != nil {
+			return err
 		}
-		fmt.Fprintln(stdout, name)
-	}
-	return code
+		fmt.Fprintln(stdout, dir.Name())
+		return nil
+	})
 }
