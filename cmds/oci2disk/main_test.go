@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -219,6 +220,24 @@ func TestPrivateRegistry(t *testing.T) {
 		}
 		if took := time.Since(start); took > 10*time.Second {
 			t.Errorf("oci2disk %q took %v; want a few seconds at most", tc.args, took)
+		}
+	}
+}
+
+// oci2disk needs no host tool and builds for macOS.
+func TestBuildsForMacOS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles the command twice")
+	}
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		testenv.Missing(t, "needs the go tool at %s", goTool)
+	}
+	for _, arch := range []string{"arm64"} {
+		cmd := exec.Command(goTool, "build", "-o", filepath.Join(t.TempDir(), "oci2disk"), ".")
+		cmd.Env = append(os.Environ(), "GOOS=darwin", "GOARCH="+arch, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=darwin GOARCH=%s go build ./cmds/oci2disk: %v\n%s", arch, err, out)
 		}
 	}
 }
