@@ -63,7 +63,10 @@ func buildGo(ctx context.Context, o Options, warnf func(string, ...any), uuid *[
 	}
 	rep.ImageJSON = configData != nil || hasImageConfig(tree)
 	digest := tree.Digest(seed, src.config == nil)
-	pl, err := tree.Plan(ext4w.Params{Size: o.Size, Free: o.Free, Label: o.Label, Time: t, Clamp: clamp})
+	// The directory hash seed shapes the layout, so it comes from the
+	// content alone; the UUID also from the layout.
+	hashSeed := ids(digest, o.Label, 0, 0, 0, t, configData)[1]
+	pl, err := tree.Plan(ext4w.Params{Size: o.Size, Free: o.Free, Label: o.Label, Time: t, Clamp: clamp, HashSeed: hashSeed})
 	if errors.Is(err, ext4w.ErrNoSpace) {
 		return nil, fmt.Errorf("%s: %w", o.Output, err)
 	}
@@ -72,7 +75,7 @@ func buildGo(ctx context.Context, o Options, warnf func(string, ...any), uuid *[
 	}
 	rep.Special = pl.Special
 	id := ids(digest, o.Label, pl.Size(), pl.Inodes(), pl.JournalBlocks(), t, configData)
-	ids := ext4w.IDs{UUID: id[0], HashSeed: id[1]}
+	ids := ext4w.IDs{UUID: id[0]}
 	if uuid != nil {
 		ids.UUID = *uuid
 	}

@@ -17,6 +17,8 @@ type Params struct {
 	// lost+found the tree lacks) and every crtime.
 	Time  int64
 	Clamp bool // mtimes later than Time become Time
+	// HashSeed seeds the directory index hash (s_hash_seed).
+	HashSeed [16]byte
 }
 
 // MinSize is the smallest file system made: room for the metadata, a
@@ -54,6 +56,7 @@ type inodeInfo struct {
 	ext       []fext   // data extents, by logical block
 	treeAt    []uint64 // extent tree blocks
 	dirBlocks int      // a directory's blocks
+	dx        *dxDir   // an indexed directory's layout
 	xblock    uint64   // the extended attribute block, or 0
 	inline    []xentry
 	xblk      []xentry
@@ -168,6 +171,7 @@ func (pl *Plan) number() error {
 // measure works out each inode's blocks other than its extent tree.
 func (pl *Plan) measure() error {
 	pl.info = make([]inodeInfo, len(pl.nodes))
+	seed := hashSeed(pl.p.HashSeed)
 	for ino, n := range pl.nodes {
 		if n == nil {
 			continue
@@ -188,8 +192,14 @@ func (pl *Plan) measure() error {
 		switch n.Type() {
 		case TypeDir:
 			in.dirBlocks = len(dirLayout(n))
-			if uint32(ino) == lostFoundIno {
-				in.dirBlocks = max(in.dirBlocks, lostFoundBlocks)
+			if in.dirBlocks > 1 {
+				in.dx = dxLayout(n, seed)
+				if len(in.dx.leaves) > maxDxLeaves {
+					return fmt.Errorf("inode %d: directory of %d entries: more than two index levels hold", ino, len(n.children))
+				}
+				in.dirBlocks = in.dx.blocks()
+			} else if uint32(ino) == lostFoundIno {
+				in.dirBlocks = lostFoundBlocks
 			}
 		case TypeReg:
 			if n.Data.Size > maxFileBlocks*BlockSize {

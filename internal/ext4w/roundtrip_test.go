@@ -52,6 +52,9 @@ func writeTree(t testing.TB, tr *Tree, p Params, dir string) built {
 	if p.Free == 0 && p.Size == 0 {
 		p.Free = 4 << 20
 	}
+	if p.HashSeed == ([16]byte{}) {
+		p.HashSeed = [16]byte{4, 5, 6}
+	}
 	pl, err := tr.Plan(p)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +64,7 @@ func writeTree(t testing.TB, tr *Tree, p Params, dir string) built {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pl.Write(f, IDs{UUID: [16]byte{1, 2, 3}, HashSeed: [16]byte{4, 5, 6}}, nil); err != nil {
+	if err := pl.Write(f, IDs{UUID: [16]byte{1, 2, 3}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -379,14 +382,18 @@ func TestManyFiles(t *testing.T) {
 	checkMount(t, b)
 }
 
-// One directory of 50,000 entries.
+// One directory of 50,000 entries, indexed with two levels.
 func TestLargeDirectory(t *testing.T) {
 	var ents []ent
 	for i := 0; i < 50000; i++ {
-		ents = append(ents, reg(fmt.Sprintf("big/entry-with-a-longish-name-%05d", i), "", 0o644, 0, 0))
+		ents = append(ents, reg(fmt.Sprintf("big/entry-with-a-name-long-enough-to-need-two-index-levels-%05d", i), "", 0o644, 0, 0))
 	}
 	b := buildImage(t, Params{Time: 1700000000}, mkTar(t, ents...))
-	wantMatch(t, "stat", debugfs(t, b.img, `stat "/big/entry-with-a-longish-name-49999"`), `Size: 0\b`)
+	wantMatch(t, "stat", debugfs(t, b.img, `stat "/big/entry-with-a-name-long-enough-to-need-two-index-levels-49999"`), `Size: 0\b`)
+	wantMatch(t, "stat /big", debugfs(t, b.img, `stat "/big"`), `Flags: 0x81000\b`) // extents, indexed
+	if h := debugfs(t, b.img, `htree "/big"`); !strings.Contains(h, "Indirect levels: 1\n") {
+		t.Errorf("htree /big: want two index levels; it starts %q", h[:min(len(h), 300)])
+	}
 	checkMount(t, b)
 }
 

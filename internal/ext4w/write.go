@@ -12,8 +12,7 @@ import (
 
 // IDs are the identities of a file system.
 type IDs struct {
-	UUID     [16]byte
-	HashSeed [16]byte // seeds the directory hash
+	UUID [16]byte
 }
 
 // Write writes the file system to f, an empty (or all-zero) regular file:
@@ -203,12 +202,20 @@ func (pl *Plan) encodeInode(w *imageWriter, ino uint32, n *Node, seed uint32) ([
 	case TypeDir:
 		putSize(b, uint64(in.dirBlocks)*BlockSize)
 		parent := pl.parentOf(n)
-		blocks := pl.dirBlocks(n, parent, in.dirBlocks, seed)
+		var blocks [][]byte
+		if in.dx != nil {
+			blocks = pl.dxBlocks(n, parent, in.dx, csum.InodeSeed(seed, ino, 0))
+		} else {
+			blocks = pl.dirBlocks(n, parent, in.dirBlocks, seed)
+		}
 		if err := pl.putData(w, in, blocks); err != nil {
 			return nil, err
 		}
 		if err := pl.mapInode(w, b, in, ino, seed, uint64(in.dirBlocks)); err != nil {
 			return nil, err
+		}
+		if in.dx != nil {
+			le.PutUint32(b[ext4fs.InoFlags:], ext4fs.InodeFlagExtents|inodeFlagIndex)
 		}
 	case TypeReg:
 		putSize(b, uint64(n.Data.Size))
@@ -470,7 +477,7 @@ func (pl *Plan) superblock(grp uint32, freeBlocks uint64, freeInodes uint32, ids
 	copy(sb[ext4fs.SbUUID:], ids.UUID[:])
 	copy(sb[ext4fs.SbVolumeName:ext4fs.SbVolumeName+16], pl.p.Label)
 	le.PutUint32(sb[ext4fs.SbJournalInum:], ext4fs.JournalIno)
-	copy(sb[ext4fs.SbHashSeed:], ids.HashSeed[:])
+	copy(sb[ext4fs.SbHashSeed:], pl.p.HashSeed[:])
 	sb[ext4fs.SbDefHashVersion] = 1 // half_md4
 	sb[ext4fs.SbJnlBackupType] = 1  // s_jnl_blocks holds the journal's i_block
 	le.PutUint16(sb[ext4fs.SbDescSize:], ext4fs.DescSize)
