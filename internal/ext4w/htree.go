@@ -16,9 +16,9 @@ import (
 // seed; their bytes count as signed, as s_flags says.
 
 const (
-	dxRootEntries = (BlockSize - 32 - 8) / 8 // after the root's header, before the checksum tail
-	dxNodeEntries = (BlockSize - 8 - 8) / 8
-	dxHashHalfMD4 = 1
+	dxRootEntries  = (BlockSize - 32 - 8) / 8 // after the root's header, before the checksum tail
+	dxNodeEntries  = (BlockSize - 8 - 8) / 8
+	dxHashHalfMD4  = 1
 	inodeFlagIndex = 0x1000
 )
 
@@ -81,7 +81,7 @@ func (b byHash) Swap(i, j int) {
 	b.x.hashes[i], b.x.hashes[j] = b.x.hashes[j], b.x.hashes[i]
 }
 
-// maxIndexedEntries: more leaves than two index levels reach need
+// maxDxLeaves: more leaves than two index levels reach need
 // largedir, which the file systems here do not have.
 const maxDxLeaves = dxRootEntries * dxNodeEntries
 
