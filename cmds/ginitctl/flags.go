@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/ginit-dev/ginit/internal/cmdhelp"
@@ -31,8 +32,15 @@ func (o *optional) Set(v string) error { o.v = &v; return nil }
 // stateFlag is --state, which every command takes.
 type stateFlag struct{ dir vmrun.State }
 
-func (s *stateFlag) String() string     { return string(s.dir) }
-func (s *stateFlag) Set(v string) error { s.dir = vmrun.State(v); return nil }
+func (s *stateFlag) String() string { return string(s.dir) }
+
+// Set takes the directory as an absolute path: a VM's supervisor runs
+// elsewhere.
+func (s *stateFlag) Set(v string) error {
+	abs, err := filepath.Abs(v)
+	s.dir = vmrun.State(abs)
+	return err
+}
 
 // newFlags is a command's flag set, with --state.
 func newFlags(name string, state *stateFlag) *flag.FlagSet {

@@ -199,6 +199,9 @@ type Pruned struct {
 // no VM left uses.
 func (s State) Prune() (Pruned, error) {
 	var p Pruned
+	if _, err := os.Stat(string(s)); errors.Is(err, fs.ErrNotExist) {
+		return p, nil // nothing to prune, and nothing to make
+	}
 	// No run is between taking a base and naming it in its vm.json.
 	unlock, err := s.lockImages(unix.LOCK_EX)
 	if err != nil {

@@ -120,6 +120,8 @@ func Start(dir VMDir, super *exec.Cmd) (*Supervised, error) {
 	}
 	super.ExtraFiles = []*os.File{w}
 	super.Stdin, super.Stdout, super.Stderr = nil, nil, nil
+	// It keeps no directory of the caller's busy (a mount, say).
+	super.Dir = "/"
 	// Its own session: no terminal's signals reach the VM.
 	super.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = super.Start()
