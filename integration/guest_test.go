@@ -15,7 +15,8 @@ import (
 // refusing a write to / while /tmp and the mounts take them, --tmpfs, a
 // host directory through -v (and :ro refusing writes), a named volume
 // that starts with the image's content and keeps a file for the second
-// run, and --stop-signal over the
+// run (whose entrypoint and workdir are in the shared directory), and
+// --stop-signal over the
 // image's StopSignal on Ctrl-C. Then volume ls and rm, and a host
 // directory that does not exist.
 func TestGinitctlGuest(t *testing.T) {
@@ -98,10 +99,19 @@ func TestGinitctlGuest(t *testing.T) {
 		t.Fatalf("ginitctl run:\n%s", out)
 	}
 
-	// The named volume kept its file.
-	b, err := ginitctl("run", "--rm", "-v", "keep:/srv/seed", "dir:"+root, "cat=/srv/seed/keep.txt").CombinedOutput()
-	if !strings.Contains(string(b), "probe: /srv/seed/keep.txt: kept") || err != nil {
-		t.Errorf("second run: %v; want the volume's file:\n%s", err, b)
+	// The named volume kept its file; an entrypoint and a working
+	// directory in a shared directory are found there.
+	probe, err := os.ReadFile(filepath.Join(root, "app/probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shared, "probe"), probe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := ginitctl("run", "--rm", "-v", "keep:/srv/seed", "-v", shared+":/data", "--entrypoint", "/data/probe", "-w", "/data",
+		"dir:"+root, "steps", "cat=/srv/seed/keep.txt", "cat=hello.txt").CombinedOutput()
+	if !strings.Contains(string(b), "probe: /srv/seed/keep.txt: kept") || !strings.Contains(string(b), "probe: hello.txt: from the host") || err != nil {
+		t.Errorf("second run: %v; want the volume's file, and the shared directory's through the workdir:\n%s", err, b)
 	}
 	if b, err := ginitctl("volume", "ls").CombinedOutput(); err != nil || !strings.Contains(string(b), "\nkeep ") {
 		t.Errorf("volume ls = %v:\n%s\nwant keep", err, b)

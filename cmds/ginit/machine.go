@@ -59,8 +59,10 @@ type machine interface {
 	// the DNS settings of the leases.
 	prepareRoot(forInit bool) error
 	// mountRunDocument mounts the run document's volumes and tmpfs into
-	// the root, then makes the root read-only when the document says so.
-	mountRunDocument() error
+	// the root: first (late false) those outside the mounts prepareRoot
+	// makes, then (late true) those below them, and then it makes the
+	// root read-only when the document says so.
+	mountRunDocument(late bool) error
 	// startWorkload starts the workload in the root, its output on the
 	// console.
 	startWorkload(p workload.Process, init initInfo) (process, error)

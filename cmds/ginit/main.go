@@ -192,6 +192,12 @@ func (b *boot) sequence() ending {
 	}
 	b.log.Infof("root %s mounted at %s", source, newRoot)
 	b.ctl.rootMounted()
+	// The run document's volumes and tmpfs mounts, so that an entrypoint
+	// or working directory in one is found; those below /dev, /proc,
+	// /sys, /run and /tmp wait for prepareRoot.
+	if err := b.m.mountRunDocument(false); err != nil {
+		return failed(err)
+	}
 
 	// 7. What to run, as `docker run` would.
 	// The run document over the image, the command line over both.
@@ -209,7 +215,7 @@ func (b *boot) sequence() ending {
 	if err := b.m.prepareRoot(init.IsInit); err != nil {
 		return failed(err)
 	}
-	if err := b.m.mountRunDocument(); err != nil {
+	if err := b.m.mountRunDocument(true); err != nil {
 		return failed(err)
 	}
 

@@ -90,8 +90,12 @@ func (f *fakeMachine) prepareRoot(forInit bool) error {
 	f.forInit = forInit
 	return nil
 }
-func (f *fakeMachine) mountRunDocument() error {
-	f.step("mountRunDocument")
+func (f *fakeMachine) mountRunDocument(late bool) error {
+	if late {
+		f.step("mountRunDocument(late)")
+	} else {
+		f.step("mountRunDocument")
+	}
 	return f.runMountErr
 }
 func (f *fakeMachine) startWorkload(workload.Process, initInfo) (process, error) {
@@ -290,8 +294,11 @@ func TestBootRunDocument(t *testing.T) {
 	}
 	// The document's mounts go in once the root is prepared, before the
 	// workload starts.
-	if i := slices.Index(m.steps, "mountRunDocument"); i < 0 || m.steps[i-1] != "prepareRoot" || m.steps[i+1] != "startWorkload" {
-		t.Errorf("steps %q; want mountRunDocument between prepareRoot and startWorkload", m.steps)
+	if i := slices.Index(m.steps, "mountRunDocument"); i < 0 || m.steps[i-1] != "obtainRoot" || m.steps[i+1] != "resolveWorkload" {
+		t.Errorf("steps %q; want mountRunDocument between obtainRoot and resolveWorkload", m.steps)
+	}
+	if i := slices.Index(m.steps, "mountRunDocument(late)"); i < 0 || m.steps[i-1] != "prepareRoot" || m.steps[i+1] != "startWorkload" {
+		t.Errorf("steps %q; want mountRunDocument(late) between prepareRoot and startWorkload", m.steps)
 	}
 	if !strings.Contains(log, "run document read from fw_cfg opt/ginit/run (2 env entries)") {
 		t.Errorf("log %q; want the line naming what the document sets", log)

@@ -37,10 +37,15 @@ func netParams(cfg bootcfg.Config, doc rundoc.Document) netconf.Params {
 }
 
 // runMounts are the run document's volumes and tmpfs mounts, parents
-// before what is mounted below them. Disk volumes are found by serial.
-func (s *system) runMounts(doc rundoc.Document) ([]mounts.Mount, error) {
+// before what is mounted below them: with late, those below the mounts
+// prepareRoot makes (mounts.IntoRoot: /dev, /proc, /sys, /run, /tmp), which
+// would hide them; without, the others. Disk volumes are found by serial.
+func (s *system) runMounts(doc rundoc.Document, late bool) ([]mounts.Mount, error) {
 	var ms []mounts.Mount
 	for _, v := range doc.Volumes {
+		if underPrepared(v.Target) != late {
+			continue
+		}
 		m := mounts.Mount{Source: v.Source, Target: v.Target, FSType: v.Type}
 		if v.Type == rundoc.Disk {
 			dev, err := waitSerial(v.Source, s.b.cfg.RootWait)
@@ -55,6 +60,9 @@ func (s *system) runMounts(doc rundoc.Document) ([]mounts.Mount, error) {
 		ms = append(ms, m)
 	}
 	for path, opts := range doc.Tmpfs {
+		if underPrepared(path) != late {
+			continue
+		}
 		flags, data, err := mounts.ParseTmpfsOptions(opts, mounts.TmpfsDefaults)
 		if err != nil {
 			return nil, err
@@ -65,14 +73,25 @@ func (s *system) runMounts(doc rundoc.Document) ([]mounts.Mount, error) {
 	return ms, nil
 }
 
+// underPrepared says whether path is at or below a mount prepareRoot makes.
+func underPrepared(path string) bool {
+	for _, m := range mounts.IntoRoot("/") {
+		if path == m.Target || strings.HasPrefix(path, m.Target+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // mountRunDocument mounts the run document's volumes and tmpfs into the
-// root, each target followed inside the root (a symlink in the image does
-// not lead out of it) and made when missing; then, for read_only, it makes
-// the root's own mount read-only, as docker run --read-only: what is
-// mounted on it (/dev, /run, /tmp, the volumes) stays as it is.
-func (s *system) mountRunDocument() error {
+// root (see runMounts for late), each target followed inside the root (a
+// symlink in the image does not lead out of it) and made when missing;
+// then, once late, for read_only, it makes the root's own mount
+// read-only, as docker run --read-only: what is mounted on it (/dev, /run,
+// /tmp, the volumes) stays as it is.
+func (s *system) mountRunDocument(late bool) error {
 	doc := s.b.doc
-	ms, err := s.runMounts(doc)
+	ms, err := s.runMounts(doc, late)
 	if err != nil {
 		return err
 	}
@@ -89,7 +108,7 @@ func (s *system) mountRunDocument() error {
 			return err
 		}
 	}
-	if doc.ReadOnly {
+	if late && doc.ReadOnly {
 		if err := unix.Mount("", newRoot, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("remount %s read-only: %w", newRoot, err)
 		}

@@ -14,15 +14,17 @@ import (
 )
 
 // The document's mounts come out as mount(2) calls, parents first, with
-// docker's tmpfs defaults.
+// docker's tmpfs defaults, those below /dev, /proc, /sys, /run and /tmp
+// apart.
 func TestRunMounts(t *testing.T) {
-	doc, err := rundoc.Parse([]byte(`{"version":1,"tmpfs":{"/a/b":"size=1m,exec","/a":""},
-		"volumes":[{"type":"virtiofs","source":"ginit-fs0","target":"/a/c","read_only":true},{"type":"virtiofs","source":"ginit-fs1","target":"/0"}]}`))
+	doc, err := rundoc.Parse([]byte(`{"version":1,"tmpfs":{"/a/b":"size=1m,exec","/a":"","/run/x":"","/tmpfoo":""},
+		"volumes":[{"type":"virtiofs","source":"ginit-fs0","target":"/a/c","read_only":true},{"type":"virtiofs","source":"ginit-fs1","target":"/0"},
+		{"type":"virtiofs","source":"ginit-fs2","target":"/tmp/in"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &system{b: newBoot(klog.NewWriter(nil))}
-	got, err := s.runMounts(doc)
+	got, err := s.runMounts(doc, false)
 	if err != nil {
 		t.Fatalf("runMounts = %v", err)
 	}
@@ -31,9 +33,19 @@ func TestRunMounts(t *testing.T) {
 		{Source: "tmpfs", Target: "/a", FSType: "tmpfs", Flags: mounts.TmpfsDefaults},
 		{Source: "tmpfs", Target: "/a/b", FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "size=1m"},
 		{Source: "ginit-fs0", Target: "/a/c", FSType: "virtiofs", Flags: unix.MS_RDONLY},
+		{Source: "tmpfs", Target: "/tmpfoo", FSType: "tmpfs", Flags: mounts.TmpfsDefaults},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("runMounts =\n%v\nwant\n%v", got, want)
+		t.Errorf("runMounts(early) =\n%v\nwant\n%v", got, want)
+	}
+	// Below the mounts prepareRoot makes: after them, or they would hide these.
+	got, err = s.runMounts(doc, true)
+	want = []mounts.Mount{
+		{Source: "tmpfs", Target: "/run/x", FSType: "tmpfs", Flags: mounts.TmpfsDefaults},
+		{Source: "ginit-fs2", Target: "/tmp/in", FSType: "virtiofs"},
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("runMounts(late) =\n%v, %v\nwant\n%v", got, err, want)
 	}
 }
 
