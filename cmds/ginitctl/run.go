@@ -121,7 +121,7 @@ func supervisor(state vmrun.State, dir vmrun.VMDir) *exec.Cmd {
 // workload's status. The first SIGINT or SIGTERM presses the power button,
 // as docker run stops a container; a second one, or the VM still up after
 // grace, kills QEMU.
-func foreground(vm *vmrun.Supervised, console io.Reader, sigs <-chan os.Signal, stdout, stderr io.Writer, grace time.Duration) int {
+func foreground(vm *vmrun.Supervised, console *os.File, sigs <-chan os.Signal, stdout, stderr io.Writer, grace time.Duration) int {
 	ended := make(chan struct{})
 	shown := make(chan error, 1)
 	go func() { shown <- vmrun.Follow(console, stdout, ended) }()

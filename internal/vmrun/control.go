@@ -146,19 +146,56 @@ func (dir VMDir) OpenConsole() (*os.File, error) {
 }
 
 // Follow copies console to w; with until not nil it goes on as the log
-// grows, until until closes, and then copies what is left.
-func Follow(console io.Reader, w io.Writer, until <-chan struct{}) error {
+// grows, until until closes, and then copies what is left. It wakes as
+// QEMU writes (inotify), so the output shows as soon as on QEMU's own
+// standard output.
+func Follow(console *os.File, w io.Writer, until <-chan struct{}) error {
+	if until == nil {
+		_, err := io.Copy(w, console)
+		return err
+	}
+	grown, stop := watchWrites(console.Name())
+	defer stop()
 	for {
-		if _, err := io.Copy(w, console); err != nil || until == nil {
+		if _, err := io.Copy(w, console); err != nil {
 			return err
 		}
 		select {
 		case <-until:
 			_, err := io.Copy(w, console)
 			return err
-		case <-time.After(pollEvery):
+		case <-grown:
+		case <-time.After(pollEvery): // a write the watch missed
 		}
 	}
+}
+
+// watchWrites signals on grown when path is written. stop ends the watch.
+func watchWrites(path string) (grown <-chan struct{}, stop func()) {
+	c := make(chan struct{}, 1)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return c, func() {}
+	}
+	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
+		unix.Close(fd)
+		return c, func() {}
+	}
+	// Non-blocking, so it is in Go's poller and Close ends a Read.
+	f := os.NewFile(uintptr(fd), "inotify")
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := f.Read(buf); err != nil {
+				return
+			}
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return c, func() { f.Close() }
 }
 
 // VMs lists the VMs, newest first.

@@ -1,7 +1,9 @@
 package vmrun
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,5 +185,48 @@ func TestLive(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(s.VMs(), "*")); len(left) != 4 {
 		t.Errorf("VMs after rm = %v; want 4", left)
+	}
+}
+
+// Follow shows what is written while it follows, and what is left once
+// told to stop.
+func TestFollow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	w, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString("boot\n"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pr, pw := io.Pipe()
+	until := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- Follow(r, pw, until); pw.Close() }()
+	lines := bufio.NewScanner(pr)
+	for _, want := range []string{"boot", "workload", "last"} {
+		if want != "boot" {
+			if _, err := w.WriteString(want + "\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want == "last" {
+			close(until)
+		}
+		if !lines.Scan() || lines.Text() != want {
+			t.Fatalf("Follow showed %q, %v; want %q", lines.Text(), lines.Err(), want)
+		}
+	}
+	if lines.Scan() {
+		t.Errorf("Follow showed %q after the end", lines.Text())
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Follow = %v", err)
 	}
 }
