@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -209,27 +208,6 @@ func touchImage(dir ImageDir) error {
 	}
 	info.LastUsed = time.Now().UTC()
 	return writeJSON(dir.Info(), info, 0o600)
-}
-
-// Images lists the cached bases, by key.
-func (s State) ListImages() ([]ImageInfo, error) {
-	ents, err := os.ReadDir(s.Images())
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	var out []ImageInfo
-	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		var info ImageInfo
-		if err := readJSON(s.Image(e.Name()).Info(), &info); err != nil {
-			info = ImageInfo{Key: e.Name()}
-		}
-		out = append(out, info)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
 }
 
 // writeJSON writes v to path atomically: a reader sees the old file or
