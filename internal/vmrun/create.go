@@ -59,6 +59,7 @@ type Config struct {
 	Kernel      string    `json:"kernel"`
 	Initrd      string    `json:"initrd"`
 	Append      string    `json:"append,omitempty"`
+	GuestConfig
 }
 
 // config is what inspect shows of doc and o.
@@ -75,6 +76,7 @@ func config(doc rundoc.Document, o Options) Config {
 	if o.StopTimeout > 0 {
 		c.StopTimeout = o.StopTimeout.String()
 	}
+	c.GuestConfig = o.GuestOptions.config()
 	return c
 }
 

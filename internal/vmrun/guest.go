@@ -156,3 +156,28 @@ func (g GuestOptions) credentials() ([][2]string, error) {
 	}
 	return out, nil
 }
+
+// GuestConfig is what inspect shows of GuestOptions: the credentials'
+// names only, never their values.
+type GuestConfig struct {
+	DNS             []string `json:"dns,omitempty"`
+	AddHosts        []string `json:"add_hosts,omitempty"`
+	Tmpfs           []string `json:"tmpfs,omitempty"`
+	ReadOnly        bool     `json:"read_only,omitempty"`
+	StopSignal      string   `json:"stop_signal,omitempty"`
+	Volumes         []string `json:"volumes,omitempty"`
+	CredentialNames []string `json:"credential_names,omitempty"`
+}
+
+func (g GuestOptions) config() GuestConfig {
+	c := GuestConfig{DNS: g.DNS, AddHosts: g.AddHosts, Tmpfs: g.Tmpfs, ReadOnly: g.ReadOnly, StopSignal: g.StopSignal, Volumes: g.Volumes}
+	for _, kv := range g.Credentials {
+		name, _, _ := strings.Cut(kv, "=")
+		c.CredentialNames = append(c.CredentialNames, name)
+	}
+	for _, kv := range g.LoadCredentials {
+		name, _, _ := strings.Cut(kv, ":")
+		c.CredentialNames = append(c.CredentialNames, name)
+	}
+	return c
+}

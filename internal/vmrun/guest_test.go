@@ -2,6 +2,7 @@ package vmrun
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,5 +144,23 @@ func TestWithModules(t *testing.T) {
 	}
 	if _, err := withModules(s, filepath.Join(tmp, "elsewhere/vmlinuz"), initrd, []string{"virtiofs"}); err == nil || !strings.Contains(err.Error(), "lib/modules/RELEASE") {
 		t.Errorf("withModules(no modules beside the kernel) = %v; want an error naming where it looked", err)
+	}
+}
+
+// inspect shows the guest options, and of the credentials their names only.
+func TestGuestConfig(t *testing.T) {
+	g := GuestOptions{DNS: []string{"192.0.2.53"}, ReadOnly: true, Volumes: []string{"data:/data"},
+		Credentials: []string{"token=s3cret"}, LoadCredentials: []string{"key:/etc/key"}}
+	b, err := json.Marshal(config(rundoc.Document{}, Options{GuestOptions: g}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"dns":["192.0.2.53"]`, `"read_only":true`, `"volumes":["data:/data"]`, `"credential_names":["token","key"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("inspect's config %s lacks %s", b, want)
+		}
+	}
+	if strings.Contains(string(b), "s3cret") {
+		t.Errorf("inspect's config %s shows a credential's value", b)
 	}
 }
