@@ -150,13 +150,20 @@ func TestLive(t *testing.T) {
 	// elsewhere.
 	vanished := mk("vanished")
 	writePID(vanished, os.Getpid())
+	// The same, with ginit's exit line on the console: the supervisor
+	// died before it wrote the status.
+	orphaned := mk("orphaned")
+	writePID(orphaned, os.Getpid())
+	if err := os.WriteFile(orphaned.ConsoleLog(), []byte("ginit: entrypoint exited with status 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		dir  VMDir
 		want string
 		over bool
 	}{
 		{exited, "exited (3)", true}, {dead, "dead", true}, {created, "created", false},
-		{running, "running", false}, {vanished, "dead", true},
+		{running, "running", false}, {vanished, "dead", true}, {orphaned, "exited (4)", true},
 	} {
 		l, err := tc.dir.Live()
 		if err != nil || l.String() != tc.want || l.Over() != tc.over {
@@ -183,8 +190,8 @@ func TestLive(t *testing.T) {
 	if err := created.Remove(false); err != nil {
 		t.Errorf("rm of a created VM: %v", err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(s.VMs(), "*")); len(left) != 4 {
-		t.Errorf("VMs after rm = %v; want 4", left)
+	if left, _ := filepath.Glob(filepath.Join(s.VMs(), "*")); len(left) != 5 {
+		t.Errorf("VMs after rm = %v; want 5", left)
 	}
 }
 

@@ -106,7 +106,8 @@ func (l Live) Over() bool { return l.Phase == Exited || l.Phase == Dead }
 
 // Live reads the VM's state: its status.json when it has ended; else
 // running while the QEMU in qemu.pid is alive (and is this VM's: it runs
-// in this directory); dead when that QEMU is gone and no status came.
+// in this directory); once that QEMU is gone, exited when the console has
+// ginit's exit line (or kill was asked for), else dead.
 func (dir VMDir) Live() (Live, error) {
 	if _, err := os.Stat(string(dir)); err != nil {
 		return Live{}, fmt.Errorf("no VM %q", dir.Name())
@@ -130,6 +131,12 @@ func (dir VMDir) Live() (Live, error) {
 	}
 	if dir.runs(pid) {
 		return Live{Phase: Running, PID: pid, Started: started}, nil
+	}
+	// QEMU is gone and its supervisor wrote nothing (it died too, or is
+	// about to): the console still says how the workload ended.
+	_, kerr := os.Stat(dir.Killed())
+	if st, _ := workloadStatus(dir.consoleTail(), -1, kerr == nil); st != nil {
+		return Live{Phase: Exited, Exit: st, Started: started}, nil
 	}
 	return Live{Phase: Dead, Started: started}, nil
 }
