@@ -3,11 +3,14 @@ package vmrun
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/modinfo/modtest"
 	"github.com/ginit-dev/ginit/internal/rundoc"
@@ -99,6 +102,22 @@ func TestVolumes(t *testing.T) {
 	if vols, err := s.ListVolumes(); err != nil || len(vols) != 1 || vols[0].Name != "data" || vols[0].Size <= 0 || vols[0].Size > 64<<20 {
 		t.Errorf("ListVolumes() = %+v, %v; want data, sparse", vols, err)
 	}
+	// A lock where QEMU takes its locks: the volume is in use.
+	f, err := os.OpenFile(disk, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Start: 101, Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ensureVolume("data"); !errors.Is(err, ErrVolumeInUse) {
+		t.Errorf("ensureVolume(locked) = %v; want ErrVolumeInUse", err)
+	}
+	if err := s.RemoveVolume("data"); !errors.Is(err, ErrVolumeInUse) {
+		t.Errorf("RemoveVolume(locked) = %v; want ErrVolumeInUse", err)
+	}
+	f.Close()
 	if err := s.RemoveVolume("data"); err != nil {
 		t.Errorf("RemoveVolume = %v", err)
 	}

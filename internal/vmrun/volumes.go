@@ -176,12 +176,14 @@ func startVirtiofsd(sock, dir, logPath string) (stop func(), err error) {
 }
 
 // ensureVolume returns the named volume's disk, made empty (ext4, sparse)
-// on first use. It needs no root.
+// on first use, or ErrVolumeInUse while another VM has it. It needs no
+// root.
 func (s State) ensureVolume(name string) (string, error) {
 	vd := s.Volume(name)
 	disk := vd.Disk()
 	if _, err := os.Stat(disk); err == nil {
-		return disk, nil
+		// One VM at a time: two would corrupt the file system.
+		return disk, checkNotInUse(name, disk)
 	}
 	if err := os.MkdirAll(string(vd), 0o700); err != nil {
 		return "", fmt.Errorf("volume %s: %w", name, err)
@@ -289,20 +291,27 @@ func (s State) RemoveVolume(name string) error {
 	if err := CheckVolumeName(name); err != nil {
 		return err
 	}
-	disk := s.Volume(name).Disk()
+	if err := checkNotInUse(name, s.Volume(name).Disk()); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(string(s.Volume(name))); err != nil {
+		return fmt.Errorf("volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// checkNotInUse fails with ErrVolumeInUse when a QEMU has the volume's
+// disk open: QEMU takes OFD locks on the bytes from 100 on of every image
+// it opens, so any lock there is its.
+func checkNotInUse(name, disk string) error {
 	f, err := os.Open(disk)
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", name, err)
 	}
-	// QEMU takes OFD locks on bytes from 100 on; any lock there is its.
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 100, Len: 200}
-	err = unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk)
-	f.Close()
-	if err == nil && lk.Type != unix.F_UNLCK {
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: 100, Len: 200}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err == nil && lk.Type != unix.F_UNLCK {
 		return fmt.Errorf("volume %s: %w", name, ErrVolumeInUse)
-	}
-	if err := os.RemoveAll(string(s.Volume(name))); err != nil {
-		return fmt.Errorf("volume %s: %w", name, err)
 	}
 	return nil
 }
