@@ -71,6 +71,9 @@ func run() error {
 	if *netOnly {
 		return netTable(o, work)
 	}
+	if *execOnly {
+		return execTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
@@ -82,6 +85,9 @@ func run() error {
 		return err
 	}
 	if err := netTable(o, work); err != nil {
+		return err
+	}
+	if err := execTable(o, work); err != nil {
 		return err
 	}
 	return disklessTable(o, work)

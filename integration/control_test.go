@@ -23,7 +23,7 @@ import (
 )
 
 // busyboxTools are the commands the exec tests' roots get.
-var busyboxTools = []string{"sh", "cat", "echo", "id", "ls", "sleep", "stty", "wc", "grep", "true", "kill", "env"}
+var busyboxTools = []string{"sh", "cat", "echo", "id", "ls", "sleep", "stty", "wc", "grep", "true", "kill", "env", "nc", "touch"}
 
 // busyboxRoot is probeRoot with the host's static busybox as /bin/sh and
 // friends: a shell for exec to run.
@@ -81,6 +81,13 @@ func (c *consoleBuffer) String() string {
 // connects once the workload runs.
 func bootControl(t *testing.T, a Artifacts, disk string) *controlVM {
 	t.Helper()
+	return bootControlPhase(t, a, disk, ctlproto.PhaseRunning)
+}
+
+// bootControlPhase is bootControl that returns once the status says phase
+// or a later one.
+func bootControlPhase(t *testing.T, a Artifacts, disk, phase string) *controlVM {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ginit-ctl-")
 	if err != nil {
 		t.Fatal(err)
@@ -102,13 +109,12 @@ func bootControl(t *testing.T, a Artifacts, disk string) *controlVM {
 		}
 	})
 	v.c = v.dial(t)
-	// Exec needs the workload: wait for its start.
 	for {
 		st, err := v.c.Status(context.Background())
 		if err != nil {
 			t.Fatalf("status: %v", err)
 		}
-		if st.Phase == ctlproto.PhaseRunning {
+		if st.Phase == phase || st.Phase == ctlproto.PhaseRunning {
 			t.Logf("status: %+v", st)
 			break
 		}
@@ -331,6 +337,54 @@ func TestControlChannel(t *testing.T) {
 		}
 		noPanic(t, v.res)
 	})
+}
+
+// With ExposedPorts the workload is ready once each port accepts
+// connections inside the machine: the ready event comes after the server
+// listens, and the status says so.
+func TestControlReadiness(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := a.MakeDisk(t, busyboxRoot(t, a, map[string]any{
+		"Entrypoint":   []string{"sh", "-c", "sleep 2; touch /listening; exec nc -ll -p 8080 -e /bin/true"},
+		"Env":          []string{"PATH=/bin"},
+		"ExposedPorts": map[string]any{"8080/tcp": map[string]any{}, "53/udp": map[string]any{}},
+	}))
+	v := bootControlPhase(t, a, disk, ctlproto.PhaseStarting)
+	var got []string
+	onReady := func() {
+		got = append(got, "ready")
+		// Ready: the server must have been started.
+		if code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"ls", "/listening"}}); code != 0 {
+			t.Errorf("ready before the server listened: %d, %q", code, out)
+		}
+		if st, err := v.c.Status(context.Background()); err != nil || !st.Ready {
+			t.Errorf("status after the ready event: %+v, %v", st, err)
+		}
+		if _, err := v.c.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}
+	err := v.c.Events(context.Background(), func(st *ctlproto.Status, ev *ctlproto.EventMsg) {
+		switch {
+		case st != nil && st.Ready: // it was ready before the subscription
+			onReady()
+		case st != nil:
+			got = append(got, "status:"+st.Phase)
+		case ev.Name == ctlproto.EventReady:
+			onReady()
+		default:
+			got = append(got, ev.Name)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got); n < 3 || got[n-3] != "ready" || got[n-2] != "stopping" || got[n-1] != "exited" {
+		t.Errorf("events %q; want ready, stopping, exited at the end", got)
+	}
+	<-v.done
+	noPanic(t, v.res)
 }
 
 // syncWriter collects output that a test waits for.

@@ -30,6 +30,7 @@ type control struct {
 	proc   process          // the workload, once started
 	work   workload.Process // what it runs as; execs take its env, dir and user
 	exit   *int
+	ready  bool
 	srv    *ctlserver.Server // nil until the port is open
 }
 
@@ -56,7 +57,28 @@ func (c *control) started(proc process, work workload.Process) {
 	c.phase, c.proc, c.work = ctlproto.PhaseRunning, proc, work
 	c.mu.Unlock()
 	c.publish(ctlproto.EventMsg{Name: ctlproto.EventStarted, Pid: proc.Pid()})
-	// Readiness is the start until the image's ExposedPorts are probed.
+	go c.probeReady(work.TCPPorts, proc)
+}
+
+// probeReady waits until each of ports accepts a connection on the
+// loopback (the workload shares the machine's network), then marks the
+// workload ready; it gives up when the workload ends.
+func (c *control) probeReady(ports []int, proc process) {
+	defer func() { _ = recover() }()
+	for pending := ports; len(pending) > 0; {
+		if acceptsTCP(pending[0]) {
+			pending = pending[1:]
+			continue
+		}
+		select {
+		case <-proc.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c.mu.Lock()
+	c.ready = true
+	c.mu.Unlock()
 	c.publish(ctlproto.EventMsg{Name: ctlproto.EventReady, Pid: proc.Pid()})
 }
 
@@ -95,7 +117,7 @@ func (c *control) publish(ev ctlproto.EventMsg) {
 func (c *control) Status() ctlproto.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := ctlproto.Status{Phase: c.phase, Exit: c.exit}
+	st := ctlproto.Status{Phase: c.phase, Exit: c.exit, Ready: c.ready}
 	for _, p := range c.phases {
 		st.Boot = append(st.Boot, ctlproto.BootPhase{Name: p.name, MS: p.at.Milliseconds()})
 	}
@@ -168,6 +190,18 @@ type execProcess struct{ p *nsrun.Process }
 
 func (e execProcess) Signal(sig syscall.Signal) error { return e.p.Signal(sig) }
 func (e execProcess) Wait() int                       { return e.p.Wait().Code }
+
+// acceptsTCP says whether something accepts connections on the loopback's
+// port: a connect to 127.0.0.1, which ends at once either way. Raw
+// syscalls, as net's dialer would carry its resolver into the image.
+func acceptsTCP(port int) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}) == nil
+}
 
 // portWait is how long ginit looks for the control port after the boot's
 // modules loaded: the host names its ports a moment after the driver binds.

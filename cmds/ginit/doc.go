@@ -12,6 +12,11 @@
 // Modules listed in /etc/modules-load.d/*.conf that no device can ask for
 // (they have no alias, such as filesystems) are loaded unconditionally.
 //
+// When the machine has a virtio-serial port named org.ginit.control, ginit
+// serves the control channel on it (control.go, internal/ctlserver): status
+// and events, stop, and commands run beside the workload in its root
+// (`ginitctl exec`), reaped by the same reaper.
+//
 // Kernel parameters read from /proc/cmdline:
 //
 //	root=DEV            root disk: /dev/NAME, LABEL=, UUID=, PARTUUID=, PARTLABEL= (default LABEL=ginit-root)

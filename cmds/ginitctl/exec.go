@@ -75,10 +75,14 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, fmt.Errorf("exec: no VM %s with a control channel (%s): %w", name, sock, err))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), execWait)
+	hint := time.AfterFunc(5*time.Second, func() {
+		fmt.Fprintf(stderr, "ginitctl: waiting for VM %s's ginit on its control channel: booting, another exec using the channel, or an image without it\n", name)
+	})
 	c, err := ctlclient.Dial(ctx, sock)
 	if err == nil {
 		err = c.WaitRunning(ctx)
 	}
+	hint.Stop()
 	cancel()
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		err = fmt.Errorf("VM %s is not running", name)

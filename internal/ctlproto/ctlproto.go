@@ -134,6 +134,9 @@ type Status struct {
 	// kernel started.
 	Boot []BootPhase `json:"boot,omitempty"`
 	Pid  int         `json:"pid,omitempty"` // the workload's, once started
+	// Ready is set once the workload is ready: started, and each TCP port
+	// of the image's ExposedPorts accepts connections inside the machine.
+	Ready bool `json:"ready,omitempty"`
 	// Exit is the workload's status once it has ended.
 	Exit *int `json:"exit,omitempty"`
 }

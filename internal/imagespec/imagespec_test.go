@@ -180,3 +180,24 @@ func TestStartError(t *testing.T) {
 		t.Errorf("StartError without path = %q; want setup", got)
 	}
 }
+
+func TestTCPPorts(t *testing.T) {
+	for _, tc := range []struct {
+		exposed []string
+		want    []int
+	}{
+		{nil, nil},
+		{[]string{"80/tcp", "443"}, []int{80, 443}},
+		{[]string{"53/udp", "9/sctp", "8080/tcp"}, []int{8080}},
+		{[]string{"8000-8002/tcp", "8001"}, []int{8000, 8001, 8002}},
+		{[]string{"0", "70000", "x/tcp", "9-1", "1-5000", "", "/tcp"}, nil},
+	} {
+		exposed := map[string]struct{}{}
+		for _, p := range tc.exposed {
+			exposed[p] = struct{}{}
+		}
+		if got := TCPPorts(exposed); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("TCPPorts(%q) = %v; want %v", tc.exposed, got, tc.want)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package imagespec
 
 import (
 	"errors"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -25,6 +27,9 @@ type Spec struct {
 	WorkingDir string
 	User       string
 	StopSignal string
+	// TCPPorts are the image's ExposedPorts over TCP, in order: the
+	// workload is ready once each accepts a connection.
+	TCPPorts []int
 }
 
 // ErrNoCommand is returned when neither the image nor the run names a
@@ -38,7 +43,7 @@ var ErrNoCommand = errors.New("no command to run: the image has no Entrypoint or
 func Merge(img Image, overrides ...Override) (Spec, error) {
 	ic := img.Config
 	entry, cmd := ic.Entrypoint, ic.Cmd
-	s := Spec{WorkingDir: ic.WorkingDir, User: ic.User, StopSignal: ic.StopSignal, Env: ic.Env}
+	s := Spec{WorkingDir: ic.WorkingDir, User: ic.User, StopSignal: ic.StopSignal, Env: ic.Env, TCPPorts: TCPPorts(ic.ExposedPorts)}
 	for _, o := range overrides {
 		if o.HasEntrypoint {
 			entry, cmd = o.Entrypoint, nil
@@ -99,4 +104,35 @@ func Getenv(env []string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TCPPorts returns the TCP ports of an image's ExposedPorts ("80/tcp", "80",
+// "8000-8002/tcp"), sorted; UDP and SCTP ports, and what does not parse,
+// are left out.
+func TCPPorts(exposed map[string]struct{}) []int {
+	seen := map[int]bool{}
+	for p := range exposed {
+		num, proto, _ := strings.Cut(p, "/")
+		if proto != "" && proto != "tcp" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(num, "-")
+		first, err1 := strconv.Atoi(lo)
+		last, err2 := first, error(nil)
+		if isRange {
+			last, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || first < 1 || last > 65535 || last < first || last-first > 1024 {
+			continue
+		}
+		for n := first; n <= last; n++ {
+			seen[n] = true
+		}
+	}
+	var out []int
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Ints(out)
+	return out
 }
