@@ -57,8 +57,9 @@
 // A host may also hand ginit a run document, JSON in QEMU's fw_cfg
 // (-fw_cfg name=opt/ginit/run,file=PATH; internal/rundoc, the README has the
 // schema): entrypoint, cmd, env, workdir, user, hostname, name servers,
-// extra hosts, tmpfs mounts, a read-only root, the stop signal and volumes
-// (virtiofs tags, disks by serial), off /proc/cmdline where every process
+// extra hosts, tmpfs mounts, a read-only root, the stop signal, volumes
+// (virtiofs tags, disks by serial) and the host terminal's size, which
+// ginit sets on the console, off /proc/cmdline where every process
 // could read them. Modules the image lacks (virtiofs) may come in a second
 // archive after the initramfs, listed in modules.extra.dep. It is read through the qemu_fw_cfg
 // driver where the kernel has it, else through fw_cfg's x86 I/O ports. The image's config < the run document

@@ -229,7 +229,13 @@ func (s *system) mountNewRoot(source, fstype string, flags uintptr, data string)
 // console opens the console terminal for a child: its file, and whether it
 // can be the child's controlling terminal.
 func (s *system) console() (*os.File, bool, error) {
-	return console.Open()
+	f, ctty, err := console.Open()
+	if t := s.b.doc.TTY; err == nil && t != nil {
+		// A serial line has no size: the host's terminal's comes in the
+		// run document. Without it, programs assume 80x24.
+		_ = unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: t.Rows, Col: t.Cols})
+	}
+	return f, ctty, err
 }
 
 func (s *system) startShell() <-chan unix.WaitStatus {

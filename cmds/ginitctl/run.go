@@ -41,7 +41,10 @@ ginitctl: ps, logs, stop, kill and rm reach it by its name.
 disk under the state directory (volumes/NAME), kept across runs; it starts
 empty (see ginitctl volume).
 
-Not yet: -i/-t, -p/-P, -m, --cpus, KVM.
+With -it on a terminal, the terminal is raw while the VM runs: Ctrl-C and
+every other key go to the workload, and the detach keys (ctrl-p ctrl-q)
+leave the VM running. -p publishes through QEMU's user network, IPv4 only;
+a host port in use fails the run before anything is made.
 `
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -69,6 +72,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Initrd, "initrd", "build/minimal.cpio", "ginit initramfs to boot")
 	fs.StringVar(&o.Append, "append", "", "more kernel parameters (they override the run's settings)")
 	guestFlags(fs, &o.GuestOptions)
+	var machine machineFlags
+	machine.add(fs)
 	if status, done := parse(fs, args, stdout, stderr, runHead, runTail); done {
 		return status
 	}
@@ -78,6 +83,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	o.State = state.dir
 	o.Image, o.Cmd = fs.Arg(0), fs.Args()[1:]
 	o.Env, o.EnvFiles, o.Entrypoint = env, envFiles, entry.v
+	if err := machine.options(&o, os.Stdin); err != nil {
+		return fail(stderr, err)
+	}
 	// Ctrl-C while the image converts leaves nothing behind.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	dir, err := vmrun.Create(ctx, o)
@@ -104,7 +112,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, dir.Name())
 		return 0
 	}
-	return foreground(vm, console, sigs, stdout, stderr, o.StopTimeout+30*time.Second)
+	typed, err := machine.typeInto(dir, os.Stdin)
+	if err != nil {
+		dir.Remove(true)
+		return fail(stderr, err)
+	}
+	defer typed.done()
+	return foreground(vm, console, sigs, typed, stdout, stderr, o.StopTimeout+30*time.Second)
 }
 
 // supervisor is the command that supervises the VM in dir: this program
@@ -121,7 +135,7 @@ func supervisor(state vmrun.State, dir vmrun.VMDir) *exec.Cmd {
 // workload's status. The first SIGINT or SIGTERM presses the power button,
 // as docker run stops a container; a second one, or the VM still up after
 // grace, kills QEMU.
-func foreground(vm *vmrun.Supervised, console *os.File, sigs <-chan os.Signal, stdout, stderr io.Writer, grace time.Duration) int {
+func foreground(vm *vmrun.Supervised, console *os.File, sigs <-chan os.Signal, typed *typing, stdout, stderr io.Writer, grace time.Duration) int {
 	ended := make(chan struct{})
 	shown := make(chan error, 1)
 	go func() { shown <- vmrun.Follow(console, stdout, ended) }()
@@ -148,7 +162,15 @@ func foreground(vm *vmrun.Supervised, console *os.File, sigs <-chan os.Signal, s
 		case <-waited:
 			close(ended)
 			<-shown
+			typed.done()
 			return status(st, err, killed, stderr)
+		case <-typed.detach():
+			vm.Detach()
+			close(ended)
+			<-shown
+			typed.done()
+			fmt.Fprintf(stderr, "\nginitctl: detached; %s runs on (ginitctl logs -f %s, ginitctl stop %s)\n", vm.Dir.Name(), vm.Dir.Name(), vm.Dir.Name())
+			return 0
 		}
 		killed = true
 		if kerr := vm.Dir.Kill(); kerr != nil {

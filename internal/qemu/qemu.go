@@ -97,6 +97,8 @@ type VM struct {
 	// reboot restarts the same kernel, initramfs and command line.
 	Reboot  bool
 	MemMB   int           // default 256
+	CPUs    int           // virtual CPUs; default 1
+	Accel   string        // "tcg" (default) or "kvm"
 	Timeout time.Duration // default 90s
 	Extra   []string      // more QEMU arguments
 	// ControlSocket, when set, gives the machine ginit's control channel:
@@ -149,7 +151,14 @@ func (vm VM) Args() []string {
 	if mem == 0 {
 		mem = 256
 	}
-	args := []string{"-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", "1",
+	accel, cpus := vm.Accel, vm.CPUs
+	if accel == "" {
+		accel = "tcg"
+	}
+	if cpus == 0 {
+		cpus = 1
+	}
+	args := []string{"-M", "pc", "-accel", accel, "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		"-display", "none", "-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"}
 	if vm.ConsoleSocket != "" {

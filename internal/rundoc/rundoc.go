@@ -55,6 +55,15 @@ type Document struct {
 	// StopSignal replaces the image's StopSignal.
 	StopSignal string   `json:"stop_signal,omitempty"`
 	Volumes    []Volume `json:"volumes,omitempty"`
+	// TTY is the size of the host's terminal attached to the console: a
+	// serial line cannot tell the guest, so ginit sets it on the console.
+	TTY *TTY `json:"tty,omitempty"`
+}
+
+// TTY is a terminal's size.
+type TTY struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // Volume types.

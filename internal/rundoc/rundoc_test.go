@@ -11,7 +11,7 @@ import (
 
 func TestParse(t *testing.T) {
 	doc := `{"version":1,"entrypoint":["/bin/sh","-c"],"cmd":["echo hi"],"env":["A=1","B="],
-		"workdir":"/srv","user":"1000:1000","hostname":"web-1"}`
+		"workdir":"/srv","user":"1000:1000","hostname":"web-1","tty":{"rows":50,"cols":132}}`
 	d, err := Parse([]byte(doc))
 	if err != nil {
 		t.Fatalf("Parse = %v; want no error", err)
@@ -27,6 +27,9 @@ func TestParse(t *testing.T) {
 	}
 	if d.Hostname != "web-1" {
 		t.Errorf("Hostname = %q; want web-1", d.Hostname)
+	}
+	if d.TTY == nil || *d.TTY != (TTY{Rows: 50, Cols: 132}) {
+		t.Errorf("TTY = %v; want 50 rows, 132 columns", d.TTY)
 	}
 }
 
@@ -125,6 +128,7 @@ func TestParseErrors(t *testing.T) {
 		{`{"version":1,"workdir":"srv"}`, `field "workdir": want an absolute path`},
 		{`{"version":1,"hostname":"a b"}`, `field "hostname"`},
 		{`{"version":1} {}`, "data after the JSON object"},
+		{`{"version":1,"tty":{"rows":70000,"cols":80}}`, `field "tty.rows": want uint16`},
 		{`[1]`, "want rundoc.Document"},
 		{`{"version":1,"user":"s3cret" x}`, "syntax error at byte"},
 	} {

@@ -88,7 +88,6 @@ func machine(o Options) qemu.VM {
 		// loglevel=3: the kernel's errors only, so the console is mostly
 		// the workload's.
 		Append:        strings.TrimSpace("loglevel=3 " + stopTimeout(o.StopTimeout) + o.Append),
-		MemMB:         512,
 		FwCfg:         map[string]string{rundoc.FwCfgName: RunDocFile},
 		ConsoleSocket: ConsoleSockFile, ConsoleLog: ConsoleLogFile, QMP: QMPFile,
 		// ginitctl exec and the rest talk to ginit through it.
@@ -149,6 +148,10 @@ func Create(ctx context.Context, o Options) (VMDir, error) {
 	if err := o.check(); err != nil {
 		return "", err
 	}
+	resolved, err := o.Machine.settle(ctx, o.State, o.Log)
+	if err != nil {
+		return "", err
+	}
 	key, src, err := ImageKey(ctx, src)
 	if err != nil {
 		return "", err
@@ -166,11 +169,14 @@ func Create(ctx context.Context, o Options) (VMDir, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := o.Machine.reservePorts(ctx, &resolved, base.Disk(), o.Log); err != nil {
+		return "", err
+	}
 	dir, err := o.State.reserve(o.Name)
 	if err != nil {
 		return "", err
 	}
-	if err := dir.populate(doc, o, base, src); err != nil {
+	if err := dir.populate(doc, o, base, src, resolved); err != nil {
 		os.RemoveAll(string(dir))
 		return "", err
 	}
@@ -178,7 +184,7 @@ func Create(ctx context.Context, o Options) (VMDir, error) {
 }
 
 // populate writes the VM's files into its new directory.
-func (dir VMDir) populate(doc rundoc.Document, o Options, base ImageDir, src imagesrc.Source) error {
+func (dir VMDir) populate(doc rundoc.Document, o Options, base ImageDir, src imagesrc.Source, resolved settled) error {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
@@ -195,6 +201,7 @@ func (dir VMDir) populate(doc rundoc.Document, o Options, base ImageDir, src ima
 		return fmt.Errorf("console log: %w", err)
 	}
 	m := machine(o)
+	o.Machine.apply(&m, resolved)
 	shares, err := o.GuestOptions.attach(o, dir, &m)
 	if err != nil {
 		return err
@@ -203,7 +210,7 @@ func (dir VMDir) populate(doc rundoc.Document, o Options, base ImageDir, src ima
 		Name: dir.Name(), Image: o.Image, Source: src.String(), ImageKey: base.Key(),
 		Created: time.Now().UTC(), Config: config(doc, o),
 		QEMU:  append([]string{QEMUSystem}, m.Args()...),
-		Ports: []string{}, Disks: []string{dir.Disk(), base.Disk()}, Shares: shares,
+		Ports: resolved.portList(), Disks: []string{dir.Disk(), base.Disk()}, Shares: shares,
 	}
 	return writeJSON(dir.Info(), info, 0o600)
 }

@@ -37,6 +37,9 @@ func (s State) Image(key string) ImageDir { return ImageDir(filepath.Join(s.Imag
 // Volumes is the directory holding one directory per named volume.
 func (s State) Volumes() string { return filepath.Join(string(s), "volumes") }
 
+// AccelCache holds --accel auto's answer for this boot of the host.
+func (s State) AccelCache() string { return filepath.Join(string(s), "accel.json") }
+
 // VMDir is one VM's directory, mode 0700: $STATE/vms/NAME.
 type VMDir string
 

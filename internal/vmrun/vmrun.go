@@ -70,6 +70,8 @@ type Options struct {
 	// Getenv looks up the caller's environment (os.LookupEnv when nil).
 	Getenv func(string) (string, bool)
 	GuestOptions
+	Machine  Machine  // -m, --cpus, --accel, -p, -P
+	Terminal Terminal // -t
 }
 
 // Document is the run document for o: what the run changes in the image's
@@ -103,6 +105,7 @@ func Document(o Options) (rundoc.Document, error) {
 	if err := o.GuestOptions.apply(&doc); err != nil {
 		return rundoc.Document{}, err
 	}
+	o.Terminal.document(&doc)
 	// Check it as ginit will, so a bad value fails here, before a boot.
 	b, err := json.Marshal(doc)
 	if err != nil {

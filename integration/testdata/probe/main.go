@@ -9,9 +9,11 @@
 //	probe stopwait PATH          wait for SIGTERM or SIGUSR1, write its name to PATH, exit 0
 //	probe daemon PATH SECS       exit 0 at once, leaving a child that writes PATH after SECS
 //	probe net                    print hostname, addresses, IPv4 routes, resolv.conf, hosts, hostname
+//	probe tty                    print the terminal's size and TERM, echo a line read, then wait to be killed
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -139,6 +141,8 @@ func main() {
 		_ = os.WriteFile(arg(2), []byte("written by the daemon\n"), 0o644)
 	case "net":
 		netReport()
+	case "tty":
+		ttyReport()
 	default:
 		fmt.Printf("probe: unknown subcommand %q\n", os.Args[1])
 		os.Exit(2)
@@ -160,4 +164,18 @@ func stopWait(path string) {
 		os.Exit(1)
 	}
 	fmt.Printf("probe: stopped by %s\n", name)
+}
+
+// ttyReport shows what a person at the console would see of it: the size,
+// TERM, a line typed and ended with Enter; then it waits, with SIGINT's
+// default action, for Ctrl-C.
+func ttyReport() {
+	var ws [4]uint16
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, 0, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws)))
+	fmt.Printf("probe: tty rows=%d cols=%d err=%v TERM=%s\n", ws[0], ws[1], errno, os.Getenv("TERM"))
+	fmt.Println("probe: type a line")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	fmt.Printf("probe: read %q %v\n", line, err)
+	fmt.Println("probe: waiting for Ctrl-C")
+	time.Sleep(time.Hour)
 }
