@@ -96,10 +96,11 @@ func TestWorkloadStatus(t *testing.T) {
 		{"last line wins", line(1) + line(3), 7, false, 3, FromConsole},
 		{"console beats kill", line(0), -1, true, 0, FromConsole},
 		{"killed", "booting", -1, true, ExitKilled, FromKill},
-		{"debug-exit", "", 7, false, 3, FromDebugExit},
-		{"poweroff, no line", "", 0, false, -1, ""},
-		{"QEMU killed", "", -1, false, -1, ""},
-		{"QEMU exit 1: isa-debug-exit 0", "", 1, false, 0, FromDebugExit},
+		{"debug-exit", "booting", 7, false, 3, FromDebugExit},
+		{"poweroff, no line", "booting", 0, false, -1, ""},
+		{"QEMU killed", "booting", -1, false, -1, ""},
+		{"QEMU exit 1: isa-debug-exit 0", "booting", 1, false, 0, FromDebugExit},
+		{"QEMU failed before the guest printed", "", 1, false, -1, ""},
 	} {
 		st, from := workloadStatus(tc.console, tc.qemu, tc.killed)
 		got := -1

@@ -42,7 +42,9 @@ const (
 // workloadStatus is the workload's status from what the VM left: ginit's
 // exit line on the console, which has the full value; else, when kill
 // ended it, 137; else QEMU's isa-debug-exit status (exited is QEMU's exit
-// code, -1 when a signal ended it); else none.
+// code, -1 when a signal ended it), but only from a guest that printed
+// something: QEMU's own failures (a locked disk, say) also exit 1, which
+// reads as isa-debug-exit's 0; else none.
 func workloadStatus(consoleTail string, exited int, killed bool) (*int, string) {
 	if st := qemu.ExitLine(consoleTail); st >= 0 {
 		return &st, FromConsole
@@ -51,7 +53,7 @@ func workloadStatus(consoleTail string, exited int, killed bool) (*int, string) 
 		st := ExitKilled
 		return &st, FromKill
 	}
-	if st := (qemu.Result{QEMUExit: exited}).DebugExitStatus(); exited > 0 && st >= 0 {
+	if st := (qemu.Result{QEMUExit: exited}).DebugExitStatus(); exited > 0 && st >= 0 && consoleTail != "" {
 		return &st, FromDebugExit
 	}
 	return nil, ""
