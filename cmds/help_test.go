@@ -21,7 +21,7 @@ import (
 // and their subcommands.
 var commands = map[string][]string{
 	"chrootrun": {"exec", "ps"},
-	"ginitctl":  {"run", "exec", "ps", "logs", "stop", "kill", "rm", "inspect", "volume", "prune"},
+	"ginitctl":  {"run", "exec", "ps", "logs", "stop", "kill", "rm", "inspect", "volume", "prune", "export"},
 	"mkimage":   nil,
 	"oci2disk":  nil,
 	"ocipull":   nil,

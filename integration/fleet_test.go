@@ -18,6 +18,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/export"
 	"github.com/ginit-dev/ginit/internal/qemu"
+	"github.com/ginit-dev/ginit/internal/rundoc"
 )
 
 // extract copies the file at path in img to dir/base.
@@ -230,4 +231,39 @@ func TestNomadQemuDriver(t *testing.T) {
 			t.Errorf("task exit code = %d; want 7 (status 3)", res.QEMUExit)
 		}
 	})
+}
+
+// A fleet's console is not a person's: on the linuxboot image (its
+// /etc/ginit/cmdline says ginit.onerror=reboot), and where the host's run
+// document says "onerror": "reboot", a failed boot shows its error and the
+// coming reboot, waits ginit.rebootdelay, and reboots: no shell on the
+// console. (QEMU's -no-reboot turns the reboot into its exit, status 0.)
+func TestFleetConsoleRebootsAfterDelay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		find func(*testing.T) Artifacts
+		doc  string
+	}{
+		{"linuxboot image", FindLinuxboot, ""},
+		{"run document", FindArtifacts, `{"version":1,"onerror":"reboot"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := tc.find(t)
+			vm := VM{NoNet: true, Append: "root=/dev/vdz ginit.rootwait=1s ginit.rebootdelay=2s", Timeout: 2 * time.Minute}
+			if tc.doc != "" {
+				vm.FwCfg = map[string]string{rundoc.FwCfgName: writeRunDoc(t, tc.doc)}
+			}
+			res := a.Boot(t, vm)
+			wantConsole(t, res, "ginit: boot failed: ", "ginit: rebooting in 2s (ginit.rebootdelay)", "ginit: reboot")
+			noPanic(t, res)
+			if strings.Contains(res.Console, "rescue shell") {
+				t.Errorf("a rescue shell started; console:\n%s", res.Console)
+			}
+			if res.QEMUExit != 0 {
+				t.Errorf("QEMU exit = %d; want 0 (the reboot, under -no-reboot)", res.QEMUExit)
+			}
+		})
+	}
 }

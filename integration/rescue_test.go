@@ -46,7 +46,7 @@ func TestRescueShellInTerminal(t *testing.T) {
 			}
 			triggers = append(triggers, qemu.Trigger{When: last, Input: "exit\r"})
 			argv := []string{"scripts/run-qemu.sh", "--kernel", a.Kernel, "--initrd", a.Initrd, "--net", "none",
-				"--timeout", "150", "--append", "root=/dev/vdz ginit.rootwait=1s"}
+				"--timeout", "150", "--append", "root=/dev/vdz ginit.rootwait=1s ginit.onerror=shell"}
 			res, err := qemu.RunInTerminal(context.Background(), a.Repo, argv, triggers, 170*time.Second)
 			if err != nil {
 				t.Fatalf("%v: %v; console:\n%s", argv, err, res.Console)

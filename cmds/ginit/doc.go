@@ -48,11 +48,19 @@
 //	ginit.modules=A,B   modules to load beyond /etc/modules-load.d
 //	ginit.onexit=ACT    poweroff (default), reboot, halt or shell when the workload ends
 //	ginit.onerror=ACT   shell (default), poweroff, reboot or halt when the boot fails
+//	ginit.rebootdelay=DUR with onerror=reboot: how long the error shows before the reboot (default 10s)
 //	ginit.shell=1       also start a shell on the console beside the workload
 //	ginit.stoptimeout=DUR grace between the stop signal and SIGKILL (default 10s)
 //	ginit.debugexit=P   isa-debug-exit port on QEMU (default 0xf4; off to disable)
 //	ginit.debug         log more
 //	quiet               log less on the console
+//
+// An image may set parameters of its own in /etc/ginit/cmdline (the linuxboot
+// image: ginit.onerror=reboot, for consoles a fleet reaches over the network);
+// /proc/cmdline's come after them and win.
+//
+// With QEMU's ISA pvpanic device present (KubeVirt's panicDevices), a
+// non-zero status is reported as a guest panic after the clean shutdown.
 //
 // A host may also hand ginit a run document, JSON in QEMU's fw_cfg
 // (-fw_cfg name=opt/ginit/run,file=PATH; internal/rundoc, the README has the

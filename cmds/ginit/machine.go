@@ -74,6 +74,8 @@ type machine interface {
 	waitDaemons(stop unix.Signal)
 	// startShell starts a shell on the console; nil when it cannot.
 	startShell() <-chan unix.WaitStatus
+	// pause waits d, the console showing why.
+	pause(d time.Duration)
 	// shutdown stops every process, unmounts and calls reboot(2) with a.
 	// It returns only in tests.
 	shutdown(a shutdown.Action, status int)
@@ -303,6 +305,8 @@ func (s *system) waitDaemons(stop unix.Signal) {
 		}
 	}
 }
+
+func (s *system) pause(d time.Duration) { time.Sleep(d) }
 
 func (s *system) shutdown(a shutdown.Action, status int) {
 	log := s.b.log

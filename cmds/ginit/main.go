@@ -39,6 +39,9 @@ type boot struct {
 	m       machine
 	signals <-chan os.Signal // stop and user signals sent to PID 1
 	ctl     *control         // the boot's phases and the workload, for the control channel
+
+	// kernelLine is /proc/cmdline, without the image's own parameters.
+	kernelLine string
 }
 
 func newBoot(log *klog.Logger) *boot {
@@ -85,6 +88,7 @@ func (b *boot) run() {
 		b.log.Errorf("boot failed: %v", e.err)
 	}
 	action, shellFirst := finalAction(b.cfg, e)
+	b.delayReboot(e, action)
 	if shellFirst {
 		if e.err != nil {
 			b.log.Errorf("starting a rescue shell on the console; the machine powers off when it exits")
@@ -148,7 +152,8 @@ func (b *boot) sequence() ending {
 		return failed(fmt.Errorf("read /proc/cmdline: %w", err))
 	}
 	var warns []bootcfg.Warning
-	b.cfg, warns = bootcfg.Parse(line)
+	b.cfg, warns = bootcfg.Parse(withImageParams(line))
+	b.kernelLine = line
 	switch {
 	case b.cfg.Debug:
 		b.log.ConsoleLevel = klog.Debug
@@ -246,6 +251,7 @@ func (b *boot) readRunDocument() {
 		return
 	}
 	b.doc = doc
+	b.applyRunDocOnError()
 	b.log.Infof("run document read from fw_cfg %s (%d env entries)", rundoc.FwCfgName, len(doc.Env))
 }
 

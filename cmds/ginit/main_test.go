@@ -117,6 +117,8 @@ func (f *fakeMachine) startShell() <-chan unix.WaitStatus {
 	c <- 0
 	return c
 }
+func (f *fakeMachine) pause(d time.Duration) { f.step("pause " + d.String()) }
+
 func (f *fakeMachine) shutdown(a shutdown.Action, status int) {
 	f.step("shutdown")
 	f.ended, f.action, f.status = true, a, status

@@ -39,6 +39,7 @@ var commands = []command{
 	{"inspect", "print VMs' configuration and state as JSON", inspectCmd},
 	{"volume", "list (ls) or remove (rm) named volumes", volumeCmd},
 	{"prune", "remove ended VMs and unused cached images", pruneCmd},
+	{"export", "write artifacts for KubeVirt, Nomad or Tinkerbell", exportCmd},
 	{superviseName, "", superviseCmd},
 }
 

@@ -89,6 +89,11 @@ type Config struct {
 	// ginit.debugexit=off|PORT, default 0xf4 (used only on QEMU).
 	DebugExitPort uint16
 
+	// RebootDelay is how long a failed boot shows its error on the
+	// console before ginit.onerror=reboot reboots (ginit.rebootdelay=):
+	// time to read it, and no reboot loop at full speed.
+	RebootDelay time.Duration
+
 	// OsbootEntry and OsbootAppend are osboot.entry= and osboot.append=:
 	// with ginit.mode=boot, the entry to boot and what to add to its
 	// command line.
@@ -115,6 +120,10 @@ func (c Config) Override() imagespec.Override {
 	}
 }
 
+// OnErrorActions are what a failed boot can do (ginit.onerror=, and the
+// run document's onerror).
+var OnErrorActions = []Action{Shell, PowerOff, Reboot, Halt}
+
 // Defaults returns the configuration in force with an empty command line.
 func Defaults() Config {
 	return Config{
@@ -125,6 +134,7 @@ func Defaults() Config {
 		NetWait:       3 * time.Second,
 		OnExit:        PowerOff,
 		OnError:       Shell,
+		RebootDelay:   10 * time.Second,
 		StopTimeout:   10 * time.Second,
 		DebugExitPort: 0xf4,
 	}
@@ -292,8 +302,10 @@ func FromParams(params []cmdline.Param) (Config, []Warning) {
 			} else {
 				c.OnExit = a
 			}
+		case "ginit.rebootdelay":
+			setDuration(&c.RebootDelay)
 		case "ginit.onerror":
-			if a, err := parseAction(p, Shell, PowerOff, Reboot, Halt); err != nil {
+			if a, err := parseAction(p, OnErrorActions...); err != nil {
 				warn(p, "%v", err)
 			} else {
 				c.OnError = a

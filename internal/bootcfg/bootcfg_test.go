@@ -21,7 +21,7 @@ func TestParse(t *testing.T) {
 	c, warns := Parse(`console=ttyS0 root=UUID=ABCD rootfstype=ext4 ro rootwait ` +
 		`entrypoint="/bin/app -v 'a b'" ginit.cmd="x y" ginit.env=A=1 "ginit.env=B=two words" ` +
 		`ginit.workdir=/srv ginit.user=app:staff ip=off ginit.netwait=500ms ginit.modules=e1000,virtio_net ` +
-		`ginit.onexit=reboot ginit.onerror=poweroff ginit.shell=1 ginit.stoptimeout=3 ginit.debug quiet ginit.debugexit=0x501 root=/dev/vda ` +
+		`ginit.onexit=reboot ginit.onerror=poweroff ginit.rebootdelay=30s ginit.shell=1 ginit.stoptimeout=3 ginit.debug quiet ginit.debugexit=0x501 root=/dev/vda ` +
 		`ginit.mode=boot ginit.rootsize=768m ginit.install=/dev/vdb root=docker://10.0.2.2:5000/app:1 ` +
 		`osboot.entry="Debian GNU/Linux" osboot.append="console=ttyS0 quiet" loglevel=7`)
 	if len(warns) != 0 {
@@ -46,6 +46,7 @@ func TestParse(t *testing.T) {
 	want.Modules = []string{"e1000", "virtio_net"}
 	want.OnExit = Reboot
 	want.OnError = PowerOff
+	want.RebootDelay = 30 * time.Second
 	want.Shell = true
 	want.StopTimeout = 3 * time.Second
 	want.Debug = true
@@ -74,6 +75,7 @@ func TestBadValuesKeepDefaults(t *testing.T) {
 		{"rootdelay=-1", func(c Config) bool { return c.RootWait == 10*time.Second }},
 		{"ginit.onexit=explode", func(c Config) bool { return c.OnExit == PowerOff }},
 		{"ginit.onerror=reboot-twice", func(c Config) bool { return c.OnError == Shell }},
+		{"ginit.rebootdelay=later", func(c Config) bool { return c.RebootDelay == 10*time.Second }},
 		{"ginit.stoptimeout=-5s", func(c Config) bool { return c.StopTimeout == 10*time.Second }},
 		{"ginit.env=NOEQUALS", func(c Config) bool { return len(c.Env) == 0 }},
 		{"ginit.env==x", func(c Config) bool { return len(c.Env) == 0 }},

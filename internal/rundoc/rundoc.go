@@ -11,8 +11,10 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/ginit-dev/ginit/internal/bootcfg"
 	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/ipconfig"
 	"github.com/ginit-dev/ginit/internal/mounts"
@@ -58,6 +60,10 @@ type Document struct {
 	// TTY is the size of the host's terminal attached to the console: a
 	// serial line cannot tell the guest, so ginit sets it on the console.
 	TTY *TTY `json:"tty,omitempty"`
+	// OnError is what a failed boot does, as ginit.onerror=: a host whose
+	// console is reachable over the network says "reboot" (or "poweroff")
+	// so that nobody there gets a root shell.
+	OnError string `json:"onerror,omitempty"`
 }
 
 // TTY is a terminal's size.
@@ -180,6 +186,9 @@ func (d Document) check() error {
 		if _, err := nsrun.ParseSignal(d.StopSignal); err != nil {
 			return fmt.Errorf("field \"stop_signal\": %w", err)
 		}
+	}
+	if d.OnError != "" && !slices.Contains(bootcfg.OnErrorActions, bootcfg.Action(d.OnError)) {
+		return fmt.Errorf("field \"onerror\": want one of %v", bootcfg.OnErrorActions)
 	}
 	targets := map[string]bool{}
 	for path, opts := range d.Tmpfs {

@@ -35,13 +35,13 @@ func TestParse(t *testing.T) {
 
 func TestParseRunOptions(t *testing.T) {
 	doc := `{"version":1,"dns":["192.0.2.53","2001:db8::53"],"extra_hosts":["db:10.0.0.2","v6:2001:db8::1"],
-		"tmpfs":{"/cache":"size=1m,exec","/run/x":""},"read_only":true,"stop_signal":"SIGUSR1",
+		"tmpfs":{"/cache":"size=1m,exec","/run/x":""},"read_only":true,"stop_signal":"SIGUSR1","onerror":"reboot",
 		"volumes":[{"type":"virtiofs","source":"v0","target":"/data","read_only":true},{"type":"disk","source":"ginit-vol1","target":"/var/lib/db"}]}`
 	d, err := Parse([]byte(doc))
 	if err != nil {
 		t.Fatalf("Parse = %v; want no error", err)
 	}
-	if !d.ReadOnly || len(d.DNS) != 2 || len(d.Tmpfs) != 2 || len(d.Volumes) != 2 || !d.Volumes[0].ReadOnly {
+	if !d.ReadOnly || d.OnError != "reboot" || len(d.DNS) != 2 || len(d.Tmpfs) != 2 || len(d.Volumes) != 2 || !d.Volumes[0].ReadOnly {
 		t.Errorf("Parse = %+v; want every field read", d)
 	}
 	if got := d.Override().StopSignal; got != "SIGUSR1" {
@@ -109,6 +109,7 @@ func TestParseErrors(t *testing.T) {
 		{`{"version":1,"extra_hosts":["db"]}`, `field "extra_hosts"[0]: "db": want NAME:IP`},
 		{`{"version":1,"extra_hosts":[":10.0.0.1"]}`, `want a host name`},
 		{`{"version":1,"stop_signal":"SIGNOPE"}`, `field "stop_signal"`},
+		{`{"version":1,"onerror":"explode"}`, `field "onerror"`},
 		{`{"version":1,"tmpfs":{"run":""}}`, `field "tmpfs": target "run": want a clean absolute path`},
 		{`{"version":1,"tmpfs":{"/x":"size=1m,bogus"}}`, `field "tmpfs" (/x): tmpfs option "bogus": unknown`},
 		{`{"version":1,"tmpfs":{"/x":"color=red"}}`, `tmpfs option "color"`},
