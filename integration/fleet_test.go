@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/ginit-dev/ginit/internal/disk/disktest"
 	"github.com/ginit-dev/ginit/internal/export"
@@ -90,11 +91,16 @@ func TestKubeVirtContainerDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			layout := filepath.Join(dir, "layout")
-			if err := export.WriteImages(context.Background(), "oci:"+layout, map[string]v1.Image{"registry.example/probe:disk": cd}); err != nil {
+			archive := filepath.Join(dir, "images.tar")
+			if err := export.WriteImages(context.Background(), "docker-archive:"+archive, map[string]v1.Image{"registry.example/probe:disk": cd}); err != nil {
 				t.Fatal(err)
 			}
-			disk := extract(t, cd, "/disk/"+export.DiskFile, dir, "disk.img")
+			tag, _ := name.NewTag("registry.example/probe:disk")
+			loaded, err := tarball.ImageFromPath(archive, &tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			disk := extract(t, loaded, "/disk/"+export.DiskFile, dir, "disk.img")
 			vm := export.KubeVirt{Name: "probe", BootRef: "registry.example/probe:boot", DiskRef: "registry.example/probe:disk",
 				Append: `entrypoint="/app/probe write /status.txt written ` + strconv.Itoa(status) + `"`}
 			res, err := qemu.RunCommand(context.Background(), dir, virtLauncherArgs(kernel, initrd, disk, vm.KernelArgs()), "", nil, 3*time.Minute)

@@ -41,8 +41,50 @@ func TestExportBadInput(t *testing.T) {
 		if msg := stderr.String(); !strings.Contains(msg, tt.want) || strings.Count(msg, "\n") != 1 {
 			t.Errorf("export %v said %q; want one line with %q", tt.args, msg, tt.want)
 		}
-		if left, _ := os.ReadDir(out); len(left) > 0 {
-			t.Errorf("export %v left %d files in %s", tt.args, len(left), out)
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("export %v left %s behind", tt.args, out)
+		}
+	}
+}
+
+// Each engine's export writes its files and lists them, one a line.
+func TestExportWrites(t *testing.T) {
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "vmlinuz")
+	root := filepath.Join(dir, "root")
+	if err := os.WriteFile(kernel, []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		engine []string
+		image  string
+		want   []string
+	}{
+		{[]string{"--nomad", "--url", "http://files.example/app", "--port", "http=8080"}, "dir:" + root,
+			[]string{"vmlinuz", "initramfs", "disk.img", "job.nomad.hcl"}},
+		{[]string{"--kubevirt", "--disk-ref", "r.example/app:disk", "--boot-ref", "r.example/app:boot"}, "dir:" + root,
+			[]string{"vm.yaml", "images.tar"}},
+		{[]string{"--tinkerbell", "--url", "http://files.example/app", "--mac", "52:54:00:12:34:56"}, "r.example/app:1",
+			[]string{"hardware.yaml", "boot.ipxe", "vmlinuz", "initramfs"}},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"-o", out, "--kernel", kernel, "--initrd", kernel}, tt.engine...)
+		if got := exportCmd(append(args, tt.image), &stdout, &stderr); got != 0 {
+			t.Fatalf("export %v = %d; stderr %q", tt.engine, got, stderr.String())
+		}
+		var want []string
+		for _, f := range tt.want {
+			want = append(want, filepath.Join(out, f))
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("export %v: %v", tt.engine, err)
+			}
+		}
+		if got := strings.Fields(stdout.String()); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("export %v listed %q; want %q", tt.engine, got, want)
 		}
 	}
 }

@@ -43,6 +43,7 @@ const (
 // removes them: bad input leaves nothing behind.
 type output struct {
 	dir     string
+	made    bool // the export made dir
 	written []string
 }
 
@@ -77,6 +78,9 @@ func (o *output) undo(err *error) {
 			os.Remove(p)
 		}
 		o.written = nil
+		if o.made {
+			os.Remove(o.dir) // only when empty
+		}
 	}
 }
 
@@ -86,10 +90,12 @@ func (in Inputs) start() (*output, error) {
 			return nil, fmt.Errorf("export: %s: want the kernel and ginit's initramfs (make image), as regular files", f)
 		}
 	}
+	_, err := os.Stat(in.Out)
+	made := os.IsNotExist(err)
 	if err := os.MkdirAll(in.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	return &output{dir: in.Out}, nil
+	return &output{dir: in.Out, made: made}, nil
 }
 
 func (in Inputs) created() time.Time {
@@ -214,10 +220,11 @@ func (t Tinkerbell) Export(in Inputs) (files []string, err error) {
 		return nil, err
 	}
 	defer out.undo(&err)
-	for name, data := range map[string][]byte{HardwareFile: hw, ScriptFile: []byte(t.Script())} {
-		if err := out.write(name, data); err != nil {
-			return nil, err
-		}
+	if err := out.write(HardwareFile, hw); err != nil {
+		return nil, err
+	}
+	if err := out.write(ScriptFile, []byte(t.Script())); err != nil {
+		return nil, err
 	}
 	if err := out.copy(NomadKernel, in.Kernel); err != nil {
 		return nil, err

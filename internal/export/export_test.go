@@ -383,7 +383,6 @@ func hclNames(t *testing.T, hcl string) (config, other []string) {
 			continue
 		}
 		word := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' || r == '=' || r == '{' })[0]
-		opens := strings.HasSuffix(line, "{") || strings.HasSuffix(line, "{}")
 		if !inPortMap {
 			if inConfig {
 				config = append(config, word)
@@ -400,7 +399,6 @@ func hclNames(t *testing.T, hcl string) (config, other []string) {
 				inPortMap = true
 			}
 		}
-		_ = opens
 	}
 	return config, other
 }
