@@ -264,7 +264,7 @@ func TestFleetConsoleRebootsAfterDelay(t *testing.T) {
 			res := a.Boot(t, vm)
 			wantConsole(t, res, "ginit: boot failed: ", "ginit: rebooting in 2s (ginit.rebootdelay)", "ginit: reboot")
 			noPanic(t, res)
-			if strings.Contains(res.Console, "rescue shell") {
+			if strings.Contains(res.Console, "starting a rescue shell") {
 				t.Errorf("a rescue shell started; console:\n%s", res.Console)
 			}
 			if res.QEMUExit != 0 {
