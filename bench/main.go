@@ -74,6 +74,9 @@ func run() error {
 	if *execOnly {
 		return execTable(o, work)
 	}
+	if *ginitctlOnly {
+		return ginitctlTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
@@ -82,6 +85,9 @@ func run() error {
 	}
 	linuxbootTable(os.Stdout, o)
 	if err := bootTable(o, work); err != nil {
+		return err
+	}
+	if err := ginitctlTable(o, work); err != nil {
 		return err
 	}
 	if err := netTable(o, work); err != nil {
