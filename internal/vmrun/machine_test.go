@@ -3,6 +3,8 @@ package vmrun
 import (
 	"strings"
 	"testing"
+
+	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
 func TestMemoryMB(t *testing.T) {
@@ -28,5 +30,25 @@ func TestCPUs(t *testing.T) {
 		if _, err := cpus(in, 4); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("cpus(%q, 4 on the host) = %v; want %q", in, err, want)
 		}
+	}
+}
+
+func TestMachineApply(t *testing.T) {
+	var vm qemu.VM
+	Machine{}.apply(&vm, settled{accel: AccelTCG})
+	if vm.MemMB != DefaultMemoryMB || vm.CPUs != 0 || vm.Accel != "tcg" || vm.NetOptions != "" {
+		t.Errorf("apply(no flags) = %+v; want the default memory, one CPU, no forwards", vm)
+	}
+	vm = qemu.VM{NetOptions: "tftp=/srv"}
+	ports := []Port{{HostIP: "127.0.0.1", HostPort: 18080, GuestPort: 8080, Proto: "tcp"}}
+	Machine{MemoryMB: 1024, CPUs: 2}.apply(&vm, settled{accel: AccelKVM, ports: ports})
+	args := strings.Join(vm.Args(), " ")
+	for _, want := range []string{"-accel kvm", "-m 1024", "-smp 2", "-nic user,model=virtio-net-pci,tftp=/srv,hostfwd=tcp:127.0.0.1:18080-:8080"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("QEMU argv %q; want %q", args, want)
+		}
+	}
+	if got := (settled{ports: ports}).portList(); len(got) != 1 || got[0] != "8080/tcp -> 127.0.0.1:18080" {
+		t.Errorf("portList = %q; want docker port's line", got)
 	}
 }

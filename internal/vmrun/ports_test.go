@@ -2,10 +2,16 @@ package vmrun
 
 import (
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 func TestParsePublish(t *testing.T) {
@@ -120,5 +126,33 @@ func TestNetOptions(t *testing.T) {
 	})
 	if want := "hostfwd=tcp:0.0.0.0:8080-:80,hostfwd=udp:127.0.0.1:5353-:53"; got != want {
 		t.Errorf("netOptions = %q; want %q", got, want)
+	}
+}
+
+// -P reads the ExposedPorts from the base disk; a root without an image
+// configuration exposes nothing.
+func TestExposedPortsFromDisk(t *testing.T) {
+	testenv.NeedTools(t, "mkfs.ext4", "debugfs")
+	disk := func(config string) string {
+		root := t.TempDir()
+		if config != "" {
+			os.MkdirAll(filepath.Join(root, ".ginit"), 0o755)
+			os.WriteFile(filepath.Join(root, imagespec.ConfigPath), []byte(config), 0o644)
+		}
+		img := filepath.Join(t.TempDir(), "disk.img")
+		if out, err := exec.Command("mkfs.ext4", "-q", "-d", root, img, "8M").CombinedOutput(); err != nil {
+			t.Fatalf("mkfs.ext4: %v: %s", err, out)
+		}
+		return img
+	}
+	got, err := exposedPorts(t.Context(), disk(`{"config":{"ExposedPorts":{"8080/tcp":{}}}}`))
+	if want := []Port{{HostIP: "127.0.0.1", GuestPort: 8080, Proto: "tcp"}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("exposedPorts = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := exposedPorts(t.Context(), disk("")); err != nil || len(got) != 0 {
+		t.Errorf("exposedPorts(no configuration) = %+v, %v; want none", got, err)
+	}
+	if _, err := exposedPorts(t.Context(), disk("{")); err == nil || !strings.HasPrefix(err.Error(), "-P: the image's configuration") {
+		t.Errorf("exposedPorts(bad configuration) = %v; want an error naming -P", err)
 	}
 }
