@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -232,6 +233,7 @@ func (s *system) startControl() {
 		s.b.ctl.srv = srv
 		s.b.ctl.mu.Unlock()
 		log.Infof("serving the control channel on %s (%s)", dev, ctlproto.PortName)
+		connected := notifyConnect(f)
 		for {
 			err := srv.Serve(f)
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -240,10 +242,34 @@ func (s *system) startControl() {
 				continue
 			}
 			// No host on the other end: reads end at once until one
-			// connects, so look again shortly.
-			time.Sleep(100 * time.Millisecond)
+			// connects, which the port signals.
+			select {
+			case <-connected:
+			case <-time.After(hostPoll):
+			}
 		}
 	}()
+}
+
+// hostPoll is how often ginit looks for a host on the port when no signal
+// says one connected.
+const hostPoll = 2 * time.Second
+
+// notifyConnect asks the port for SIGIO when its host end connects (and
+// when data arrives), so that an idle PID 1 does not poll it; the channel
+// receives them.
+func notifyConnect(f *os.File) <-chan os.Signal {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, unix.SIGIO)
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_, _ = unix.FcntlInt(fd, unix.F_SETOWN, os.Getpid())
+			if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil {
+				_, _ = unix.FcntlInt(fd, unix.F_SETFL, fl|unix.O_ASYNC)
+			}
+		})
+	}
+	return ch
 }
 
 // findPort returns the device of the virtio-serial port named name, as its
