@@ -19,11 +19,13 @@ type Params struct {
 	Clamp bool // mtimes later than Time become Time
 	// HashSeed seeds the directory index hash (s_hash_seed).
 	HashSeed [16]byte
+	// ReservePercent of the blocks are kept for root (mke2fs's -m).
+	ReservePercent int
 }
 
-// MinSize is the smallest file system made: room for the metadata, a
-// journal and some data.
-const MinSize = 16 << 20
+// MinSize is the smallest file system made: room for the metadata, the
+// smallest journal the kernel accepts (4 MiB) and some data.
+const MinSize = 8 << 20
 
 const (
 	lostFoundIno = ext4fs.GoodOldFirstIno
@@ -47,6 +49,7 @@ type Plan struct {
 
 	journal inodeInfo
 	parents map[*Node]uint32 // a directory's parent, by directory
+	device  bool             // writing over old data: inode tables not known to be zero
 	// Special counts device nodes and inodes with extended attributes.
 	Special int
 }
@@ -93,8 +96,10 @@ func (t *Tree) Plan(p Params) (*Plan, error) {
 	if len(p.Label) > 16 {
 		return nil, fmt.Errorf("label %q: longer than 16 bytes", p.Label)
 	}
-	if err := t.Spool.finish(); err != nil {
-		return nil, fmt.Errorf("writing spool: %w", err)
+	if t.Spool != nil {
+		if err := t.Spool.finish(); err != nil {
+			return nil, fmt.Errorf("writing spool: %w", err)
+		}
 	}
 	pl := &Plan{tree: t, p: p}
 	switch lf := t.Root.children["lost+found"]; {

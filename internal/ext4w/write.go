@@ -20,12 +20,44 @@ type IDs struct {
 // something are written. progress, when set, is told of the bytes of file
 // data copied.
 func (pl *Plan) Write(f *os.File, ids IDs, progress func(n int64)) error {
-	if progress == nil {
-		progress = func(int64) {}
-	}
 	if err := f.Truncate(pl.Size()); err != nil {
 		return fmt.Errorf("sizing %s: %w", f.Name(), err)
 	}
+	return pl.write(f, ids, progress, nil)
+}
+
+// wipeBytes is zeroed at both ends of a device: partition tables, other
+// file systems' superblocks (btrfs's sits at 64 KiB), RAID and LVM labels
+// live there, and would otherwise still be found by probes.
+const wipeBytes = 1 << 20
+
+// WriteDevice writes the file system over whatever f (a block device, or
+// a file of old data) holds: zero, which makes a range read as zeros, is
+// used for both ends of the file system and for the journal; inode tables
+// are left for the kernel to zero after the first mount (lazy init), so
+// only the metadata in use is written. The primary superblock goes last.
+func (pl *Plan) WriteDevice(f *os.File, ids IDs, zero func(off, n int64) error) error {
+	end := pl.Size()
+	if err := zero(0, wipeBytes); err != nil {
+		return err
+	}
+	if err := zero(end-wipeBytes, wipeBytes); err != nil {
+		return err
+	}
+	for _, e := range pl.journal.ext {
+		if err := zero(int64(e.pblk)*BlockSize, int64(e.n)*BlockSize); err != nil {
+			return err
+		}
+	}
+	return pl.write(f, ids, nil, zero)
+}
+
+// write writes everything; zero is set for a device that may hold old data.
+func (pl *Plan) write(f *os.File, ids IDs, progress func(n int64), zero func(off, n int64) error) error {
+	if progress == nil {
+		progress = func(int64) {}
+	}
+	pl.device = zero != nil
 	w := &imageWriter{f: f, buf: make([]byte, 0, 4<<20)}
 	seed := csum.Seed(ids.UUID)
 	inodes := make([][]byte, len(pl.nodes))
@@ -61,8 +93,12 @@ func (pl *Plan) Write(f *os.File, ids IDs, progress func(n int64)) error {
 	// File data, in spool order: large aligned stretches are copied by the
 	// kernel, the rest read through a window of the spool and written in
 	// large writes.
-	cp := newCopier(pl.tree.Spool.f, f, progress)
-	rd := &spoolReader{f: pl.tree.Spool.f, buf: make([]byte, 0, 4<<20)}
+	var spool *os.File
+	if pl.tree.Spool != nil {
+		spool = pl.tree.Spool.f
+	}
+	cp := newCopier(spool, f, progress)
+	rd := &spoolReader{f: spool, buf: make([]byte, 0, 4<<20)}
 	for _, ino := range pl.files {
 		n, in := pl.nodes[ino], &pl.info[ino]
 		ei := 0
@@ -317,9 +353,13 @@ func (pl *Plan) writeGroups(w *imageWriter, inodes [][]byte, ids IDs, seed uint3
 			inUse = min(used-first+1, ipg)
 		}
 		gd.freeInodes = uint32(ipg - inUse)
-		gd.flags = ext4fs.BgInodeUninit | bgInodeZeroed
+		zeroed := uint16(bgInodeZeroed)
+		if pl.device {
+			zeroed = 0 // old data there: the kernel zeroes the table
+		}
+		gd.flags = ext4fs.BgInodeUninit | zeroed
 		if inUse > 0 {
-			gd.flags = bgInodeZeroed
+			gd.flags = zeroed
 			ib := make([]byte, BlockSize)
 			setBits(ib, 0, inUse)
 			setBits(ib, ipg, BlockSize*8-ipg)
@@ -349,7 +389,10 @@ func (pl *Plan) writeGroups(w *imageWriter, inodes [][]byte, ids IDs, seed uint3
 		freeBlocks += gd.freeBlocks
 		freeInodes += uint64(gd.freeInodes)
 	}
-	for grp := range g.groups {
+	// Backups first, the primary superblock last: a failure half way
+	// leaves no valid ext4.
+	for i := int64(g.groups) - 1; i >= 0; i-- {
+		grp := uint32(i)
 		if !ext4fs.HasSuper(uint64(grp)) {
 			continue
 		}
@@ -453,6 +496,9 @@ func (pl *Plan) superblock(grp uint32, freeBlocks uint64, freeInodes uint32, ids
 	sb := make([]byte, ext4fs.SuperSize)
 	le.PutUint32(sb[ext4fs.SbInodesCount:], uint32(g.inodes()))
 	le.PutUint32(sb[ext4fs.SbBlocksCountLo:], uint32(g.blocks))
+	reserved := g.blocks * uint64(pl.p.ReservePercent) / 100
+	le.PutUint32(sb[ext4fs.SbRBlocksCountLo:], uint32(reserved))
+	le.PutUint32(sb[ext4fs.SbRBlocksCountHi:], uint32(reserved>>32))
 	le.PutUint32(sb[ext4fs.SbFreeBlocksLo:], uint32(freeBlocks))
 	le.PutUint32(sb[ext4fs.SbFreeInodes:], freeInodes)
 	le.PutUint32(sb[ext4fs.SbLogBlockSize:], 2)

@@ -1,6 +1,8 @@
 // Package mkext4 writes an empty ext4 file system, as mkfs.ext4 would, on
 // a file or a block device, in pure Go, so that a machine that carries no
-// e2fsprogs can format a local disk and then mount it.
+// e2fsprogs can format a local disk and then mount it. The file system is
+// the one oci2disk writes (package ext4w), with nothing in it but the root
+// and lost+found, and 5% of the blocks kept for root, as mke2fs keeps them.
 //
 // The file system is mke2fs's default ext4: 4 KiB blocks, 256-byte inodes
 // (one per 16 KiB), flex_bg, 64bit, metadata_csum, dir_index and a journal
@@ -13,7 +15,8 @@
 // not to read the tables; the kernel zeroes them in the background after
 // the first mount. Writing them here would cost 1/64 of the disk: minutes
 // on a large disk under emulation. The journal, which is read after a
-// crash, is zeroed, with fallocate where the device can do it cheaply.
+// crash, is zeroed, with fallocate where the device can do it cheaply, and
+// so are both ends of the disk, where other formats leave signatures.
 package mkext4
 
 import (
@@ -21,9 +24,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/ext4fs"
+	"github.com/ginit-dev/ginit/internal/ext4w"
 )
 
 // Options say what to write. The zero value is valid.
@@ -36,10 +41,15 @@ type Options struct {
 
 // MinSize is the smallest file system Format makes: room for the metadata,
 // the smallest journal the kernel accepts (4 MiB) and some data.
-const MinSize = 8 << 20
+const MinSize = ext4w.MinSize
 
 // ErrTooSmall is returned, wrapped, for a device or size below MinSize.
 var ErrTooSmall = errors.New("too small for an ext4 file system")
+
+// maxBlocks keeps block numbers and the inode count within 32 bits.
+const maxBlocks = math.MaxUint32
+
+var errTooLarge = errors.New("larger than the 16 TiB this package formats; set Options.Size")
 
 // Format writes an empty ext4 file system on the file or block device at
 // path. A regular file shorter than Options.Size is extended (sparse).
@@ -70,15 +80,18 @@ func Format(path string, o Options) error {
 	if dev.size < MinSize {
 		return fmt.Errorf("mkext4 %s: %d bytes: %w (the least is %d bytes)", path, dev.size, ErrTooSmall, MinSize)
 	}
-	l, err := newLayout(uint64(dev.size) / ext4fs.BlockSize)
+	if uint64(dev.size)/ext4fs.BlockSize > maxBlocks {
+		return fmt.Errorf("mkext4 %s: %d bytes: %w", path, dev.size, errTooLarge)
+	}
+	empty := ext4w.NewTree(nil, ext4w.Options{})
+	pl, err := empty.Plan(ext4w.Params{Size: dev.size, Label: o.Label, Time: o.Time.Unix(), HashSeed: hashSeed(o.UUID), ReservePercent: 5})
 	if err != nil {
 		return fmt.Errorf("mkext4 %s: %d bytes: %w", path, dev.size, err)
 	}
 	if err := dev.grow(); err != nil {
 		return fmt.Errorf("mkext4 %s: %w", path, err)
 	}
-	fs := &fsImage{layout: l, opts: o, hashSeed: hashSeed(o.UUID)}
-	if err := fs.write(dev); err != nil {
+	if err := pl.WriteDevice(dev.f, ext4w.IDs{UUID: o.UUID}, dev.zero); err != nil {
 		return fmt.Errorf("mkext4 %s: %w", path, err)
 	}
 	if err := dev.f.Sync(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/blockdev"
 	"github.com/ginit-dev/ginit/internal/ext4fs"
 	"github.com/ginit-dev/ginit/internal/ext4fs/e2fstest"
+	"github.com/ginit-dev/ginit/internal/ext4w"
 )
 
 var (
@@ -222,16 +223,19 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// The largest file system fits its metadata in its first group.
+// The largest file system lays out, and one block more is refused.
 func TestLayoutLimits(t *testing.T) {
-	l, err := newLayout(maxBlocks)
+	empty := ext4w.NewTree(nil, ext4w.Options{})
+	pl, err := empty.Plan(ext4w.Params{Size: maxBlocks * ext4fs.BlockSize})
 	if err != nil {
-		t.Fatalf("newLayout(%d) = %v; want nil", uint64(maxBlocks), err)
+		t.Fatalf("Plan(%d blocks) = %v; want nil", uint64(maxBlocks), err)
 	}
-	if used := l.lostFound + lostFoundBlocks; used > ext4fs.BlocksPerGroup || uint64(l.inodesPerGroup)*uint64(l.groups) > maxBlocks {
-		t.Errorf("newLayout(max): group 0 metadata ends at %d, %d inodes; want within %d and 32 bits", used, l.inodesPerGroup*l.groups, ext4fs.BlocksPerGroup)
+	if pl.Inodes() > maxBlocks {
+		t.Errorf("Plan(max): %d inodes; want within 32 bits", pl.Inodes())
 	}
-	if _, err := newLayout(maxBlocks + 1); !errors.Is(err, errTooLarge) {
-		t.Errorf("newLayout(%d) = %v; want %v", uint64(maxBlocks)+1, err, errTooLarge)
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, nil, 0o644)
+	if err := Format(img, Options{Size: (maxBlocks + 1) * ext4fs.BlockSize}); !errors.Is(err, errTooLarge) {
+		t.Errorf("Format(%d blocks) = %v; want %v", uint64(maxBlocks)+1, err, errTooLarge)
 	}
 }

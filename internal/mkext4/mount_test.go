@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/blockdev"
+	"github.com/ginit-dev/ginit/internal/ext4fs"
 	"github.com/ginit-dev/ginit/internal/ext4fs/e2fstest"
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
@@ -254,8 +255,8 @@ func TestMountWriteReadBack(t *testing.T) {
 	// An old MBR with one partition, which the kernel must forget.
 	mbr := make([]byte, 66)
 	copy(mbr[4:], []byte{0x83, 0, 0, 0}) // Linux, no CHS
-	le.PutUint32(mbr[8:], 2048)          // first sector
-	le.PutUint32(mbr[12:], 100000)       // sectors
+	ext4fs.LE.PutUint32(mbr[8:], 2048)    // first sector
+	ext4fs.LE.PutUint32(mbr[12:], 100000) // sectors
 	copy(mbr[64:], []byte{0x55, 0xAA})   // signature
 	if _, err := f.WriteAt(mbr, 446); err != nil {
 		t.Fatal(err)
