@@ -1,7 +1,7 @@
 // Package ext4fs is the ext4 on-disk layout, in one place for the code
 // that writes ext4 (ext4w, which writes whole file systems for oci2disk and
-// for mkext4's installs, and ext4img, which patches what mke2fs wrote) and the code that reads it (blockdev's root=
-// probe): field offsets of the superblock, group descriptors and inodes as
+// for mkext4's installs, and ext4img, which patches what mke2fs wrote) and
+// the code that reads it (blockdev's root= probe): field offsets of the superblock, group descriptors and inodes as
 // the kernel's fs/ext4/ext4.h has them, feature flags, the sparse_super
 // backup rule and mke2fs's default journal size. Its subpackage csum has
 // the metadata checksums.
