@@ -327,21 +327,54 @@ func runOci2disk(bin, writer, src, out, tmp string) (time.Duration, int64, strin
 	cmd := exec.Command(bin, "-q", "-v", "--writer="+writer, src, out)
 	cmd.Env = []string{"HOME=" + tmp, "TMPDIR=" + tmp, "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
 	start := time.Now()
-	b, err := cmd.CombinedOutput()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, "", err
+	}
+	// rusage's maxrss would count the bench's own memory, which the
+	// child shares until it execs: sample the child's high-water mark.
+	done := make(chan int64)
+	go func() {
+		var hwm int64
+		for {
+			hwm = max(hwm, vmHWM(cmd.Process.Pid))
+			select {
+			case done <- hwm:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
 	d := time.Since(start)
+	rss := <-done
+	b := []byte(output.String())
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("oci2disk --writer=%s %s as nobody: %v\n%s", writer, src, err, b)
-	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // KiB
 	}
 	var steps []string
 	for _, m := range stepRe.FindAllStringSubmatch(string(b), -1) {
 		steps = append(steps, m[1]+" "+m[2]+" s")
 	}
 	return d, rss, strings.Join(steps, ", "), nil
+}
+
+// vmHWM is a process's peak resident memory in bytes (0 once it is gone).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kib)
+			return kib << 10
+		}
+	}
+	return 0
 }
 
 // rootPipeline is what oci2disk replaces, run as root: extract the layer
