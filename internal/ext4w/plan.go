@@ -266,6 +266,11 @@ func (pl *Plan) place() error {
 	inodes += 64 + uint64(max(pl.p.Free, 0))/ext4fs.InodeRatio
 	content := pl.contentBlocks()
 	blocks := content + free + content/50 + 64
+	// A group's inodes fit one bitmap block: as many groups as that
+	// takes, the last one at least half full.
+	if groups := (inodes + BlockSize*8 - 1) / (BlockSize * 8); groups > 1 {
+		blocks = max(blocks, (groups-1)*ext4fs.BlocksPerGroup+ext4fs.BlocksPerGroup/2)
+	}
 	for range 30 {
 		blocks = max(roundUp(blocks, 256), MinSize/BlockSize)
 		geo, err := newGeometry(blocks, inodes)
@@ -277,7 +282,11 @@ func (pl *Plan) place() error {
 		if err == nil {
 			need += geo.overhead()
 		}
-		if err != nil || need > blocks {
+		if err != nil {
+			blocks *= 2
+			continue
+		}
+		if need > blocks {
 			blocks = max(need, blocks+blocks/16)
 			continue
 		}

@@ -254,10 +254,10 @@ func TestMountWriteReadBack(t *testing.T) {
 	}
 	// An old MBR with one partition, which the kernel must forget.
 	mbr := make([]byte, 66)
-	copy(mbr[4:], []byte{0x83, 0, 0, 0}) // Linux, no CHS
+	copy(mbr[4:], []byte{0x83, 0, 0, 0})  // Linux, no CHS
 	ext4fs.LE.PutUint32(mbr[8:], 2048)    // first sector
 	ext4fs.LE.PutUint32(mbr[12:], 100000) // sectors
-	copy(mbr[64:], []byte{0x55, 0xAA})   // signature
+	copy(mbr[64:], []byte{0x55, 0xAA})    // signature
 	if _, err := f.WriteAt(mbr, 446); err != nil {
 		t.Fatal(err)
 	}
