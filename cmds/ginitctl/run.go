@@ -61,6 +61,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Name, "name", "", "the VM's name (default: a generated adjective_noun, as docker's)")
 	fs.BoolVar(&detach, "d", false, "detach: print the VM's name and return once QEMU runs")
 	fs.BoolVar(&detach, "detach", false, "same as -d")
+	var ready bool
+	fs.BoolVar(&ready, "wait-ready", false, "with -d: return once the workload is ready: each TCP port of the image's ExposedPorts accepts connections inside the VM")
 	fs.StringVar(&o.Workdir, "w", "", "working directory inside the VM")
 	fs.StringVar(&o.Workdir, "workdir", "", "same as -w")
 	fs.StringVar(&o.User, "u", "", "user[:group], names or ids from the image's /etc/passwd")
@@ -109,6 +111,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if detach {
 		vm.Detach()
+		if ready {
+			if err := waitReady(dir, sigs); err != nil {
+				return fail(stderr, fmt.Errorf("%s: %w", dir.Name(), err))
+			}
+		}
 		fmt.Fprintln(stdout, dir.Name())
 		return 0
 	}

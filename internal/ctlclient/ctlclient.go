@@ -224,10 +224,65 @@ func (c *Client) WaitRunning(ctx context.Context) error {
 	}
 }
 
+// WaitReady waits until the workload is ready (the image's ExposedPorts
+// accept connections inside the machine) and returns the status then. A
+// workload that exits first is an error.
+func (c *Client) WaitReady(ctx context.Context) (ctlproto.Status, error) {
+	// Events are answered once the root is mounted.
+	for {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return st, err
+		}
+		if st.Phase != ctlproto.PhaseBooting {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var last ctlproto.Status
+	errReady := errors.New("ready")
+	err := c.events(ctx, func(st *ctlproto.Status, ev *ctlproto.EventMsg) error {
+		if st != nil {
+			last = *st
+		}
+		if last.Ready || ev != nil && ev.Name == ctlproto.EventReady {
+			last.Ready = true
+			return errReady
+		}
+		if ev != nil && ev.Exit != nil {
+			last.Phase, last.Exit = ctlproto.PhaseExited, ev.Exit
+		}
+		if last.Phase == ctlproto.PhaseExited {
+			code := -1
+			if last.Exit != nil {
+				code = *last.Exit
+			}
+			return fmt.Errorf("the workload exited (%d) before it was ready", code)
+		}
+		return nil
+	})
+	if err == errReady {
+		return last, nil
+	}
+	return last, err
+}
+
 // Events subscribes to the workload's events: fn gets the status first,
 // then each event, until the exited event (nil error), the connection's
 // end or ctx's.
 func (c *Client) Events(ctx context.Context, fn func(*ctlproto.Status, *ctlproto.EventMsg)) error {
+	return c.events(ctx, func(st *ctlproto.Status, ev *ctlproto.EventMsg) error {
+		fn(st, ev)
+		return nil
+	})
+}
+
+// events is Events whose fn may end the subscription with an error.
+func (c *Client) events(ctx context.Context, fn func(*ctlproto.Status, *ctlproto.EventMsg) error) error {
 	id, ch, err := c.open(&ctlproto.Message{Type: ctlproto.Events})
 	if err != nil {
 		return err
@@ -238,7 +293,9 @@ func (c *Client) Events(ctx context.Context, fn func(*ctlproto.Status, *ctlproto
 		if err != nil {
 			return fmt.Errorf("events: %w", err)
 		}
-		fn(m.Status, m.Event)
+		if err := fn(m.Status, m.Event); err != nil {
+			return err
+		}
 		if m.Status != nil && m.Status.Phase == ctlproto.PhaseExited || m.Event != nil && m.Event.Name == ctlproto.EventExited {
 			return nil
 		}

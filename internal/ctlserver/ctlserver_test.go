@@ -22,6 +22,7 @@ import (
 type fakeMachine struct {
 	mu      sync.Mutex
 	phase   string
+	ready   bool
 	stopped int
 	signals []syscall.Signal
 	execs   []*ctlproto.ExecSpec
@@ -31,7 +32,7 @@ type fakeMachine struct {
 func (f *fakeMachine) Status() ctlproto.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return ctlproto.Status{Phase: f.phase, Pid: 42, Boot: []ctlproto.BootPhase{{Name: "init", MS: 300}}}
+	return ctlproto.Status{Phase: f.phase, Ready: f.ready, Pid: 42, Boot: []ctlproto.BootPhase{{Name: "init", MS: 300}}}
 }
 
 func (f *fakeMachine) setPhase(p string) {
@@ -293,6 +294,48 @@ func TestStatusStopSignalEvents(t *testing.T) {
 	defer m.mu.Unlock()
 	if m.stopped != 1 || len(m.signals) != 1 || m.signals[0] != syscall.SIGUSR1 {
 		t.Errorf("machine stopped %d times, signals %v; want 1, [SIGUSR1]", m.stopped, m.signals)
+	}
+}
+
+// WaitReady returns at the ready event, at once when the status says ready
+// already, and with an error when the workload exits first.
+func TestWaitReady(t *testing.T) {
+	ctx := context.Background()
+	m := &fakeMachine{phase: ctlproto.PhaseRunning}
+	conn, srv := serve(t, m)
+	c := connect(t, conn)
+	got := make(chan error, 1)
+	go func() {
+		st, err := c.WaitReady(ctx)
+		if err == nil && !st.Ready {
+			err = errors.New("not ready")
+		}
+		got <- err
+	}()
+	// The subscription may start after the first publish: publish until
+	// WaitReady returns.
+	for done := false; !done; {
+		srv.Publish(ctlproto.EventMsg{Name: ctlproto.EventReady})
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Errorf("WaitReady: %v", err)
+			}
+			done = true
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	m.mu.Lock()
+	m.ready = true
+	m.mu.Unlock()
+	if st, err := c.WaitReady(ctx); err != nil || !st.Ready {
+		t.Errorf("WaitReady when ready already: %+v, %v", st, err)
+	}
+	m.mu.Lock()
+	m.ready, m.phase = false, ctlproto.PhaseExited
+	m.mu.Unlock()
+	if _, err := c.WaitReady(ctx); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("WaitReady after the exit: %v; want an error", err)
 	}
 }
 
