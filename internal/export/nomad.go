@@ -82,7 +82,8 @@ func (n Nomad) Args() []string {
 
 // DriverArgs is the QEMU command line the qemu driver runs for this job
 // in taskDir (its monitor socket there), with the host ports Nomad chose
-// for the port labels: what drivers/qemu/driver.go's StartTask builds.
+// for the port labels: what drivers/qemu/driver.go's StartTask builds
+// before Nomad 1.11, which opens the same socket with -qmp instead.
 func (n Nomad) DriverArgs(taskDir string, hostPorts map[string]int) []string {
 	n = n.withDefaults()
 	args := []string{"qemu-system-x86_64",
