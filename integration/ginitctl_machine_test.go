@@ -166,8 +166,12 @@ func TestGinitctlPublish(t *testing.T) {
 	}
 }
 
-// keystroke is what a person types once the screen shows when.
-type keystroke struct{ when, keys string }
+// keystroke is what a person does once the screen shows when: types keys,
+// or resizes the window.
+type keystroke struct {
+	when, keys string
+	resize     *unix.Winsize
+}
 
 // terminalRun is a command run in a terminal of 33 rows and 101 columns:
 // what the screen showed, how it ended, and whether the terminal's modes
@@ -220,7 +224,12 @@ func runInTerminal(t *testing.T, argv []string, keys []keystroke) terminalRun {
 			t.Fatalf("terminal: %v after:\n%s", err, screen.String())
 		}
 		if strings.Contains(screen.String(), keys[0].when) {
-			if _, err := master.Write([]byte(keys[0].keys)); err != nil {
+			if keys[0].resize != nil {
+				err = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, keys[0].resize)
+			} else {
+				_, err = master.Write([]byte(keys[0].keys))
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			keys = keys[1:]
@@ -250,7 +259,8 @@ func runInTerminal(t *testing.T, argv []string, keys []keystroke) terminalRun {
 }
 
 // ginitctl run -it in a terminal, as a person runs it: the guest's console
-// has the terminal's size and TERM, a line typed with Enter (CR) reaches
+// has the terminal's size and TERM, and the new size when the window is
+// resized (SIGWINCH in the guest), a line typed with Enter (CR) reaches
 // the workload, Ctrl-C reaches it as SIGINT (status 130); ctrl-p ctrl-q
 // detach and leave the VM running; the terminal is back in its own modes
 // after each.
@@ -264,8 +274,9 @@ func TestGinitctlTerminal(t *testing.T) {
 	run := []string{ctl, "run", "--state", state, "--kernel", a.Kernel, "--initrd", a.Initrd}
 
 	got := runInTerminal(t, append(run, "--rm", "-it", "dir:"+root), []keystroke{
-		{"probe: type a line", "hello there\r"},
-		{"probe: waiting for Ctrl-C", "\x03"},
+		{when: "probe: type a line", resize: &unix.Winsize{Row: 50, Col: 160}},
+		{when: "probe: resized rows=50 cols=160", keys: "hello there\r"},
+		{when: "probe: waiting for Ctrl-C", keys: "\x03"},
 	})
 	var ee *exec.ExitError
 	if !errors.As(got.err, &ee) || ee.ExitCode() != 130 {
@@ -285,7 +296,7 @@ func TestGinitctlTerminal(t *testing.T) {
 	}
 
 	got = runInTerminal(t, append(run, "--name", "typed", "-it", "dir:"+root), []keystroke{
-		{"probe: type a line", "abc\x10\x11"},
+		{when: "probe: type a line", keys: "abc\x10\x11"},
 	})
 	if got.err != nil || !strings.Contains(got.screen, "ginitctl: detached; typed runs on") || !got.restored {
 		t.Errorf("ginitctl run -it, then ctrl-p ctrl-q: %v, terminal restored %v; want status 0 and a detached VM:\n%s", got.err, got.restored, got.screen)

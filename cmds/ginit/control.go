@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ginit-dev/ginit/internal/console"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
 	"github.com/ginit-dev/ginit/internal/ctlserver"
 	"github.com/ginit-dev/ginit/internal/imagespec"
@@ -137,6 +138,20 @@ func (c *control) SignalWorkload(sig syscall.Signal) error {
 		return errors.New("signal: the workload has not started")
 	}
 	proc.Signal(sig)
+	return nil
+}
+
+// ResizeConsole is ctlserver.Backend's: the size of the host's terminal
+// that shows the console, which the kernel passes on as SIGWINCH.
+func (cb controlBackend) ResizeConsole(size ctlproto.WinSize) error {
+	f, _, err := console.Open()
+	if err != nil {
+		return fmt.Errorf("resize: %w", err)
+	}
+	defer f.Close()
+	if err := unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: size.Rows, Col: size.Cols}); err != nil {
+		return fmt.Errorf("resize the console: %w", err)
+	}
 	return nil
 }
 

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/attach"
+	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/rundoc"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
@@ -123,8 +127,10 @@ func (f *machineFlags) typeInto(dir vmrun.VMDir, stdin *os.File) (*typing, error
 			conn.Close()
 			return nil, err
 		}
+		resized := make(chan struct{})
+		go passResizes(dir, stdin, resized)
 		var once sync.Once
-		t.restore = func() { once.Do(restore) }
+		t.restore = func() { once.Do(func() { close(resized); restore() }) }
 		in = attach.DetachOn(stdin, f.keys)
 	}
 	go func() {
@@ -151,5 +157,35 @@ func (t *typing) detach() <-chan struct{} {
 func (t *typing) done() {
 	if t != nil {
 		t.restore()
+	}
+}
+
+// resizeWait bounds telling the VM of a new window size: the control
+// channel takes one client at a time, and a resize is not worth a wait.
+const resizeWait = 2 * time.Second
+
+// passResizes tells the VM's console each new size of the terminal (on
+// SIGWINCH) through its control channel, until stop closes; the guest's
+// kernel passes it on to the workload as SIGWINCH.
+func passResizes(dir vmrun.VMDir, terminal *os.File, stop <-chan struct{}) {
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	defer signal.Stop(winch)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-winch:
+		}
+		rows, cols, ok := attach.Size(terminal)
+		if !ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), resizeWait)
+		if c, err := ctlclient.Dial(ctx, dir.Control()); err == nil {
+			_, _ = c.ResizeConsole(ctx, uint16(rows), uint16(cols))
+			c.Close()
+		}
+		cancel()
 	}
 }

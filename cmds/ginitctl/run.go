@@ -42,8 +42,8 @@ disk under the state directory (volumes/NAME), kept across runs; it starts
 empty (see ginitctl volume).
 
 With -it on a terminal, the terminal is raw while the VM runs: Ctrl-C and
-every other key go to the workload, and the detach keys (ctrl-p ctrl-q)
-leave the VM running. -p publishes through QEMU's user network, IPv4 only;
+every other key go to the workload, the window's size follows it, and the
+detach keys (ctrl-p ctrl-q) leave the VM running. -p publishes through QEMU's user network, IPv4 only;
 a host port in use fails the run before anything is made.
 `
 

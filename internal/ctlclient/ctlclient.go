@@ -201,6 +201,12 @@ func (c *Client) Signal(ctx context.Context, sig syscall.Signal) (ctlproto.Statu
 	return c.request(ctx, &ctlproto.Message{Type: ctlproto.Signal, Signal: int(sig)})
 }
 
+// ResizeConsole sets the console's window size, as a host terminal that
+// shows it was resized.
+func (c *Client) ResizeConsole(ctx context.Context, rows, cols uint16) (ctlproto.Status, error) {
+	return c.request(ctx, &ctlproto.Message{Type: ctlproto.Resize, Size: &ctlproto.WinSize{Rows: rows, Cols: cols}})
+}
+
 // WaitRunning waits until the workload has started, polling the status:
 // a machine still booting takes no exec. A workload that has ended is an
 // error.

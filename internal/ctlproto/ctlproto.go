@@ -62,7 +62,10 @@ const (
 	// Signal (host) sends Signal to an exec's process on its session, or,
 	// on a new session, to the workload; the latter is answered with status.
 	Signal Type = "signal"
-	// Resize (host) sets the window Size of an exec's terminal.
+	// Resize (host) sets the window Size of an exec's terminal on its
+	// session, or, on a new session, of the console, the workload's
+	// terminal (whose foreground gets SIGWINCH); the latter is answered
+	// with status.
 	Resize Type = "resize"
 	// Exit (guest) ends an exec's session with its status (128+signal
 	// when a signal killed it), and Error when the command did not start.

@@ -34,6 +34,9 @@ type Backend interface {
 	Exec(spec *ctlproto.ExecSpec, stdio [3]*os.File) (Process, error)
 	// SignalWorkload sends sig to the workload.
 	SignalWorkload(sig syscall.Signal) error
+	// ResizeConsole sets the console's window size: a terminal on the
+	// host shows it, resized.
+	ResizeConsole(size ctlproto.WinSize) error
 	// Stop asks the machine to stop, as its power button does.
 	Stop()
 }
@@ -189,7 +192,7 @@ func (s *Server) handle(m *ctlproto.Message) {
 		return
 	}
 	switch m.Type {
-	case ctlproto.StatusReq, ctlproto.Exec, ctlproto.Events, ctlproto.Stop, ctlproto.Signal:
+	case ctlproto.StatusReq, ctlproto.Exec, ctlproto.Events, ctlproto.Stop, ctlproto.Signal, ctlproto.Resize:
 	default:
 		s.refuse(m.Session, fmt.Errorf("%s: no such session", m.Type))
 		return
@@ -209,6 +212,12 @@ func (s *Server) handle(m *ctlproto.Message) {
 		s.sendStatus(gen, m.Session)
 	case ctlproto.Signal:
 		if err := s.backend.SignalWorkload(syscall.Signal(m.Signal)); err != nil {
+			s.refuse(m.Session, err)
+			return
+		}
+		s.sendStatus(gen, m.Session)
+	case ctlproto.Resize:
+		if err := s.backend.ResizeConsole(*m.Size); err != nil {
 			s.refuse(m.Session, err)
 			return
 		}

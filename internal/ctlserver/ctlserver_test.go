@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ type fakeMachine struct {
 	ready   bool
 	stopped int
 	signals []syscall.Signal
+	sizes   []ctlproto.WinSize
 	execs   []*ctlproto.ExecSpec
 	procs   []*hostProcess
 }
@@ -80,6 +82,13 @@ func (f *fakeMachine) Exec(spec *ctlproto.ExecSpec, stdio [3]*os.File) (Process,
 func (f *fakeMachine) SignalWorkload(sig syscall.Signal) error {
 	f.mu.Lock()
 	f.signals = append(f.signals, sig)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeMachine) ResizeConsole(size ctlproto.WinSize) error {
+	f.mu.Lock()
+	f.sizes = append(f.sizes, size)
 	f.mu.Unlock()
 	return nil
 }
@@ -336,6 +345,22 @@ func TestWaitReady(t *testing.T) {
 	m.mu.Unlock()
 	if _, err := c.WaitReady(ctx); err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Errorf("WaitReady after the exit: %v; want an error", err)
+	}
+}
+
+// A resize on a new session is the console's: a host terminal showing it
+// was resized.
+func TestResizeConsole(t *testing.T) {
+	m := &fakeMachine{phase: ctlproto.PhaseRunning}
+	conn, _ := serve(t, m)
+	c := connect(t, conn)
+	if st, err := c.ResizeConsole(context.Background(), 50, 160); err != nil || st.Phase != ctlproto.PhaseRunning {
+		t.Fatalf("ResizeConsole = %+v, %v; want the status", st, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if want := []ctlproto.WinSize{{Rows: 50, Cols: 160}}; !reflect.DeepEqual(m.sizes, want) {
+		t.Errorf("console sizes %v; want %v", m.sizes, want)
 	}
 }
 

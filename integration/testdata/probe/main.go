@@ -9,7 +9,7 @@
 //	probe stopwait PATH          wait for SIGTERM or SIGUSR1, write its name to PATH, exit 0
 //	probe daemon PATH SECS       exit 0 at once, leaving a child that writes PATH after SECS
 //	probe net                    print hostname, addresses, IPv4 routes, resolv.conf, hosts, hostname
-//	probe tty                    print the terminal's size and TERM, echo a line read, then wait to be killed
+//	probe tty                    print the terminal's size and TERM (and each new size), echo a line read, then wait to be killed
 package main
 
 import (
@@ -170,9 +170,19 @@ func stopWait(path string) {
 // TERM, a line typed and ended with Enter; then it waits, with SIGINT's
 // default action, for Ctrl-C.
 func ttyReport() {
-	var ws [4]uint16
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, 0, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws)))
-	fmt.Printf("probe: tty rows=%d cols=%d err=%v TERM=%s\n", ws[0], ws[1], errno, os.Getenv("TERM"))
+	size := func() string {
+		var ws [4]uint16
+		_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, 0, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws)))
+		return fmt.Sprintf("rows=%d cols=%d err=%v", ws[0], ws[1], errno)
+	}
+	fmt.Printf("probe: tty %s TERM=%s\n", size(), os.Getenv("TERM"))
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	go func() {
+		for range winch {
+			fmt.Printf("probe: resized %s\n", size())
+		}
+	}()
 	fmt.Println("probe: type a line")
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	fmt.Printf("probe: read %q %v\n", line, err)
