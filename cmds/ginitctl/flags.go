@@ -92,7 +92,11 @@ func parseNames(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, head 
 func eachVM(state vmrun.State, names []string, stderr io.Writer, do func(dir vmrun.VMDir) error) int {
 	status := 0
 	for _, name := range names {
-		if err := do(state.VM(name)); err != nil {
+		dir, err := state.Lookup(name)
+		if err == nil {
+			err = do(dir)
+		}
+		if err != nil {
 			status = fail(stderr, err)
 		}
 	}

@@ -28,7 +28,10 @@ func logsCmd(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 1 {
 		return fail(stderr, errWant("logs", "one NAME"))
 	}
-	dir := state.dir.VM(fs.Arg(0))
+	dir, err := state.dir.Lookup(fs.Arg(0))
+	if err != nil {
+		return fail(stderr, err)
+	}
 	console, err := dir.OpenConsole()
 	if err != nil {
 		return fail(stderr, err)

@@ -20,8 +20,12 @@ func superviseCmd(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 1 {
 		return fail(stderr, errWant(superviseName, "a NAME"))
 	}
+	dir, err := state.dir.Lookup(fs.Arg(0))
+	if err != nil {
+		return fail(stderr, err)
+	}
 	report := os.NewFile(3, "report")
-	if err := vmrun.Supervise(state.dir.VM(fs.Arg(0)), report); err != nil {
+	if err := vmrun.Supervise(dir, report); err != nil {
 		return fail(stderr, err)
 	}
 	return 0

@@ -24,8 +24,19 @@ func DefaultState() State {
 // VMs is the directory holding one directory per VM, by name.
 func (s State) VMs() string { return filepath.Join(string(s), "vms") }
 
-// VM is the directory of the VM called name.
+// VM is the directory of the VM called name, which the caller has
+// checked (CheckName): a name such as ../.. would lead out of vms/.
 func (s State) VM(name string) VMDir { return VMDir(filepath.Join(s.VMs(), name)) }
+
+// Lookup is the directory of the VM called name, a name as a person gave
+// it: one that CheckName refuses names no VM, and never a directory
+// outside vms/ (rm -f ../.. must not remove the state directory).
+func (s State) Lookup(name string) (VMDir, error) {
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	return s.VM(name), nil
+}
 
 // Images is the directory holding one directory per cached base disk, by
 // key.
