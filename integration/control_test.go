@@ -130,7 +130,7 @@ func (v *controlVM) dial(t *testing.T) *ctlclient.Client {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for {
-		c, err := ctlclient.Dial(ctx, v.sock)
+		c, err := ctlclient.DialFree(ctx, qemu.ControlSockets(v.sock))
 		if err == nil {
 			return c
 		}
@@ -252,6 +252,29 @@ func TestControlChannel(t *testing.T) {
 		}
 		if code, err := e.Wait(); code != 128+int(syscall.SIGTERM) || err != nil {
 			t.Errorf("SIGTERM: %d, %v; want %d", code, err, 128+int(syscall.SIGTERM))
+		}
+	})
+
+	t.Run("two clients at once, on two ports", func(t *testing.T) {
+		var out syncWriter
+		e, err := v.c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo first; exec sleep 1000"}}, nil, &out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.waitFor(t, "first")
+		other := v.dial(t) // the first port is taken: the next one
+		var out2 bytes.Buffer
+		e2, err := other.Exec(ctlproto.ExecSpec{Argv: []string{"echo", "second"}}, nil, &out2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, err := e2.Wait(); code != 0 || err != nil || out2.String() != "second\n" {
+			t.Errorf("exec on the second port while the first runs: %d, %v, %q", code, err, out2.String())
+		}
+		other.Close()
+		e.Signal(syscall.SIGKILL)
+		if code, _ := e.Wait(); code != 137 {
+			t.Errorf("the first exec: %d; want 137", code)
 		}
 	})
 

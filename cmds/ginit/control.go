@@ -33,7 +33,7 @@ type control struct {
 	work   workload.Process // what it runs as; execs take its env, dir and user
 	exit   *int
 	ready  bool
-	srv    *ctlserver.Server // nil until the port is open
+	srvs   []*ctlserver.Server // one per port, once open
 }
 
 func newControl() *control { return &control{phase: ctlproto.PhaseBooting} }
@@ -108,9 +108,9 @@ func (c *control) exited(status int) {
 func (c *control) publish(ev ctlproto.EventMsg) {
 	ev.MS = klog.Since().Milliseconds()
 	c.mu.Lock()
-	srv := c.srv
+	srvs := c.srvs
 	c.mu.Unlock()
-	if srv != nil {
+	for _, srv := range srvs {
 		srv.Publish(ev)
 	}
 }
@@ -223,8 +223,10 @@ func acceptsTCP(port int) bool {
 // modules loaded: the host names its ports a moment after the driver binds.
 const portWait = 3 * time.Second
 
-// startControl serves the control channel on the org.ginit.control port,
-// when the host gave the machine one, from goroutines of its own.
+// startControl serves the control channel on the org.ginit.control ports
+// (the first, and org.ginit.control.N beside it, so that several clients
+// can connect at once), when the host gave the machine one, from
+// goroutines of their own.
 func (s *system) startControl() {
 	log := s.b.log
 	go func() {
@@ -233,37 +235,50 @@ func (s *system) startControl() {
 				log.Errorf("control channel: panic: %v", r)
 			}
 		}()
-		dev := findPort("/sys/class/virtio-ports", ctlproto.PortName, portWait)
-		if dev == "" {
+		devs := findPorts("/sys/class/virtio-ports", ctlproto.PortName, portWait)
+		if len(devs) == 0 {
 			log.Debugf("no %s port: no control channel", ctlproto.PortName)
 			return
 		}
-		f, err := os.OpenFile(dev, os.O_RDWR, 0)
-		if err != nil {
-			log.Warnf("control channel: %v", err)
-			return
-		}
-		srv := ctlserver.New(controlBackend{s.b.ctl, s}, f, log.Infof)
-		s.b.ctl.mu.Lock()
-		s.b.ctl.srv = srv
-		s.b.ctl.mu.Unlock()
-		log.Infof("serving the control channel on %s (%s)", dev, ctlproto.PortName)
-		connected := notifyConnect(f)
-		for {
-			err := srv.Serve(f)
-			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		for _, dev := range devs {
+			f, err := os.OpenFile(dev, os.O_RDWR, 0)
+			if err != nil {
 				log.Warnf("control channel: %v", err)
-				time.Sleep(time.Second)
 				continue
 			}
-			// No host on the other end: reads end at once until one
-			// connects, which the port signals.
-			select {
-			case <-connected:
-			case <-time.After(hostPoll):
-			}
+			srv := ctlserver.New(controlBackend{s.b.ctl, s}, f, log.Infof)
+			s.b.ctl.mu.Lock()
+			s.b.ctl.srvs = append(s.b.ctl.srvs, srv)
+			s.b.ctl.mu.Unlock()
+			go servePort(srv, f, log)
+		}
+		log.Infof("serving the control channel on %d ports (%s)", len(devs), ctlproto.PortName)
+	}()
+}
+
+// servePort serves one port for good: a host connects, disconnects, and
+// the next one connects.
+func servePort(srv *ctlserver.Server, f *os.File, log *klog.Logger) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Errorf("control channel %s: panic: %v", f.Name(), r)
 		}
 	}()
+	connected := notifyConnect(f)
+	for {
+		err := srv.Serve(f)
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			log.Warnf("control channel %s: %v", f.Name(), err)
+			time.Sleep(time.Second)
+			continue
+		}
+		// No host on the other end: reads end at once until one
+		// connects, which the port signals.
+		select {
+		case <-connected:
+		case <-time.After(hostPoll):
+		}
+	}
 }
 
 // hostPoll is how often ginit looks for a host on the port when no signal
@@ -287,20 +302,24 @@ func notifyConnect(f *os.File) <-chan os.Signal {
 	return ch
 }
 
-// findPort returns the device of the virtio-serial port named name, as its
-// sysfs directory (under sysPorts) names it, waiting up to wait for it.
-func findPort(sysPorts, name string, wait time.Duration) string {
+// findPorts returns the devices of the virtio-serial ports named name and
+// name.N, as their sysfs directories (under sysPorts) name them, waiting
+// up to wait for the first.
+func findPorts(sysPorts, name string, wait time.Duration) []string {
 	deadline := time.Now().Add(wait)
+	var found []string
 	for {
 		dirs, _ := filepath.Glob(filepath.Join(sysPorts, "vport*"))
+		found = found[:0]
 		for _, d := range dirs {
 			b, err := os.ReadFile(filepath.Join(d, "name"))
-			if err == nil && strings.TrimSpace(string(b)) == name {
-				return filepath.Join("/dev", filepath.Base(d))
+			n := strings.TrimSpace(string(b))
+			if err == nil && (n == name || strings.HasPrefix(n, name+".")) {
+				found = append(found, filepath.Join("/dev", filepath.Base(d)))
 			}
 		}
-		if time.Now().After(deadline) {
-			return ""
+		if len(found) > 0 || time.Now().After(deadline) {
+			return found
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

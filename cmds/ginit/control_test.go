@@ -4,14 +4,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-// The port is found by its name in sysfs, whichever vport it is.
-func TestFindPort(t *testing.T) {
+// The ports are found by their names in sysfs, whichever vports they are.
+func TestFindPorts(t *testing.T) {
 	sys := t.TempDir()
-	for dir, name := range map[string]string{"vport0p1": "org.qemu.guest_agent.0\n", "vport1p1": "org.ginit.control\n", "vport1p2": ""} {
+	for dir, name := range map[string]string{"vport0p1": "org.qemu.guest_agent.0\n", "vport1p1": "org.ginit.control\n", "vport1p2": "", "vport1p3": "org.ginit.control.1\n", "vport1p4": "org.ginit.controller\n"} {
 		if err := os.MkdirAll(filepath.Join(sys, dir), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -19,11 +20,11 @@ func TestFindPort(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := findPort(sys, "org.ginit.control", 0); got != "/dev/vport1p1" {
-		t.Errorf("findPort = %q; want /dev/vport1p1", got)
+	if got := findPorts(sys, "org.ginit.control", 0); strings.Join(got, " ") != "/dev/vport1p1 /dev/vport1p3" {
+		t.Errorf("findPorts = %q; want /dev/vport1p1 /dev/vport1p3", got)
 	}
-	if got := findPort(sys, "org.other", 10*time.Millisecond); got != "" {
-		t.Errorf("findPort of a missing name = %q; want none", got)
+	if got := findPorts(sys, "org.other", 10*time.Millisecond); len(got) != 0 {
+		t.Errorf("findPorts of a missing name = %q; want none", got)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
+	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
@@ -76,9 +77,9 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), execWait)
 	hint := time.AfterFunc(5*time.Second, func() {
-		fmt.Fprintf(stderr, "ginitctl: waiting for VM %s's ginit on its control channel: booting, another exec using the channel, or an image without it\n", name)
+		fmt.Fprintf(stderr, "ginitctl: waiting for VM %s's ginit on its control channel: booting, other execs using every port, or an image without it\n", name)
 	})
-	c, err := ctlclient.Dial(ctx, sock)
+	c, err := ctlclient.DialFree(ctx, qemu.ControlSockets(sock))
 	if err == nil {
 		err = c.WaitRunning(ctx)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
+	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
@@ -26,7 +27,7 @@ func waitReady(dir vmrun.VMDir, sigs <-chan os.Signal) error {
 	var c *ctlclient.Client
 	var err error
 	for range 100 {
-		if c, err = ctlclient.Dial(ctx, dir.Control()); err == nil || errors.Is(err, ctlclient.ErrNoAnswer) {
+		if c, err = ctlclient.DialFree(ctx, qemu.ControlSockets(dir.Control())); err == nil || errors.Is(err, ctlclient.ErrNoAnswer) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

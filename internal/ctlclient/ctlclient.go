@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/ctlproto"
 )
@@ -33,6 +36,7 @@ type Client struct {
 	err      error         // why reading ended
 	done     chan struct{} // closed when reading ended
 	hello    chan int      // the guest's version
+	lock     *os.File      // DialFree's lock on the socket, held until Close
 }
 
 // Dial connects to the unix socket path (QEMU's chardev) and says hello,
@@ -48,6 +52,60 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		conn.Close()
 		return nil, fmt.Errorf("control channel %s: %w", path, err)
 	}
+	return c, nil
+}
+
+// DialFree connects to the first of a VM's control sockets that no other
+// ginitctl holds, waiting for the first one when all are taken: QEMU serves
+// each socket to one client at a time. A lock file beside each socket
+// (PATH.lock), held until Close, says it is taken. Sockets that do not
+// exist (a VM with fewer ports) are skipped.
+func DialFree(ctx context.Context, paths []string) (*Client, error) {
+	var lock *os.File
+	var path string
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		f, err := os.OpenFile(p+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("control channel lock: %w", err)
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			lock, path = f, p
+			break
+		}
+		f.Close()
+	}
+	if lock == nil {
+		if len(paths) == 0 {
+			return nil, errors.New("no control socket")
+		}
+		// All taken: wait for the first, as its own client would.
+		path = paths[0]
+		f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("control channel lock: %w", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- unix.Flock(int(f.Fd()), unix.LOCK_EX) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("control channel lock %s: %w", f.Name(), err)
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: every control socket is in use", ctx.Err())
+		}
+		lock = f
+	}
+	c, err := Dial(ctx, path)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	c.lock = lock
 	return c, nil
 }
 
@@ -80,7 +138,13 @@ func New(ctx context.Context, conn io.ReadWriteCloser) (*Client, error) {
 }
 
 // Close ends the connection; the guest hangs up its sessions.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	if c.lock != nil {
+		c.lock.Close()
+	}
+	return err
+}
 
 func (c *Client) read() {
 	dec := ctlproto.NewDecoder(c.conn)

@@ -218,15 +218,39 @@ func (vm VM) Args() []string {
 // esc escapes a value in QEMU's option syntax, which doubles a comma.
 func esc(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
-// ControlArgs are QEMU's arguments for ginit's control channel port
-// behind the unix socket path, which QEMU listens on without waiting for a
+// ControlPorts is how many control channel ports a machine gets: QEMU's
+// socket chardev serves one client at a time, so each port is one client
+// (an exec, a status query) at once.
+const ControlPorts = 4
+
+// ControlSockets are the unix sockets of the control ports whose first
+// socket is path: path, then path with "-1", "-2", ... before its extension.
+func ControlSockets(path string) []string {
+	ext := filepath.Ext(path)
+	socks := []string{path}
+	for i := 1; i < ControlPorts; i++ {
+		socks = append(socks, strings.TrimSuffix(path, ext)+"-"+strconv.Itoa(i)+ext)
+	}
+	return socks
+}
+
+// ControlArgs are QEMU's arguments for ginit's control channel ports
+// (org.ginit.control, org.ginit.control.1, ...) behind the unix sockets
+// ControlSockets(path) names, which QEMU listens on without waiting for a
 // client.
 func ControlArgs(path string) []string {
-	return []string{
-		"-device", "virtio-serial,id=ctlbus",
-		"-chardev", "socket,id=ctl,path=" + esc(path) + ",server=on,wait=off",
-		"-device", "virtserialport,bus=ctlbus.0,chardev=ctl,name=" + ctlproto.PortName,
+	args := []string{"-device", "virtio-serial,id=ctlbus"}
+	for i, sock := range ControlSockets(path) {
+		name := ctlproto.PortName
+		if i > 0 {
+			name += "." + strconv.Itoa(i)
+		}
+		id := "ctl" + strconv.Itoa(i)
+		args = append(args,
+			"-chardev", "socket,id="+id+",path="+esc(sock)+",server=on,wait=off",
+			"-device", "virtserialport,bus=ctlbus.0,chardev="+id+",name="+name)
 	}
+	return args
 }
 
 // pressPowerButton sends system_powerdown once stop closes, unless QEMU

@@ -68,7 +68,7 @@ const (
 	ConsoleLogFile  = "console.log"  // the serial console, written by QEMU
 	ConsoleSockFile = "console.sock" // the serial console, for a terminal to attach
 	QMPFile         = "qmp.sock"     // QEMU's QMP monitor
-	ControlFile     = "control.sock" // the control channel's virtio-serial port
+	ControlFile     = "control.sock" // the first control channel port (qemu.ControlSockets names the rest)
 	PIDFile         = "qemu.pid"     // QEMU's process id, written by QEMU
 	QEMULogFile     = "qemu.log"     // QEMU's own standard output and error
 	StatusFile      = "status.json"  // how the VM ended (Status), once it has
