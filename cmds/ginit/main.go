@@ -211,7 +211,7 @@ func (b *boot) sequence() ending {
 		var se *imagespec.StartError
 		if errors.As(err, &se) {
 			b.log.Errorf("entrypoint %v", err)
-			b.log.Infof("entrypoint exited with status %d", se.Code)
+			b.logExit(se.Code)
 			return exited(se.Code)
 		}
 		return failed(err)

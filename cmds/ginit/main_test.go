@@ -194,6 +194,7 @@ func TestBootEndings(t *testing.T) {
 	}{
 		{"workload exits 3", &fakeMachine{proc: newProcess(3)}, shutdown.PowerOff, 3, 0, "entrypoint exited with status 3"},
 		{"onexit=halt", &fakeMachine{cmdline: "ginit.onexit=halt", proc: newProcess(0)}, shutdown.Halt, 0, 0, ""},
+		{"quiet still prints the exit line", &fakeMachine{cmdline: "quiet", proc: newProcess(0)}, shutdown.PowerOff, 0, 0, "entrypoint exited with status 0"},
 		{"onexit=shell", &fakeMachine{cmdline: "ginit.onexit=shell", proc: newProcess(4)}, shutdown.PowerOff, 4, 1, "ginit.onexit=shell"},
 		{"early mounts fail: rescue shell", &fakeMachine{mountErr: errors.New("mount /proc: EPERM")}, shutdown.PowerOff, 125, 1, "boot failed: mount /proc: EPERM"},
 		{"root missing, onerror=reboot", &fakeMachine{cmdline: "ginit.onerror=reboot", rootErr: errors.New("root /dev/vdz: not found")}, shutdown.Reboot, 125, 0, "boot failed: root /dev/vdz: not found"},

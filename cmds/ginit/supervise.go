@@ -71,7 +71,7 @@ func (b *boot) runWorkload(p workload.Process, init initInfo, loadRest func()) e
 	b.m.afterStart(loadRest)
 	status, then := b.supervise(proc, stop)
 	b.ctl.exited(status)
-	b.log.Infof("entrypoint exited with status %d", status)
+	b.logExit(status)
 	if then != nil {
 		return endIn(*then, status)
 	}
@@ -121,6 +121,13 @@ func (s *system) quietKernelConsole() {
 	}
 }
 
+// logExit prints the workload's status as the one line hosts read off the
+// console (ginitctl, qemu.ExitLine): the only source of a status 0 they
+// trust, since QEMU failing on its own also exits as isa-debug-exit's 0.
+func (b *boot) logExit(status int) {
+	b.log.Statusf("entrypoint exited with status %d", status)
+}
+
 // startFailed reports an entrypoint that did not start and returns the
 // status a shell would give it.
 func (b *boot) startFailed(argv0 string, err error) int {
@@ -133,7 +140,7 @@ func (b *boot) startFailed(argv0 string, err error) int {
 		code = imagespec.ExitNotFound
 	}
 	b.log.Errorf("entrypoint %s: %v", argv0, err)
-	b.log.Infof("entrypoint exited with status %d", code)
+	b.logExit(code)
 	return code
 }
 

@@ -94,5 +94,10 @@ func (l *Logger) Warnf(format string, args ...any) { l.log(Warn, format, args...
 // Infof logs a step of the boot.
 func (l *Logger) Infof(format string, args ...any) { l.log(Info, format, args...) }
 
+// Statusf logs a line the host reads off the console (the workload's exit
+// status): printed whatever ConsoleLevel says, since a quiet boot must
+// still tell the host how the workload ended.
+func (l *Logger) Statusf(format string, args ...any) { l.log(0, format, args...) }
+
 // Debugf logs detail for ginit.debug.
 func (l *Logger) Debugf(format string, args ...any) { l.log(Debug, format, args...) }

@@ -99,8 +99,12 @@ func TestWorkloadStatus(t *testing.T) {
 		{"debug-exit", "booting", 7, false, 3, FromDebugExit},
 		{"poweroff, no line", "booting", 0, false, -1, ""},
 		{"QEMU killed", "booting", -1, false, -1, ""},
-		{"QEMU exit 1: isa-debug-exit 0", "booting", 1, false, 0, FromDebugExit},
+		{"debug-exit 125: a failed boot", "ginit: boot failed: no root", 251, false, 125, FromDebugExit},
+		// QEMU's exit 1 is isa-debug-exit's 0 and QEMU's own failures:
+		// without ginit's line it is no status, whatever the guest printed.
+		{"QEMU exit 1 after the guest printed", "booting\nhello\n", 1, false, -1, ""},
 		{"QEMU failed before the guest printed", "", 1, false, -1, ""},
+		{"QEMU exit 1 with ginit's line", "hello\n" + line(0), 1, false, 0, FromConsole},
 	} {
 		st, from := workloadStatus(tc.console, tc.qemu, tc.killed)
 		got := -1

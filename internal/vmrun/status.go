@@ -24,7 +24,8 @@ type Status struct {
 	// the guest stopped without ginit's exit line): the VM is dead.
 	Exit *int `json:"exit,omitempty"`
 	// From says where Exit came from: "console" (ginit's exit line, the
-	// full value), "isa-debug-exit" (QEMU's own status, 7 bits of it),
+	// full value), "isa-debug-exit" (QEMU's own status, 7 bits of it,
+	// never 0),
 	// "kill" (ginitctl kill, 137).
 	From    string    `json:"from,omitempty"`
 	QEMU    string    `json:"qemu"` // how QEMU ended, as Go's os/exec says it
@@ -40,11 +41,13 @@ const (
 )
 
 // workloadStatus is the workload's status from what the VM left: ginit's
-// exit line on the console, which has the full value; else, when kill
-// ended it, 137; else QEMU's isa-debug-exit status (exited is QEMU's exit
-// code, -1 when a signal ended it), but only from a guest that printed
-// something: QEMU's own failures (a locked disk, say) also exit 1, which
-// reads as isa-debug-exit's 0; else none.
+// exit line on the console, which has the full value and is the only
+// source of a 0; else, when kill ended it, 137; else a status from 1 up
+// that QEMU's isa-debug-exit carries (exited is QEMU's exit code, -1 when
+// a signal ended it). isa-debug-exit's 0 is QEMU's exit 1, which QEMU
+// also exits with when it fails on its own (a locked disk, a virtiofsd
+// gone), so it never counts: a QEMU failure must not read as success.
+// Else none.
 func workloadStatus(consoleTail string, exited int, killed bool) (*int, string) {
 	if st := qemu.ExitLine(consoleTail); st >= 0 {
 		return &st, FromConsole
@@ -53,7 +56,7 @@ func workloadStatus(consoleTail string, exited int, killed bool) (*int, string) 
 		st := ExitKilled
 		return &st, FromKill
 	}
-	if st := (qemu.Result{QEMUExit: exited}).DebugExitStatus(); exited > 0 && st >= 0 && consoleTail != "" {
+	if st := (qemu.Result{QEMUExit: exited}).DebugExitStatus(); st > 0 {
 		return &st, FromDebugExit
 	}
 	return nil, ""
