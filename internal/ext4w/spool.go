@@ -48,6 +48,7 @@ type Spool struct {
 	buf  []byte
 	hash bool
 	h    hash.Hash
+	fw   fileWriter
 }
 
 // NewSpool makes a spool in dir (os.TempDir() when empty). With hash set
@@ -62,7 +63,7 @@ func NewSpool(dir string, hashContents bool) (*Spool, error) {
 		f.Close()
 		return nil, fmt.Errorf("creating spool: %w", err)
 	}
-	s := &Spool{f: f, buf: make([]byte, 1<<20), hash: hashContents}
+	s := &Spool{f: f, buf: make([]byte, 1<<20), hash: hashContents, fw: fileWriter{block: new([BlockSize]byte)}}
 	s.w = &bufio{f: f, buf: make([]byte, 0, 4<<20)}
 	if hashContents {
 		s.h = sha256.New()
@@ -96,7 +97,9 @@ func (s *Spool) Add(r io.Reader, size int64) (Data, error) {
 		}
 		s.off += BlockSize - s.off%BlockSize
 	}
-	fw := &fileWriter{s: s, d: &d}
+	// One writer, and its block buffer, serves every file in turn.
+	fw := &s.fw
+	*fw = fileWriter{s: s, d: &d, block: fw.block}
 	if s.h != nil {
 		s.h.Reset()
 		fmt.Fprintf(s.h, "%d\n", size)
@@ -129,7 +132,7 @@ type fileWriter struct {
 	s     *Spool
 	d     *Data
 	pos   int64 // next byte of the file
-	block [BlockSize]byte
+	block *[BlockSize]byte
 	cur   int64 // the block in block, -1 for none
 	dirty bool
 }
