@@ -11,7 +11,7 @@
 //	nsguest serve                sleep until SIGTERM, as a long-running init
 //	nsguest reboot-once FILE     reboot(2) RESTART unless FILE exists (made first), else exit 0
 //	nsguest cat FILE             print FILE
-//	nsguest stubborn DURATION    sleep, ignoring SIGTERM
+//	nsguest stubborn DURATION    print "ready" once SIGTERM is ignored, then sleep
 package main
 
 import (
@@ -84,6 +84,7 @@ func main() {
 		os.Stdout.Write(b)
 	case "stubborn":
 		signal.Ignore(unix.SIGTERM)
+		fmt.Println("ready")
 		d, _ := time.ParseDuration(arg)
 		time.Sleep(d)
 	case "sleep":
