@@ -57,24 +57,7 @@ type controlVM struct {
 	done chan struct{}
 	res  qemu.Result
 	err  error
-	cons *consoleBuffer
-}
-
-type consoleBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (c *consoleBuffer) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.Write(p)
-}
-
-func (c *consoleBuffer) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.String()
+	cons *syncWriter
 }
 
 // bootControl boots disk with the control port in the background and
@@ -93,7 +76,7 @@ func bootControlPhase(t *testing.T, a Artifacts, disk, phase string) *controlVM 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	v := &controlVM{sock: filepath.Join(dir, "control.sock"), done: make(chan struct{}), cons: &consoleBuffer{}}
+	v := &controlVM{sock: filepath.Join(dir, "control.sock"), done: make(chan struct{}), cons: &syncWriter{}}
 	q := a.QEMU(VM{Disk: disk, NoNet: true, Timeout: 10 * time.Minute})
 	q.ControlSocket, q.Tee = v.sock, v.cons
 	ctx, cancel := context.WithCancel(context.Background())
@@ -422,13 +405,17 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // waitFor waits until the output holds want; the test's deadline bounds it.
 func (s *syncWriter) waitFor(t *testing.T, want string) {
 	t.Helper()
 	for {
-		s.mu.Lock()
-		got := s.b.String()
-		s.mu.Unlock()
+		got := s.String()
 		if strings.Contains(got, want) {
 			return
 		}

@@ -119,6 +119,22 @@ func (ss *session) hangUp() {
 	}
 }
 
+// started returns the command and its terminal's master, once it runs.
+func (ss *session) started() (Process, *os.File) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.proc, ss.master
+}
+
+// closeStdin ends the command's input, once; called from the reading
+// goroutine, the only one that sends on stdin.
+func (ss *session) closeStdin() {
+	if ss.stdinOK {
+		ss.stdinOK = false
+		close(ss.stdin)
+	}
+}
+
 // Serve reads messages from r until it fails, and returns its error (io.EOF
 // when the host disconnected). The sessions of the connection end with it.
 func (s *Server) Serve(r io.Reader) error {
@@ -151,10 +167,7 @@ func (s *Server) reset() {
 	s.mu.Unlock()
 	for _, ss := range old {
 		ss.hangUp()
-		if ss.stdinOK {
-			ss.stdinOK = false
-			close(ss.stdin)
-		}
+		ss.closeStdin()
 	}
 }
 
@@ -254,23 +267,16 @@ func (s *Server) onSession(ss *session, m *ctlproto.Message) {
 			s.fail(ss, fmt.Errorf("stdin: the command has not read %d messages", stdinQueue))
 		}
 	case ctlproto.EOF:
-		if ss.stdinOK {
-			ss.stdinOK = false
-			close(ss.stdin)
-		}
+		ss.closeStdin()
 	case ctlproto.Signal:
-		ss.mu.Lock()
-		p := ss.proc
-		ss.mu.Unlock()
+		p, _ := ss.started()
 		if p == nil {
 			s.fail(ss, errors.New("signal: the command has not started"))
 			return
 		}
 		_ = p.Signal(syscall.Signal(m.Signal))
 	case ctlproto.Resize:
-		ss.mu.Lock()
-		master := ss.master
-		ss.mu.Unlock()
+		_, master := ss.started()
 		if master == nil {
 			s.fail(ss, errors.New("resize: the exec has no terminal"))
 			return
@@ -315,10 +321,7 @@ func (s *Server) close(ss *session) {
 func (s *Server) fail(ss *session, err error) {
 	s.close(ss)
 	ss.hangUp()
-	if ss.stdinOK {
-		ss.stdinOK = false
-		close(ss.stdin)
-	}
+	ss.closeStdin()
 	s.send(ss.gen, &ctlproto.Message{Session: ss.id, Type: ctlproto.Error, Error: err.Error()})
 }
 
