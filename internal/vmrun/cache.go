@@ -63,7 +63,7 @@ func ImageKey(ctx context.Context, src imagesrc.Source) (string, imagesrc.Source
 		return k, imagesrc.Source{Kind: imagesrc.KindTar, Path: src.Path}, err
 	}
 	if err != nil {
-		return "", src, fmt.Errorf("image %s: %w", src, err)
+		return "", src, fmt.Errorf("image: %w", err) // ociimage's errors name the source
 	}
 	defer im.Close()
 	digest := im.Digest

@@ -120,6 +120,7 @@ func TestCreateBadInputLeavesNothing(t *testing.T) {
 		{"no qemu", []string{QEMUImg}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: initrd}, "qemu-system-x86_64 not found on PATH"},
 		{"no qemu-img", []string{QEMUSystem}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: initrd}, "qemu-img not found on PATH"},
 		{"no image", []string{QEMUSystem, QEMUImg}, Options{Image: "dir:" + filepath.Join(files, "missing"), Kernel: kernel, Initrd: initrd}, "missing: no such file"},
+		{"no archive", []string{QEMUSystem, QEMUImg}, Options{Image: "docker-archive:" + filepath.Join(files, "none.tar"), Kernel: kernel, Initrd: initrd}, "image: docker-archive:" + filepath.Join(files, "none.tar") + ": stat"},
 		{"bad source", nil, Options{Image: "nosuchkind:x y", Kernel: kernel, Initrd: initrd}, `source "nosuchkind:x y"`},
 		{"bad workdir", nil, Options{Image: "dir:" + root, Workdir: "rel"}, "workdir"},
 		{"bad name", []string{QEMUSystem, QEMUImg}, Options{Image: "dir:" + root, Kernel: kernel, Initrd: initrd, Name: "-x"}, `VM name "-x"`},
