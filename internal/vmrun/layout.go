@@ -69,7 +69,7 @@ const (
 	ConsoleSockFile = "console.sock" // the serial console, for a terminal to attach
 	QMPFile         = "qmp.sock"     // QEMU's QMP monitor
 	ControlFile     = "control.sock" // the first control channel port (qemu.ControlSockets names the rest)
-	PIDFile         = "qemu.pid"     // QEMU's process id, written by QEMU
+	PIDFile         = "qemu.pid"     // QEMU's process id, written by its supervisor as QEMU starts
 	QEMULogFile     = "qemu.log"     // QEMU's own standard output and error
 	StatusFile      = "status.json"  // how the VM ended (Status), once it has
 	KilledFile      = "killed"       // kill was asked for: no workload status will come
@@ -94,7 +94,7 @@ func (d VMDir) QMP() string { return d.path(QMPFile) }
 // Control is the control channel's socket.
 func (d VMDir) Control() string { return d.path(ControlFile) }
 
-// PID is the file QEMU writes its process id to.
+// PID is the file the supervisor writes QEMU's process id to.
 func (d VMDir) PID() string { return d.path(PIDFile) }
 
 // QEMULog is QEMU's own output: its errors.

@@ -58,8 +58,12 @@ func Supervise(dir VMDir, report io.Writer) error {
 		return err
 	}
 	started := time.Now().UTC()
+	// Without its pid no command can find the VM running: it does not run.
 	if err := os.WriteFile(dir.PID(), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
 		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		say("failed: " + err.Error())
+		return err
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
@@ -141,7 +145,7 @@ func Start(dir VMDir, super *exec.Cmd) (*Supervised, error) {
 		if why, ok := strings.CutPrefix(line, "failed: "); ok {
 			return nil, errors.New(why)
 		}
-		return nil, fmt.Errorf("supervisor ended before QEMU ran: %v", err)
+		return nil, fmt.Errorf("supervisor ended before QEMU ran: %w", err)
 	}
 	return s, nil
 }

@@ -166,7 +166,7 @@ func startVirtiofsd(sock, dir, logPath string) (stop func(), err error) {
 		select {
 		case err := <-exited:
 			msg, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("virtiofsd exited (%v): %s", err, bytes.TrimSpace(msg))
+			return nil, fmt.Errorf("virtiofsd exited (%w): %s", err, bytes.TrimSpace(msg))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
