@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -240,5 +241,27 @@ func TestFollow(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Follow = %v", err)
+	}
+}
+
+// A supervisor given a VM it cannot boot says why on its report, and
+// never indexes an empty QEMU command line.
+func TestSuperviseBadInfo(t *testing.T) {
+	s := State(t.TempDir())
+	for name, info := range map[string]string{"empty": `{"name":"empty"}`, "garbled": `{`, "none": ""} {
+		dir, err := s.reserve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info != "" {
+			if err := os.WriteFile(dir.Info(), []byte(info), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var report strings.Builder
+		err = Supervise(dir, &report)
+		if err == nil || !strings.HasPrefix(report.String(), "failed: ") || !strings.Contains(report.String(), InfoFile) {
+			t.Errorf("%s: Supervise = %v, report %q; want a failure naming %s", name, err, report.String(), InfoFile)
+		}
 	}
 }

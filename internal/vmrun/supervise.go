@@ -35,6 +35,9 @@ func Supervise(dir VMDir, report io.Writer) error {
 	}
 	say := func(line string) { _, _ = io.WriteString(report, line+"\n") }
 	info, err := dir.ReadInfo()
+	if err == nil && len(info.QEMU) == 0 {
+		err = fmt.Errorf("%s: no QEMU command line", dir.Info())
+	}
 	if err != nil {
 		say("failed: " + err.Error())
 		return err
