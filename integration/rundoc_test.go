@@ -65,18 +65,22 @@ func TestRunDocument(t *testing.T) {
 	}
 }
 
-// A bad run document is one console line naming the field, and the boot
-// goes on with the image's config.
+// A bad run document is one console line naming the field, never a value,
+// and a failed boot (status 125): the host asked for something ginit
+// cannot give, and running the image without it may be unsafe.
 func TestRunDocumentInvalid(t *testing.T) {
 	a := FindArtifacts(t)
 	root := probeRoot(t, a, map[string]any{"Entrypoint": []string{"/app/probe"}, "Cmd": []string{"args", "from the image"}})
 	disk := a.MakeDisk(t, root)
-	doc := writeRunDoc(t, `{"version":1,"cmd":["env"],"env":["X=hidden-value"],"volumes":[]}`)
-	res := a.Boot(t, VM{Disk: disk, NoNet: true, FwCfg: map[string]string{rundoc.FwCfgName: doc}})
-	wantConsole(t, res,
-		`ginit: ignoring the run document (fw_cfg opt/ginit/run): run document: unknown field "volumes"`,
-		`probe: arg[0]="from the image"`,
-		"ginit: entrypoint exited with status 0")
+	doc := writeRunDoc(t, `{"version":1,"cmd":["env"],"env":["X=hidden-value"],"no_such_field":[]}`)
+	res := a.Boot(t, VM{Disk: disk, NoNet: true, Append: "ginit.onerror=poweroff", FwCfg: map[string]string{rundoc.FwCfgName: doc}})
+	wantConsole(t, res, `run document (fw_cfg opt/ginit/run): run document: unknown field "no_such_field"`)
+	if strings.Contains(res.Console, `probe: arg[0]`) {
+		t.Errorf("the workload ran without the host's document:\n%s", res.Console)
+	}
+	if got := res.DebugExitStatus(); got != 125 {
+		t.Errorf("exit status = %d; want 125", got)
+	}
 	noPanic(t, res)
 	if strings.Contains(res.Console, "hidden-value") {
 		t.Errorf("console shows a value of the ignored document:\n%s", res.Console)

@@ -178,9 +178,13 @@ func (b *boot) sequence() ending {
 	b.m.startControl()
 
 	// 4b. The host's run document in fw_cfg: what to run, as the command
-	// line says it, but off /proc/cmdline. A bad one is ignored, as a bad
-	// kernel parameter is; its values are never logged.
-	b.readRunDocument()
+	// line says it, but off /proc/cmdline. A bad one fails the boot: unlike
+	// a bad kernel parameter, it may ask for what is unsafe to run without
+	// (a read-only root, a volume, a stop signal). Its values are never
+	// logged.
+	if err := b.readRunDocument(); err != nil {
+		return failed(err)
+	}
 
 	// 5. Network in the background; the root does not wait for it.
 	net := b.m.startNetwork(b.cfg)
@@ -235,24 +239,24 @@ func (b *boot) sequence() ending {
 	return b.runWorkload(proc, init, loadRest)
 }
 
-// readRunDocument reads and checks the host's run document into b.doc.
-func (b *boot) readRunDocument() {
+// readRunDocument reads and checks the host's run document into b.doc;
+// no document is not an error.
+func (b *boot) readRunDocument() error {
 	data, err := b.m.readRunDocument()
 	if err != nil {
-		b.log.Warnf("ignoring the run document (fw_cfg %s): %v", rundoc.FwCfgName, err)
-		return
+		return fmt.Errorf("run document (fw_cfg %s): %w", rundoc.FwCfgName, err)
 	}
 	if data == nil {
-		return
+		return nil
 	}
 	doc, err := rundoc.Parse(data)
 	if err != nil {
-		b.log.Warnf("ignoring the run document (fw_cfg %s): %v", rundoc.FwCfgName, err)
-		return
+		return fmt.Errorf("run document (fw_cfg %s): %w", rundoc.FwCfgName, err)
 	}
 	b.doc = doc
 	b.applyRunDocOnError()
 	b.log.Infof("run document read from fw_cfg %s (%d env entries)", rundoc.FwCfgName, len(doc.Env))
+	return nil
 }
 
 // hang is the end of the line when even reboot(2) failed: PID 1 must not

@@ -274,8 +274,8 @@ func TestBootStopSignals(t *testing.T) {
 }
 
 // The run document comes between the image and the command line; a bad
-// one is one warning that names the problem, never a value, and the boot
-// goes on without it.
+// one is one error that names the problem, never a value, and fails the
+// boot: it may ask for a read-only root or a volume.
 func TestBootRunDocument(t *testing.T) {
 	doc := []byte(`{"version":1,"env":["TOKEN=s3cret","X=doc"],"user":"app","stop_signal":"SIGUSR1"}`)
 	m, log := runBoot(t, &fakeMachine{cmdline: "ginit.env=X=cmdline", runDoc: doc, proc: newProcess(0)})
@@ -315,17 +315,18 @@ func TestBootRunDocument(t *testing.T) {
 		m    *fakeMachine
 		want string
 	}{
-		{"bad JSON", &fakeMachine{runDoc: []byte(`{"version":1,"env":["TOKEN=s3cret"],"volume":1}`)}, `ignoring the run document (fw_cfg opt/ginit/run): run document: unknown field "volume"`},
-		{"unreadable", &fakeMachine{runDocErr: errors.New("read: EIO")}, "ignoring the run document (fw_cfg opt/ginit/run): read: EIO"},
+		{"bad JSON", &fakeMachine{runDoc: []byte(`{"version":1,"env":["TOKEN=s3cret"],"volume":1}`)}, `run document (fw_cfg opt/ginit/run): run document: unknown field "volume"`},
+		{"unreadable", &fakeMachine{runDocErr: errors.New("read: EIO")}, "run document (fw_cfg opt/ginit/run): read: EIO"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.m.proc = newProcess(0)
+			tc.m.cmdline = "ginit.onerror=poweroff"
 			m, log := runBoot(t, tc.m)
-			if strings.Count(log, "ignoring the run document") != 1 || !strings.Contains(log, tc.want) || strings.Contains(log, "s3cret") {
+			if strings.Count(log, "run document (fw_cfg") != 1 || !strings.Contains(log, tc.want) || strings.Contains(log, "s3cret") {
 				t.Errorf("log %q; want one line %q and no value", log, tc.want)
 			}
-			if m.status != 0 || len(m.overrides) != 2 || m.overrides[0].Env != nil {
-				t.Errorf("status %d, overrides %+v; want 0 and an empty document override", m.status, m.overrides)
+			if m.status != exitBootFailed || slices.Contains(m.steps, "obtainRoot") {
+				t.Errorf("status %d, steps %q; want %d before the root", m.status, m.steps, exitBootFailed)
 			}
 		})
 	}
