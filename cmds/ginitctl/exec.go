@@ -68,10 +68,11 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 	name := fs.Arg(0)
 	spec.Argv = fs.Args()[1:]
 	spec.Env = vmrun.ExpandEnv(env, os.LookupEnv)
-	if err := vmrun.CheckName(name); err != nil {
+	vm, err := state.dir.Lookup(name)
+	if err != nil {
 		return fail(stderr, err)
 	}
-	sock := state.dir.VM(name).Control()
+	sock := vm.Control()
 	if _, err := os.Stat(sock); err != nil {
 		return fail(stderr, fmt.Errorf("exec: no VM %s with a control channel (%s): %w", name, sock, err))
 	}
