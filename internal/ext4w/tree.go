@@ -95,8 +95,8 @@ func (n *Node) Names() []string {
 type Tree struct {
 	Root  *Node
 	Spool *Spool
-	// Entries counts the tar entries read; Files the regular file bytes.
-	Entries int64
+	// Entries counts the tar entries read; Bytes the regular file bytes.
+	Entries int
 	Bytes   int64
 	// MaxMtime is the newest mtime in the tree (for a default time).
 	MaxMtime int64
@@ -290,53 +290,11 @@ func (t *Tree) touchPath(p string) {
 func (t *Tree) Apply(ctx context.Context, r io.Reader, layer bool) error {
 	t.touched = map[*Node]map[string]bool{}
 	t.layer = layer
-	var total int64
-	tr := tar.NewReader(r)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			if err == io.ErrUnexpectedEOF {
-				return fmt.Errorf("reading tar: truncated: %w", err)
-			}
-			return fmt.Errorf("reading tar: %w", err)
-		}
-		t.Entries++
-		if isRegular(hdr.Typeflag) {
-			total += hdr.Size
-			if t.opt.MaxBytes > 0 && (hdr.Size > t.opt.MaxBytes || total > t.opt.MaxBytes) {
-				return &rootfs.EntryError{Name: hdr.Name, Op: fmt.Sprintf("file of %d bytes", hdr.Size),
-					Err: fmt.Errorf("%w: %d bytes so far, limit %d", rootfs.ErrTooLarge, total, t.opt.MaxBytes)}
-			}
-		}
-		if layer {
-			if done, err := t.whiteout(hdr); done || err != nil {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		if err := t.entry(hdr, tr); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("reading tar: truncated: %w", err)
-			}
-			return err
-		}
+	var whiteout func(*tar.Header) (bool, error)
+	if layer {
+		whiteout = t.whiteout
 	}
-}
-
-func isRegular(typ byte) bool {
-	switch typ {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
-		return true
-	}
-	return false
+	return rootfs.ReadTar(ctx, r, t.opt.MaxBytes, &t.Entries, whiteout, t.entry)
 }
 
 // whiteout applies a whiteout entry of a layer and reports whether hdr

@@ -144,6 +144,21 @@ func ExtractWith(ctx context.Context, r io.Reader, root string, opt Options) (*R
 func (x *Extractor) Apply(ctx context.Context, r io.Reader, layer bool) error {
 	x.touched = map[string]bool{}
 	x.layer = layer
+	var whiteout func(*tar.Header) (bool, error)
+	if layer {
+		whiteout = x.whiteout
+	}
+	return ReadTar(ctx, r, x.opt.MaxBytes, &x.res.Entries, whiteout, x.entry)
+}
+
+// ReadTar reads one tar stream for a writer of the flattened tree (this
+// package's Extractor, the ext4 writer): it counts the entries into
+// *entries, stops at maxBytes of regular files (0: no limit), gives each
+// entry to whiteout first when that is set (an image layer; it reports
+// whether the entry was a whiteout) and otherwise to entry, and names a
+// cut-off stream as truncated.
+func ReadTar(ctx context.Context, r io.Reader, maxBytes int64, entries *int,
+	whiteout func(*tar.Header) (bool, error), entry func(*tar.Header, io.Reader) error) error {
 	var total int64
 	tr := tar.NewReader(r)
 	for {
@@ -160,23 +175,23 @@ func (x *Extractor) Apply(ctx context.Context, r io.Reader, layer bool) error {
 			}
 			return fmt.Errorf("reading tar: %w", err)
 		}
-		x.res.Entries++
+		*entries++
 		if isRegular(hdr.Typeflag) {
 			total += hdr.Size
-			if x.opt.MaxBytes > 0 && (hdr.Size > x.opt.MaxBytes || total > x.opt.MaxBytes) {
+			if maxBytes > 0 && (hdr.Size > maxBytes || total > maxBytes) {
 				return &EntryError{Name: hdr.Name, Op: fmt.Sprintf("file of %d bytes", hdr.Size),
-					Err: fmt.Errorf("%w: %d bytes so far, limit %d", ErrTooLarge, total, x.opt.MaxBytes)}
+					Err: fmt.Errorf("%w: %d bytes so far, limit %d", ErrTooLarge, total, maxBytes)}
 			}
 		}
-		if layer {
-			if done, err := x.whiteout(hdr); done || err != nil {
+		if whiteout != nil {
+			if done, err := whiteout(hdr); done || err != nil {
 				if err != nil {
 					return err
 				}
 				continue
 			}
 		}
-		if err := x.entry(hdr, tr); err != nil {
+		if err := entry(hdr, tr); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("reading tar: truncated: %w", err)
 			}
