@@ -53,14 +53,14 @@ var slaacLine = regexp.MustCompile(`ginit: eth0: IPv6 \S+ usable, by SLAAC \((\d
 
 var raLine = regexp.MustCompile(`ginit: eth0: router advertisement .* \((\d+) ms after the link appeared\)`)
 
-// QEMU's user network advertises fec0::/64: a workload that starts within
-// ginit.netwait sees a usable SLAAC address in it (not tentative) beside
-// its IPv4 lease.
+// QEMU's user network advertises fec0::/64: the workload starts with its
+// IPv4 lease, without waiting for IPv6, and a workload that waits for it
+// sees a usable SLAAC address in it (not tentative).
 func TestNetworkIPv6(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
 	disk := netDisk(t, a)
-	res := a.Boot(t, VM{Disk: disk, Append: `entrypoint="/app/probe net"`, NetOptions: "ipv4=on,ipv6=on"})
+	res := a.Boot(t, VM{Disk: disk, Append: `entrypoint="/app/probe net6"`, NetOptions: "ipv4=on,ipv6=on"})
 	wantClean(t, res,
 		"probe: addr eth0 10.0.2.15/24",
 		"probe: inet6 eth0 fe80::5054:ff:fe12:3456/64 link usable",

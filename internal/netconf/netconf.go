@@ -8,8 +8,8 @@
 // /etc/hostname as bind mounts of files kept under /run/ginit, so renewals
 // show through and the disk is not changed.
 //
-// Nothing here blocks the boot: Up returns at once, and WaitFirst bounds
-// the wait for the first lease and, where a router answers, for IPv6.
+// Nothing here blocks the boot: Up returns at once, WaitFirst bounds the
+// wait for the first lease, and IPv6 comes in the background.
 //
 // The files: watch.go follows the links, link.go holds a link's state and
 // its carrier, v4.go and v6.go run the DHCPv4, router advertisement and
@@ -191,45 +191,33 @@ func (n *Network) signalFirst() {
 }
 
 // WaitFirst waits until a link is configured (a lease, or a static
-// address) and then, on links where a router answers, until their IPv6
-// addresses are usable too, all within timeout. It says whether a link was
-// configured; IPv6 still missing at the end is logged, not failed. With no
-// link to configure it returns true at once: there is nothing to wait for.
+// address), within timeout, and says whether one was. With no link to
+// configure it returns true at once: there is nothing to wait for. IPv6 is
+// not waited for: routers answer a second or more after the link appears,
+// and the addresses they promise come while the workload runs, as they
+// would on any host that just booted.
 func (n *Network) WaitFirst(timeout time.Duration) bool {
 	if n == nil {
 		return true
 	}
-	deadline := time.Now().Add(timeout)
 	n.mu.Lock()
 	expect := n.expect
 	n.mu.Unlock()
 	select {
 	case <-n.first:
+		return true
 	default:
 		if expect == 0 {
 			return true
 		}
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		select {
-		case <-n.first:
-		case <-t.C:
-			return false
-		}
 	}
-	for {
-		n.mu.Lock()
-		pending := n.v6PendingLocked(time.Now())
-		n.mu.Unlock()
-		if pending == "" {
-			return true
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			n.log.Infof("%s: IPv6 not configured within the wait; going on without", pending)
-			return true
-		}
-		time.Sleep(min(left, v6Poll))
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-n.first:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

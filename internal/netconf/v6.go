@@ -3,7 +3,6 @@ package netconf
 import (
 	"net/netip"
 	"slices"
-	"sort"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,22 +23,8 @@ const (
 	v6Watch = 30 * time.Second      // how long for them at most
 )
 
-// v6PendingLocked names a link whose IPv6 configuration is still to come,
-// or returns "".
-func (n *Network) v6PendingLocked(now time.Time) string {
-	idx := make([]int, 0, len(n.links))
-	for i := range n.links {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
-	for _, i := range idx {
-		if lk := n.links[i]; lk.v6PendingLocked(now) {
-			return lk.name
-		}
-	}
-	return ""
-}
-
+// v6PendingLocked says whether the link's IPv6 configuration is still to
+// come.
 func (lk *link) v6PendingLocked(now time.Time) bool {
 	if lk.ra == nil || !lk.started || lk.stopped {
 		return false

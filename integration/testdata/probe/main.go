@@ -9,6 +9,7 @@
 //	probe stopwait PATH          wait for SIGTERM or SIGUSR1, write its name to PATH, exit 0
 //	probe daemon PATH SECS       exit 0 at once, leaving a child that writes PATH after SECS
 //	probe net                    print hostname, addresses, IPv4 routes, resolv.conf, hosts, hostname
+//	probe net6                   the same, once a usable IPv6 address beyond link-local appears (10 s at most)
 //	probe tty                    print the terminal's size and TERM (and each new size), echo a line read, then wait to be killed
 package main
 
@@ -140,6 +141,9 @@ func main() {
 		time.Sleep(time.Duration(secs) * time.Second)
 		_ = os.WriteFile(arg(2), []byte("written by the daemon\n"), 0o644)
 	case "net":
+		netReport()
+	case "net6":
+		waitInet6(10 * time.Second)
 		netReport()
 	case "tty":
 		ttyReport()

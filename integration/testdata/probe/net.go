@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // netReport prints what the workload sees of the network: hostname, each
@@ -57,6 +58,25 @@ func hexIP(s string) net.IP {
 	ip := make(net.IP, 4)
 	binary.LittleEndian.PutUint32(ip, uint32(v))
 	return ip
+}
+
+// waitInet6 waits until an IPv6 address beyond link-local is usable, as a
+// workload that needs IPv6 waits for it: ginit starts the workload once
+// IPv4 has its lease.
+func waitInet6(limit time.Duration) {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile("/proc/net/if_inet6")
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 6 || f[3] == "20" || f[3] == "10" {
+				continue // link or host scope
+			}
+			flags, _ := strconv.ParseUint(f[4], 16, 8)
+			if flags&0x08 == 0 && (flags&0x40 == 0 || flags&0x04 != 0) {
+				return
+			}
+		}
+	}
 }
 
 // inet6Report prints each IPv6 address as "probe: inet6 LINK ADDR/LEN
