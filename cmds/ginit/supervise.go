@@ -2,8 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -199,9 +202,17 @@ func (s *system) startWorkload(p workload.Process, init initInfo) (process, erro
 	return c, nil
 }
 
+// restGrace is how long the drivers the workload does not wait for load at
+// idle priority before they compete for the CPU like anything else, so that
+// a busy workload cannot keep the power button dead.
+const restGrace = time.Second
+
 // afterStart loads the drivers the workload does not wait for, then
 // watches the power button, which from then on stops the machine as SIGPWR
-// does; and starts the console shell of ginit.shell=1.
+// does; and starts the console shell of ginit.shell=1. The drivers load at
+// idle priority for restGrace: signed modules take a CPU's time under
+// emulation, and on one CPU they held the workload's first line back by a
+// fifth of a second.
 func (s *system) afterStart(loadRest func()) {
 	log := s.b.log
 	go func() {
@@ -210,17 +221,52 @@ func (s *system) afterStart(loadRest func()) {
 				log.Errorf("loading modules: panic: %v", r)
 			}
 		}()
+		// The priority is this thread's; locked, the thread ends with
+		// the goroutine and takes its priority along.
+		runtime.LockOSThread()
+		done := idleFor(restGrace, func(err error) { log.Debugf("driver loading priority: %v", err) })
 		loadRest()
 		devs := powerbtn.Watch(func() {
 			log.Infof("power button pressed")
 			_ = unix.Kill(1, unix.SIGPWR)
 		}, func(err error) { log.Debugf("%v", err) })
+		done()
 		if len(devs) > 0 {
 			log.Debugf("watching the power button (%s)", strings.Join(devs, " "))
 		}
 	}()
 	if s.b.cfg.Shell {
 		s.startShell()
+	}
+}
+
+// idleFor puts the calling thread under SCHED_IDLE, where it runs only when
+// nothing else wants the CPU, and back under SCHED_NORMAL after d unless
+// done was called first. The caller keeps its goroutine locked to the
+// thread.
+func idleFor(d time.Duration, report func(error)) (done func()) {
+	tid := unix.Gettid()
+	set := func(policy uint32) {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: policy}
+		if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
+			report(fmt.Errorf("sched_setattr(%d, policy %d): %w", tid, policy, err))
+		}
+	}
+	set(unix.SCHED_IDLE)
+	var mu sync.Mutex
+	finished := false
+	t := time.AfterFunc(d, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !finished { // the thread is still there
+			set(unix.SCHED_NORMAL)
+		}
+	})
+	return func() {
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+		t.Stop()
 	}
 }
 

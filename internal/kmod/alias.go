@@ -196,6 +196,11 @@ type ColdplugResult struct {
 // onBus picks the buses this pass serves (nil: all), so the disk and
 // network drivers can load before the rest.
 func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string, onBus func(bus string) bool) ColdplugResult {
+	return l.coldplug(sys, aliases, extra, onBus, l.LoadAll)
+}
+
+// coldplug is Coldplug, loading each round's modules with load.
+func (l *Loader) coldplug(sys string, aliases []Alias, extra []string, onBus func(bus string) bool, load func([]string) []error) ColdplugResult {
 	var res ColdplugResult
 	tried := map[string]bool{}
 	next := []string{}
@@ -221,7 +226,7 @@ func (l *Loader) Coldplug(sys string, aliases []Alias, extra []string, onBus fun
 			current = true
 			break
 		}
-		res.Errors = append(res.Errors, l.LoadAll(next)...)
+		res.Errors = append(res.Errors, load(next)...)
 		next = nil
 	}
 	if !current {

@@ -200,6 +200,20 @@ func (l *Loader) LoadAll(names []string) []error {
 	return out
 }
 
+// LoadInOrder loads the named modules one after the other in the calling
+// goroutine, each after its dependencies, and returns one error per module
+// that failed: finit_module(2) runs in the caller's thread, so the thread's
+// scheduling priority applies to the work.
+func (l *Loader) LoadInOrder(names []string) []error {
+	var out []error
+	for _, name := range names {
+		if err := l.Load(name); err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
 // Has says whether the module is in modules.dep or built in.
 func (l *Loader) Has(name string) bool {
 	name = Name(name)

@@ -75,6 +75,31 @@ func TestLoadOrder(t *testing.T) {
 	}
 }
 
+// LoadInOrder loads in the order given, dependencies first, and goes on
+// past a module that fails.
+func TestLoadInOrder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLoader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	l.insert = func(path string) error {
+		order = append(order, Name(path))
+		return nil
+	}
+	errs := l.LoadInOrder([]string{"virtio_blk", "nosuch", "failover"})
+	if want := []string{"virtio_ring", "virtio", "virtio_blk", "failover"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("LoadInOrder order = %q; want %q", order, want)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], ErrNotFound) {
+		t.Errorf("LoadInOrder errors = %v; want one ErrNotFound for nosuch", errs)
+	}
+}
+
 // A host's second archive adds modules through ExtraDep; they may need the
 // image's.
 func TestExtraDep(t *testing.T) {

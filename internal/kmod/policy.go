@@ -64,9 +64,12 @@ func (p *Policy) Boot() ColdplugResult {
 	return p.loader.Coldplug(p.sys, p.aliases, p.always, BootBus)
 }
 
-// Rest loads the drivers of every other device (input, buttons, sensors).
+// Rest loads the drivers of every other device (input, buttons, sensors),
+// one at a time in the calling goroutine: nothing waits for them, and a
+// caller that lowers its thread's priority keeps them off the workload's
+// CPU.
 func (p *Policy) Rest() ColdplugResult {
-	return p.loader.Coldplug(p.sys, p.aliases, nil, func(bus string) bool { return !BootBus(bus) })
+	return p.loader.coldplug(p.sys, p.aliases, nil, func(bus string) bool { return !BootBus(bus) }, p.loader.LoadInOrder)
 }
 
 // Loaded lists the modules loaded so far.
