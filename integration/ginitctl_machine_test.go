@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -304,5 +305,72 @@ func TestGinitctlTerminal(t *testing.T) {
 	out, err := exec.Command(ctl, "stop", "--state", state, "typed").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "typed: exited") {
 		t.Errorf("ginitctl stop typed after the detach: %v, %q; want the VM running until then", err, out)
+	}
+}
+
+// run -d --wait-ready returns only once the image's ExposedPorts accept
+// connections, so the first request to the published port succeeds; ps
+// and inspect show the guest's own status from the control channel; stop
+// goes through the channel, delivers the image's StopSignal and prints
+// the workload's status.
+func TestGinitctlWaitReadyAndStop(t *testing.T) {
+	a := FindArtifacts(t)
+	testenv.NeedTools(t, "mkfs.ext4", "debugfs")
+	tmp := t.TempDir()
+	c := ctl{bin: a.buildGinitctl(t, tmp), state: filepath.Join(tmp, "state"), a: a}
+	image := a.helloImage(t)
+	port := strconv.Itoa(freePort(t))
+	out, errOut, code := c.run(t, "run", "-d", "--wait-ready", "--name", "web", "-p", "127.0.0.1:"+port+":8080", image)
+	if code != 0 || out != "web\n" {
+		t.Fatalf("run -d --wait-ready = %d, %q, %q; want 0 and the name", code, out, errOut)
+	}
+	defer c.run(t, "rm", "-f", "web")
+	// Once: ready means the server answers now, with no retry.
+	client := http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + port + "/")
+	if err != nil {
+		t.Fatalf("GET right after run -d --wait-ready: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `greeting "hello-from-the-image"`) {
+		t.Errorf("GET right after run -d --wait-ready = %s, %q", resp.Status, body)
+	}
+
+	if out, _, _ := c.run(t, "ps"); !regexp.MustCompile(`(?m)^web\s.*\srunning \(ready\)\s`).MatchString(out) {
+		t.Errorf("ps of a ready VM:\n%s", out)
+	}
+	out, errOut, code = c.run(t, "inspect", "web")
+	var inspected []struct {
+		State struct {
+			Phase string `json:"phase"`
+			Guest *struct {
+				Phase string `json:"phase"`
+				Pid   int    `json:"pid"`
+				Ready bool   `json:"ready"`
+				Boot  []struct {
+					Name string `json:"name"`
+				} `json:"boot"`
+			} `json:"guest"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(out), &inspected); err != nil || code != 0 || len(inspected) != 1 {
+		t.Fatalf("inspect web = %d, %v:\n%s%s", code, err, out, errOut)
+	}
+	if g := inspected[0].State.Guest; g == nil || g.Phase != "running" || g.Pid <= 0 || !g.Ready || len(g.Boot) == 0 {
+		t.Errorf("inspect web: guest %+v; want running, ready, its pid and boot phases:\n%s", g, out)
+	}
+	if errOut != "" {
+		t.Errorf("inspect web said %q; want nothing (the channel answers)", errOut)
+	}
+
+	if out, errOut, code := c.run(t, "stop", "web"); code != 0 || out != "web: exited (0)\n" {
+		t.Errorf("stop web = %d, %q, %q; want the server's 0", code, out, errOut)
+	}
+	logs, _, _ := c.run(t, "logs", "web")
+	for _, want := range []string{"control channel: stop requested", "sending SIGTERM to the workload", "hello-server: stopping"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -13,8 +14,12 @@ import (
 const psHead = `Usage: ginitctl ps [flags]
 
 Lists the running VMs, newest first, as docker ps lists containers: name,
-image, status (running, exited (N) with the workload's status, dead when
-QEMU ended without one, created before QEMU starts), ports and uptime.
+image, status, ports and uptime. A running VM's status says where its
+workload is, as its ginit reports it on the control channel: running
+(booting), (starting), (started), (ready), (stopping), or (exited N) while
+the machine shuts down; plain running when the channel does not answer (an
+image without it). An ended VM is exited (N) with the workload's status,
+dead when QEMU ended without one; created is before QEMU starts.
 
 Example:
   ginitctl ps -a
@@ -34,12 +39,25 @@ func psCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	// Each running VM's ginit is asked at once: a VM that does not answer
+	// costs GuestWait, not GuestWait per VM.
+	lives := make([]vmrun.Live, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	for i, d := range dirs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lives[i], _, errs[i] = d.LiveGuest(vmrun.GuestWait)
+		}()
+	}
+	wg.Wait()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tPORTS\tUPTIME")
 	now := time.Now()
-	for _, d := range dirs {
-		l, err := d.Live()
-		if err != nil || (l.Over() && !*all) {
+	for i, d := range dirs {
+		l := lives[i]
+		if errs[i] != nil || (l.Over() && !*all) {
 			continue
 		}
 		info, _ := d.ReadInfo()

@@ -10,10 +10,12 @@ import (
 
 const stopHead = `Usage: ginitctl stop [flags] NAME...
 
-Stops VMs as their power button does (QMP system_powerdown): ginit gives
-the workload its StopSignal, SIGKILL after the run's --stop-timeout, and
-powers off. QEMU is killed when the VM is still up after -t. Prints each
-VM's status.
+Stops VMs as their power button does: ginit gives the workload its
+StopSignal, SIGKILL after the run's --stop-timeout, and powers off. The
+request goes over ginit's control channel, which reports the workload's
+status as it exits; a VM whose channel does not answer (an image without
+it) gets QEMU's power button (QMP system_powerdown). QEMU is killed when
+the VM is still up after -t. Prints each VM's status.
 
 Example:
   ginitctl stop -t 60 web
@@ -39,6 +41,8 @@ func stopCmd(args []string, stdout, stderr io.Writer) int {
 		switch {
 		case err != nil:
 			return err
+		case removed && l.Exit != nil:
+			fmt.Fprintf(stdout, "%s: %s, removed (--rm)\n", dir.Name(), l)
 		case removed:
 			fmt.Fprintf(stdout, "%s: stopped and removed (--rm)\n", dir.Name())
 		default:

@@ -61,6 +61,20 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 // (PATH.lock), held until Close, says it is taken. Sockets that do not
 // exist (a VM with fewer ports) are skipped.
 func DialFree(ctx context.Context, paths []string) (*Client, error) {
+	return dialFree(ctx, paths, true)
+}
+
+// ErrBusy is a VM whose control sockets are all held by other clients.
+var ErrBusy = errors.New("every control socket is in use")
+
+// DialIdle is DialFree that does not wait: with every socket taken it
+// returns ErrBusy at once, for a quick look (ps) that must not queue
+// behind long execs.
+func DialIdle(ctx context.Context, paths []string) (*Client, error) {
+	return dialFree(ctx, paths, false)
+}
+
+func dialFree(ctx context.Context, paths []string, wait bool) (*Client, error) {
 	var lock *os.File
 	var path string
 	for _, p := range paths {
@@ -81,6 +95,9 @@ func DialFree(ctx context.Context, paths []string) (*Client, error) {
 		if len(paths) == 0 {
 			return nil, errors.New("no control socket")
 		}
+		if !wait {
+			return nil, ErrBusy
+		}
 		// All taken: wait for the first, as its own client would.
 		path = paths[0]
 		f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
@@ -96,7 +113,7 @@ func DialFree(ctx context.Context, paths []string) (*Client, error) {
 				return nil, fmt.Errorf("control channel lock %s: %w", f.Name(), err)
 			}
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: every control socket is in use", ctx.Err())
+			return nil, fmt.Errorf("%w: %w", ctx.Err(), ErrBusy)
 		}
 		lock = f
 	}
@@ -258,6 +275,34 @@ func (c *Client) Status(ctx context.Context) (ctlproto.Status, error) {
 // at the time.
 func (c *Client) Stop(ctx context.Context) (ctlproto.Status, error) {
 	return c.request(ctx, &ctlproto.Message{Type: ctlproto.Stop})
+}
+
+// StopWait stops the machine as its power button does and waits for the
+// workload's exited event; it returns the status then, with Exit set. A
+// workload that has ended already gives its status at once. A machine
+// still booting refuses the stop (an error).
+func (c *Client) StopWait(ctx context.Context) (ctlproto.Status, error) {
+	var last ctlproto.Status
+	err := c.events(ctx, func(st *ctlproto.Status, ev *ctlproto.EventMsg) error {
+		switch {
+		case st != nil:
+			last = *st
+			if st.Phase != ctlproto.PhaseExited {
+				if _, err := c.Stop(ctx); err != nil {
+					return err
+				}
+			}
+		case ev.Name == ctlproto.EventExited:
+			last.Phase, last.Exit = ctlproto.PhaseExited, ev.Exit
+		case ev.Name == ctlproto.EventStopping:
+			last.Phase = ctlproto.PhaseStopping
+		}
+		return nil
+	})
+	if err == nil && last.Exit == nil {
+		err = errors.New("stop: the workload's status did not come")
+	}
+	return last, err
 }
 
 // Signal sends sig to the workload.

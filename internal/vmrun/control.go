@@ -48,21 +48,29 @@ func (dir VMDir) Kill() error {
 	return nil
 }
 
-// Stop stops the VM as its power button does and kills QEMU when the VM
-// is still up after grace; it returns once the VM's status is known.
-// removed says the VM removed itself (--rm) as it ended.
+// Stop stops the VM as its power button does, through its ginit's control
+// channel (which reports the workload's status as it exits), or with the
+// power button itself (QMP system_powerdown) when the channel does not
+// answer; it kills QEMU when the VM is still up after grace, and returns
+// once the VM's status is known. removed says the VM removed itself
+// (--rm) as it ended; l then has the status the channel reported.
 func (dir VMDir) Stop(grace time.Duration) (l Live, removed bool, err error) {
 	l, err = dir.Live()
 	if err != nil || l.Phase != Running {
 		return l, false, err
 	}
-	// A failed press (the monitor gone as QEMU ended) leaves the kill.
-	_ = dir.PowerButton()
 	deadline := time.Now().Add(grace)
+	accepted, exit := dir.stopByChannel(deadline)
+	if !accepted {
+		// A failed press (the monitor gone as QEMU ended) leaves the kill.
+		_ = dir.PowerButton()
+	}
 	for l.Phase == Running && time.Now().Before(deadline) {
-		time.Sleep(pollEvery)
 		if l, err = dir.Live(); err != nil {
-			return l, true, nil
+			return Live{Phase: Exited, Exit: exit}, true, nil
+		}
+		if l.Phase == Running {
+			time.Sleep(pollEvery)
 		}
 	}
 	if l.Phase == Running {
@@ -70,7 +78,11 @@ func (dir VMDir) Stop(grace time.Duration) (l Live, removed bool, err error) {
 			return l, false, err
 		}
 	}
-	return dir.awaitEnd()
+	l, removed, err = dir.awaitEnd()
+	if removed {
+		l = Live{Phase: Exited, Exit: exit}
+	}
+	return l, removed, err
 }
 
 // awaitEnd waits for the VM's supervisor to write its status (or remove

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/ctlproto"
 	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
@@ -97,13 +98,36 @@ type Live struct {
 	PID     int       `json:"pid,omitempty"` // QEMU's, while it runs
 	Started time.Time `json:"started,omitzero"`
 	Ended   time.Time `json:"ended,omitzero"`
+	// Guest is the running VM's status as its ginit reports it on the
+	// control channel (LiveGuest): the workload's phase, pid, readiness,
+	// boot timing and, once it ended, its status.
+	Guest *ctlproto.Status `json:"guest,omitempty"`
 }
 
+// String is the state as ps shows it: a running VM's guest phase in
+// parentheses when its ginit answered ("running (ready)").
 func (l Live) String() string {
-	if l.Phase == Exited && l.Exit != nil {
+	switch {
+	case l.Phase == Exited && l.Exit != nil:
 		return fmt.Sprintf("exited (%d)", *l.Exit)
+	case l.Phase == Running && l.Guest != nil:
+		return fmt.Sprintf("running (%s)", guestPhase(*l.Guest))
 	}
 	return string(l.Phase)
+}
+
+// guestPhase says where the workload is: booting, starting, started,
+// ready, stopping, or exited N while the machine shuts down.
+func guestPhase(st ctlproto.Status) string {
+	switch {
+	case st.Phase == ctlproto.PhaseExited && st.Exit != nil:
+		return fmt.Sprintf("exited %d", *st.Exit)
+	case st.Phase == ctlproto.PhaseRunning && st.Ready:
+		return "ready"
+	case st.Phase == ctlproto.PhaseRunning:
+		return "started"
+	}
+	return st.Phase
 }
 
 // Over reports whether the VM has ended, with a status or without.
