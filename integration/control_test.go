@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -284,17 +285,50 @@ func TestControlChannel(t *testing.T) {
 
 	t.Run("many execs leave no fd and no zombie", func(t *testing.T) {
 		fds, zombies := v.fdsAndZombies(t)
-		n := 200
+		n := 1000
 		if testing.Short() {
-			n = 20
+			n = 40
 		}
+		// Over every port at once, and two sessions on each, as several
+		// clients would: the round trips overlap.
+		clients := []*ctlclient.Client{v.c}
+		for range qemu.ControlPorts - 1 {
+			c := v.dial(t)
+			defer c.Close()
+			clients = append(clients, c)
+		}
+		const perPort = 2
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, len(clients)*perPort)
 		start := time.Now()
-		for i := range n {
-			if code, _ := v.run(t, ctlproto.ExecSpec{Argv: []string{"true"}}); code != 0 {
-				t.Fatalf("exec %d: status %d", i, code)
+		for _, c := range clients {
+			for range perPort {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+						e, err := c.Exec(ctlproto.ExecSpec{Argv: []string{"true"}}, nil, nil, nil)
+						if err == nil {
+							var code int
+							if code, err = e.Wait(); err == nil && code != 0 {
+								err = fmt.Errorf("status %d", code)
+							}
+						}
+						if err != nil {
+							errs <- fmt.Errorf("exec %d: %w", i, err)
+							return
+						}
+					}
+				}()
 			}
 		}
-		t.Logf("%d execs in %v", n, time.Since(start).Round(time.Millisecond))
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		t.Logf("%d execs in %v over %d ports, %d sessions each", n, time.Since(start).Round(time.Millisecond), len(clients), perPort)
 		fds2, zombies2 := v.fdsAndZombies(t)
 		if fds2 != fds || zombies2 != zombies {
 			t.Errorf("after %d execs: ginit has %d fds (was %d), %d zombies (was %d)", n, fds2, fds, zombies2, zombies)

@@ -237,16 +237,11 @@ func execCommand(spec execSpec) (int, error) {
 			return ExitSetupFailed, fmt.Errorf("make stdin the controlling terminal (TIOCSCTTY): %w", err)
 		}
 	}
+	if err := makeWorkdir(spec.Dir); err != nil {
+		return ExitSetupFailed, err
+	}
 	if err := os.Chdir(spec.Dir); err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return ExitSetupFailed, fmt.Errorf("chdir %s: %w", spec.Dir, err)
-		}
-		if err := os.MkdirAll(spec.Dir, 0o755); err != nil {
-			return ExitSetupFailed, fmt.Errorf("make working directory %s: %w", spec.Dir, err)
-		}
-		if err := os.Chdir(spec.Dir); err != nil {
-			return ExitSetupFailed, fmt.Errorf("chdir %s: %w", spec.Dir, err)
-		}
+		return ExitSetupFailed, fmt.Errorf("chdir %s: %w", spec.Dir, err)
 	}
 	argv0, code, err := lookPath(spec.Argv[0], spec.Env)
 	if err != nil {
@@ -283,6 +278,18 @@ func execCommand(spec execSpec) (int, error) {
 		code = imagespec.ExitNotFound
 	}
 	return code, fmt.Errorf("exec %s: %w", argv0, err)
+}
+
+// makeWorkdir makes the working directory when the image lacks it, as
+// docker does.
+func makeWorkdir(dir string) error {
+	if _, err := os.Stat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return nil // a chdir says what else is wrong with it
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("make working directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 func intsOf(u []uint32) []int {
