@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		size       = fs.String("size", "", "total disk `SIZE` (e.g. 2G); default: content plus --free")
 		free       = fs.String("free", "64M", "free space to leave when sizing automatically (`SIZE`: 64M, 1G, bytes)")
 		uuid       = fs.String("uuid", "", "file system `UUID`; default: derived from the image or the content")
-		tmpdir     = fs.String("tmpdir", "", "`DIR` to spool file contents in (to stage the files in, with --writer=mkfs); default: beside OUTPUT ($TMPDIR or /tmp with --writer=mkfs)")
+		tmpdir     = fs.String("tmpdir", "", "`DIR` for an archive read from standard input, and for the staging tree of --writer=mkfs; default: $TMPDIR or /tmp")
 		platform   = fs.String("platform", ociimage.DefaultPlatform().String(), "platform to pick from a multi-platform image (`OS/ARCH[/VARIANT]`)")
 		maxSize    = fs.String("max-size", "32G", "stop when one layer or tar unpacks to more than `SIZE` (0: no limit)")
 		arch       = fs.String("arch", ociimage.DefaultPlatform().Architecture, "`ARCH` recorded in a new image.json")

@@ -4,10 +4,10 @@
 //
 // By default (WriterGo) the layers, bottom first, or the flat tar or
 // directory, are read into a tree in memory (package ext4w: whiteouts
-// applied, file contents spooled once to an unlinked temporary file), the
-// image's config goes in as /.ginit/image.json, and ext4w writes the file
-// system into a temporary file beside the output, which is synced and
-// renamed into place.
+// applied, file contents written once, straight to their blocks in a
+// temporary image beside the output), the image's config goes in as
+// /.ginit/image.json, ext4w writes the file system's metadata around the
+// data, and the image is synced and renamed into place.
 //
 // With WriterMkfs, on Linux, the older steps: an image's layers (package ociimage), bottom first, or a flat
 // tar are extracted into a private staging directory (package rootfs:
@@ -60,7 +60,7 @@ type Options struct {
 	// SOURCE_DATE_EPOCH from the environment, or else the newest mtime
 	// in the content (which then clamps nothing).
 	Time   *int64
-	TmpDir string    // for the spool (the staging tree with WriterMkfs); beside Output (os.TempDir()) when empty
+	TmpDir string    // for standard input spooled and the staging tree of WriterMkfs; os.TempDir() when empty
 	Stdin  io.Reader // for PATH "-"; os.Stdin when nil
 	// MaxLayerSize stops a layer (or a flat tar) that unpacks to more
 	// bytes; 0 is imagesrc.DefaultMaxLayerSize, -1 no limit.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/ext4img"
@@ -22,21 +21,24 @@ import (
 func buildGo(ctx context.Context, o Options, warnf func(string, ...any), uuid *[16]byte, fixedTime *int64, clamp bool, start time.Time) (*Report, error) {
 	rep := &Report{Output: o.Output}
 	last := start
-	spoolDir := o.TmpDir
-	if spoolDir == "" {
-		// Beside the output: the same file system, so file data is
-		// copied into the image in the kernel, and the room it takes is
-		// needed there anyway.
-		spoolDir = filepath.Dir(o.Output)
-	}
-	// An image names its content by its config (the layers' diff_ids);
-	// other sources are hashed as they are read.
-	sp, err := ext4w.NewSpool(spoolDir, !o.Source.IsImage())
+	// File data goes straight to its place in the image as it is read,
+	// so the image is made first.
+	tmp, err := createTemp(o.Output)
 	if err != nil {
 		return nil, err
 	}
-	defer sp.Close()
-	tree := ext4w.NewTree(sp, ext4w.Options{MaxBytes: max(o.MaxLayerSize, 0), Warnf: warnf})
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	// An image names its content by its config (the layers' diff_ids);
+	// other sources are hashed as they are read.
+	im := ext4w.NewImageFile(tmp, !o.Source.IsImage())
+	defer im.Close()
+	tree := ext4w.NewTree(im, ext4w.Options{MaxBytes: max(o.MaxLayerSize, 0), Warnf: warnf})
 	src, err := readSource(ctx, o, tree, warnf, rep)
 	if err != nil {
 		return nil, err
@@ -81,18 +83,8 @@ func buildGo(ctx context.Context, o Options, warnf func(string, ...any), uuid *[
 	}
 	rep.lap("layout", &last)
 
-	tmp, err := createTemp(o.Output)
-	if err != nil {
-		return nil, err
-	}
-	done := false
-	defer func() {
-		if !done {
-			os.Remove(tmp.Name())
-		}
-	}()
-	o.Progress.Start("writing the file system", pl.DataBytes())
-	err = pl.Write(tmp, ids, o.Progress.Add)
+	o.Progress.Start("writing the file system", -1)
+	err = pl.Write(ids)
 	o.Progress.Done()
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -211,7 +203,7 @@ func addImageConfig(tree *ext4w.Tree, c *Config, imageConfig []byte, t int64) ([
 			return nil, fmt.Errorf("%s in the source: is a directory", imagespec.ConfigPath)
 		}
 		if n := tree.Lookup(imagespec.ConfigPath, true); n != nil && n.Type() == ext4w.TypeReg && imageConfig == nil {
-			b, err := tree.Spool.ReadFile(n.Data)
+			b, err := tree.File.ReadFile(n.Data)
 			if err != nil {
 				return nil, fmt.Errorf("reading the source's %s: %w", imagespec.ConfigPath, err)
 			}
@@ -228,7 +220,7 @@ func addImageConfig(tree *ext4w.Tree, c *Config, imageConfig []byte, t int64) ([
 			return nil, err
 		}
 	}
-	d, err := tree.Spool.AddBytes(data)
+	d, err := tree.File.AddBytes(data)
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,7 @@ const (
 	CompatDirIndex   = 0x20
 	// s_feature_incompat
 	IncompatFiletype = 0x2
+	IncompatMetaBG   = 0x10
 	IncompatExtents  = 0x40
 	Incompat64bit    = 0x80
 	IncompatFlexBG   = 0x200

@@ -52,7 +52,7 @@ func (d *dirReader) dir(n *Node, host string) error {
 		if err != nil {
 			return err
 		}
-		n.children[name] = c
+		d.t.set(n, name, c)
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ func (d *dirReader) entry(host string) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.Data, err = d.t.Spool.Add(f, fi.Size())
+		n.Data, err = d.t.File.Add(f, fi.Size())
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", host, err)

@@ -50,12 +50,7 @@ func mkTar(t testing.TB, ents ...ent) []byte {
 func image(t testing.TB, p Params, layers ...[]byte) string {
 	t.Helper()
 	dir := t.TempDir()
-	sp, err := NewSpool(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
-	tr := NewTree(sp, Options{})
+	tr := NewTree(newImageFile(t, dir, false), Options{})
 	for _, l := range layers {
 		if err := tr.Apply(context.Background(), bytes.NewReader(l), len(layers) > 1); err != nil {
 			t.Fatal(err)
@@ -68,17 +63,27 @@ func image(t testing.TB, p Params, layers ...[]byte) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := filepath.Join(dir, "fs.img")
-	f, err := os.Create(img)
+	if err := pl.Write(IDs{UUID: [16]byte{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	img := tr.File.File().Name()
+	e2fstest.Fsck(t, img)
+	return img
+}
+
+// newImageFile makes dir/fs.img, closed when the test ends.
+func newImageFile(t testing.TB, dir string, hash bool) *ImageFile {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "fs.img"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pl.Write(f, IDs{UUID: [16]byte{1, 2, 3}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	e2fstest.Fsck(t, img)
-	return img
+	im := NewImageFile(f, hash)
+	t.Cleanup(func() {
+		im.Close()
+		f.Close()
+	})
+	return im
 }
 
 func debugfs(t testing.TB, img, req string) string {

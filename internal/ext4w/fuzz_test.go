@@ -88,12 +88,15 @@ func FuzzLayers(f *testing.F) {
 			layers = fuzzLayers(data)
 		}
 		dir := t.TempDir()
-		sp, err := NewSpool(dir, true)
+		img := filepath.Join(dir, "fs.img")
+		out, err := os.Create(img)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer sp.Close()
-		tr := NewTree(sp, Options{MaxBytes: 1 << 20})
+		defer out.Close()
+		im := NewImageFile(out, true)
+		defer im.Close()
+		tr := NewTree(im, Options{MaxBytes: 1 << 20})
 		for _, l := range layers {
 			if err := tr.Apply(context.Background(), bytes.NewReader(l), len(layers) > 1); err != nil {
 				return
@@ -103,15 +106,9 @@ func FuzzLayers(f *testing.F) {
 		if err != nil {
 			return
 		}
-		img := filepath.Join(dir, "fs.img")
-		out, err := os.Create(img)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pl.Write(out, IDs{UUID: [16]byte{9}}, nil); err != nil {
+		if err := pl.Write(IDs{UUID: [16]byte{9}}); err != nil {
 			t.Fatalf("Write: %v", err)
 		}
-		out.Close()
 		if b, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
 			t.Fatalf("e2fsck -fn: %v\n%s", err, b)
 		}

@@ -3,7 +3,6 @@ package ext4w
 import (
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/ginit-dev/ginit/internal/ext4fs"
 )
@@ -44,8 +43,8 @@ type Plan struct {
 	geo   geometry
 	nodes []*Node     // by inode number; nil for the reserved ones
 	info  []inodeInfo // by inode number
-	files []uint32    // regular files with data, in spool order
-	alloc *allocator
+	data  *space      // the blocks the file data took
+	alloc *space      // data and metadata
 
 	journal inodeInfo
 	parents map[*Node]uint32 // a directory's parent, by directory
@@ -87,7 +86,7 @@ func (pl *Plan) JournalBlocks() int64 { return int64(ext4fs.JournalBlocks(pl.geo
 
 // FreeBlocks is the blocks left free.
 func (pl *Plan) FreeBlocks() int64 {
-	return int64(pl.geo.blocks - pl.geo.overhead() - pl.alloc.used())
+	return int64(pl.geo.blocks - pl.geo.reserved() - pl.alloc.used())
 }
 
 // Plan numbers the tree's inodes and places their blocks. The tree must
@@ -96,15 +95,16 @@ func (t *Tree) Plan(p Params) (*Plan, error) {
 	if len(p.Label) > 16 {
 		return nil, fmt.Errorf("label %q: longer than 16 bytes", p.Label)
 	}
-	if t.Spool != nil {
-		if err := t.Spool.finish(); err != nil {
-			return nil, fmt.Errorf("writing spool: %w", err)
+	pl := &Plan{tree: t, p: p, data: newSpace()}
+	if t.File != nil {
+		if err := t.File.finish(); err != nil {
+			return nil, err
 		}
+		pl.data = t.File.space
 	}
-	pl := &Plan{tree: t, p: p}
 	switch lf := t.Root.children["lost+found"]; {
 	case lf == nil:
-		t.Root.children["lost+found"] = NewDir(0o700, 0, 0, p.Time).Fixed()
+		t.set(t.Root, "lost+found", NewDir(0o700, 0, 0, p.Time).Fixed())
 	case !lf.IsDir():
 		return nil, errors.New("/lost+found: not a directory; ext4 needs it to be one")
 	}
@@ -210,20 +210,14 @@ func (pl *Plan) measure() error {
 			if n.Data.Size > maxFileBlocks*BlockSize {
 				return fmt.Errorf("inode %d: file of %d bytes: larger than ext4's 16 TiB", ino, n.Data.Size)
 			}
-			if len(n.Data.Runs) > 0 {
-				pl.files = append(pl.files, uint32(ino))
-			}
 		}
 	}
-	sort.SliceStable(pl.files, func(i, j int) bool {
-		return pl.nodes[pl.files[i]].Data.Runs[0].Off < pl.nodes[pl.files[j]].Data.Runs[0].Off
-	})
 	return nil
 }
 
-// contentBlocks estimates the blocks the content needs besides the
-// metadata and the journal.
-func (pl *Plan) contentBlocks() uint64 {
+// metaBlocks estimates the blocks that directories, long symlinks,
+// attribute blocks and extent trees need.
+func (pl *Plan) metaBlocks() uint64 {
 	var n uint64
 	for ino, in := range pl.info {
 		node := pl.nodes[ino]
@@ -238,63 +232,57 @@ func (pl *Plan) contentBlocks() uint64 {
 			n++
 		}
 		if node.Type() == TypeReg {
-			b := uint64(node.Data.Blocks())
-			n += b + b/(8*ext4fs.MaxExtentLen)*2 + uint64(len(node.Data.Runs))/300
+			n += uint64(treeBlocks(len(node.Data.Runs)))
 		}
 	}
 	return n
 }
 
-// place sizes the file system and places every block.
+// place sizes the file system and places every block the file data did
+// not take.
 func (pl *Plan) place() error {
 	inodes := uint64(len(pl.nodes))
 	if pl.p.Size > 0 {
 		if pl.p.Size < MinSize {
 			return fmt.Errorf("size %d: below the minimum of %d bytes", pl.p.Size, MinSize)
 		}
-		geo, err := newGeometry(uint64(pl.p.Size)/BlockSize, inodes)
+		geo, err := newGeometry(uint64(pl.p.Size)/BlockSize, inodes, false)
 		if err == nil {
 			err = pl.allocate(geo)
 		}
 		if err != nil {
-			need := (pl.contentBlocks() + uint64(ext4fs.JournalBlocks(uint64(pl.p.Size)/BlockSize))) * BlockSize
+			need := (pl.data.used() + pl.metaBlocks() + uint64(ext4fs.JournalBlocks(uint64(pl.p.Size)/BlockSize))) * BlockSize
 			return fmt.Errorf("size %d is too small: the content needs about %d bytes and more for metadata: %w", pl.p.Size, need, ErrNoSpace)
 		}
 		return nil
 	}
 	free := uint64(max(pl.p.Free, 0)+BlockSize-1) / BlockSize
 	inodes += 64 + uint64(max(pl.p.Free, 0))/ext4fs.InodeRatio
-	content := pl.contentBlocks()
+	// The data's blocks, the holes it left included, come first; the
+	// metadata and the journal on top, then the free space.
+	content := pl.data.next + pl.metaBlocks()
 	blocks := content + free + content/50 + 64
 	// A group's inodes fit one bitmap block: as many groups as that
 	// takes, the last one at least half full.
 	if groups := (inodes + BlockSize*8 - 1) / (BlockSize * 8); groups > 1 {
 		blocks = max(blocks, (groups-1)*ext4fs.BlocksPerGroup+ext4fs.BlocksPerGroup/2)
 	}
-	for range 30 {
+	for range 40 {
 		blocks = max(roundUp(blocks, 256), MinSize/BlockSize)
-		geo, err := newGeometry(blocks, inodes)
-		if err != nil && !errors.Is(err, ErrNoSpace) {
-			return err
-		}
-		// The journal and metadata come on top of the content.
-		need := content + free + uint64(ext4fs.JournalBlocks(blocks))
-		if err == nil {
-			need += geo.overhead()
-		}
+		geo, err := newGeometry(blocks, inodes, true)
 		if err != nil {
+			if !errors.Is(err, ErrNoSpace) {
+				return err
+			}
 			blocks *= 2
 			continue
 		}
-		if need > blocks {
-			blocks = max(need, blocks+blocks/16)
-			continue
-		}
+		blocks = geo.blocks
 		if err := pl.allocate(geo); err != nil {
 			if !errors.Is(err, ErrNoSpace) {
 				return err
 			}
-			blocks += blocks / 16
+			blocks += max(blocks/16, pl.data.next+pl.metaBlocks()+uint64(ext4fs.JournalBlocks(blocks))+geo.overhead()-blocks)
 			continue
 		}
 		if uint64(pl.FreeBlocks()) >= free {
@@ -307,25 +295,50 @@ func (pl *Plan) place() error {
 
 func roundUp(n, m uint64) uint64 { return (n + m - 1) / m * m }
 
-// allocate places everything in geometry geo: the journal first, then
-// directory, symlink and attribute blocks in inode order, then file data
-// in spool order, then extent tree blocks.
+// allocate places the metadata in geometry geo, after and between the
+// blocks the file data took: the journal, the groups' bitmaps and inode
+// tables, then directory, symlink and attribute blocks in inode order,
+// then extent tree blocks.
 func (pl *Plan) allocate(geo geometry) error {
-	pl.geo = geo
-	a := newAllocator(&pl.geo)
-	pl.alloc = a
 	if uint64(len(pl.nodes)) > geo.inodes() {
 		return ErrNoSpace
 	}
+	if pl.data.next > geo.blocks {
+		return ErrNoSpace
+	}
+	a := pl.data.clone()
+	a.limit = geo.blocks
+	pl.alloc = a
 	for i := range pl.info {
 		pl.info[i].ext, pl.info[i].treeAt, pl.info[i].xblock = nil, nil, 0
 	}
-	jb := ext4fs.JournalBlocks(geo.blocks)
-	runs, err := a.alloc(uint64(jb))
-	if err != nil {
-		return err
+	if jb := ext4fs.JournalBlocks(geo.blocks); jb > 0 {
+		runs, err := a.alloc(uint64(jb))
+		if err != nil {
+			return err
+		}
+		pl.journal = inodeInfo{ext: toExtents(0, runs)}
 	}
-	pl.journal = inodeInfo{ext: toExtents(0, runs)}
+	geo.blockBitmap = make([]uint64, geo.groups)
+	geo.inodeBitmap = make([]uint64, geo.groups)
+	geo.inodeTable = make([]uint64, geo.groups)
+	for _, m := range [][]uint64{geo.blockBitmap, geo.inodeBitmap} {
+		for g := range m {
+			b, err := a.allocRun(1)
+			if err != nil {
+				return err
+			}
+			m[g] = b
+		}
+	}
+	for g := range geo.inodeTable {
+		b, err := a.allocRun(uint64(geo.itableBlocks))
+		if err != nil {
+			return err
+		}
+		geo.inodeTable[g] = b
+	}
+	pl.geo = geo
 	for ino, n := range pl.nodes {
 		if n == nil {
 			continue
@@ -344,6 +357,10 @@ func (pl *Plan) allocate(geo geometry) error {
 				return err
 			}
 			in.ext = toExtents(0, runs)
+		case n.Type() == TypeReg:
+			for _, r := range n.Data.Runs {
+				in.ext = appendExtents(in.ext, uint32(r.Block), []extent{{r.At, uint64(r.N)}})
+			}
 		}
 		if len(in.xblk) > 0 {
 			runs, err := a.alloc(1)
@@ -351,16 +368,6 @@ func (pl *Plan) allocate(geo geometry) error {
 				return err
 			}
 			in.xblock = runs[0].start
-		}
-	}
-	for _, ino := range pl.files {
-		in := &pl.info[ino]
-		for _, r := range pl.nodes[ino].Data.Runs {
-			runs, err := a.alloc(uint64(r.N))
-			if err != nil {
-				return err
-			}
-			in.ext = appendExtents(in.ext, uint32(r.Block), runs)
 		}
 	}
 	for _, in := range append([]*inodeInfo{&pl.journal}, infoPtrs(pl.info)...) {
@@ -414,13 +421,4 @@ func appendExtents(out []fext, lblk uint32, runs []extent) []fext {
 		}
 	}
 	return out
-}
-
-// DataBytes is the bytes of file data the image gets from the spool.
-func (pl *Plan) DataBytes() int64 {
-	var n int64
-	for _, ino := range pl.files {
-		n += pl.nodes[ino].Data.Blocks() * BlockSize
-	}
-	return n
 }

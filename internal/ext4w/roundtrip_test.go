@@ -33,12 +33,7 @@ type built struct {
 func buildImage(t testing.TB, p Params, layers ...[]byte) built {
 	t.Helper()
 	dir := t.TempDir()
-	sp, err := NewSpool(dir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sp.Close() })
-	tr := NewTree(sp, Options{})
+	tr := NewTree(newImageFile(t, dir, true), Options{})
 	for _, l := range layers {
 		if err := tr.Apply(context.Background(), bytes.NewReader(l), len(layers) > 1); err != nil {
 			t.Fatal(err)
@@ -59,15 +54,10 @@ func writeTree(t testing.TB, tr *Tree, p Params, dir string) built {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := filepath.Join(dir, "fs.img")
-	f, err := os.Create(img)
-	if err != nil {
+	if err := pl.Write(IDs{UUID: [16]byte{1, 2, 3}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pl.Write(f, IDs{UUID: [16]byte{1, 2, 3}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	img := tr.File.File().Name()
 	disktest.Fsck(t, img)
 	return built{img, tr, p}
 }
@@ -115,7 +105,7 @@ func treeHash(tr *Tree, d Data) string {
 	if d.Size > maxHashed {
 		return "large"
 	}
-	b, err := tr.Spool.ReadFile(d)
+	b, err := tr.File.ReadFile(d)
 	if err != nil {
 		return err.Error()
 	}
@@ -417,4 +407,35 @@ func TestSparseAndDeep(t *testing.T) {
 		t.Errorf("image of %d bytes holds a 4 GiB hole", fi.Size())
 	}
 	checkMount(t, b)
+}
+
+// A file that a later layer deletes gives its blocks to the files that
+// follow; what none of them takes is zeroed, so the deleted data is not
+// left in the image.
+func TestDeletedFileBlocksReused(t *testing.T) {
+	fill := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	b := buildImage(t, Params{Time: 1700000000},
+		mkTar(t, reg("a", fill('a', 1<<20), 0o644, 0, 0), reg("b", fill('b', 64<<10), 0o644, 0, 0)),
+		mkTar(t, whiteout(".wh.a"), reg("c", fill('c', 512<<10), 0o644, 0, 0)),
+	)
+	for p, want := range map[string]string{"/b": fill('b', 64<<10), "/c": fill('c', 512<<10)} {
+		if got := debugfs(t, b.img, "cat "+p); got != want {
+			t.Errorf("cat %s: %d bytes, not the file's %d", p, len(got), len(want))
+		}
+	}
+	bmap := func(p string) int {
+		var blk int
+		fmt.Sscan(debugfs(t, b.img, "bmap "+p+" 0"), &blk)
+		return blk
+	}
+	if c, bb := bmap("/c"), bmap("/b"); c == 0 || c > bb {
+		t.Errorf("/c starts at block %d, /b at %d: /c did not take the blocks of /a, before /b", c, bb)
+	}
+	img, err := os.ReadFile(b.img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(img, []byte(fill('a', BlockSize))) {
+		t.Error("the deleted /a's data is still in the image")
+	}
 }

@@ -4,19 +4,27 @@
 // host. Nothing is extracted to the host's file system and no e2fsprogs
 // tool runs, so it works as any user and on any OS.
 //
-// File contents are spooled, as the layers stream, to one unlinked
-// temporary file, block-aligned and with all-zero blocks left out; the tree
-// keeps, per file, where its blocks are in the spool. A file that a later
-// layer replaces or deletes only leaves dead bytes in the spool. Once the
-// tree is final the image is laid out in one pass (inode numbers in
-// directory order, data in spool order) and written front to back: each
-// file's data is one copy from the spool, and nothing is written where the
-// file system is empty, so the image is sparse.
+// File contents go, as the layers stream, straight to their final blocks
+// in the image, all-zero blocks left out as holes; the tree keeps, per
+// file, where its blocks are. Where a block goes depends on the order of
+// the stream alone, not on the file system's size, which is known only at
+// the end: the superblock and descriptor copies sit where meta_bg puts
+// them, at the start of fixed groups, and the bitmaps, inode tables,
+// journal, directories and extent trees are placed after the data once
+// the tree is final. A file that a later layer replaces or deletes gives
+// its blocks back to the files that follow (a file goes whole into such a
+// hole if one holds it, else after the data), and what no file took back
+// is zeroed (punched out) before metadata may go there. Each byte of file
+// data is written once, and nothing where the file system is empty, so
+// the image is sparse. Placing data as it streams, rather than once the
+// tree is final, saves writing every byte twice (to a spool, then into
+// place).
 //
 // The file system is mke2fs's ext4: 4 KiB blocks, 256-byte inodes, flex_bg,
 // 64bit, extents, metadata_csum, dir_index, a journal of mke2fs's default
 // size, 64-bit times with nanoseconds, and extended attributes in the inode
-// or in one block.
+// or in one block; with meta_bg, which mke2fs uses past 16 TiB and which
+// lets the kernel grow the file system online without a resize inode.
 package ext4w
 
 import (
@@ -61,6 +69,7 @@ type Node struct {
 	Target   string // a symlink's target
 	Xattrs   []Xattr
 	Data     Data // a regular file's contents
+	names    int  // the directory entries that name it
 	// fixed marks nodes stamped with the file system's time (the root,
 	// a made lost+found, /.ginit and its image.json).
 	fixed bool
@@ -91,10 +100,10 @@ func (n *Node) Names() []string {
 	return names
 }
 
-// Tree is a file system tree in memory, its file contents in a Spool.
+// Tree is a file system tree in memory, its file contents in an image.
 type Tree struct {
-	Root  *Node
-	Spool *Spool
+	Root *Node
+	File *ImageFile
 	// Entries counts the tar entries read; Bytes the regular file bytes.
 	Entries int
 	Bytes   int64
@@ -115,14 +124,55 @@ type Options struct {
 	Warnf func(format string, args ...any)
 }
 
-// NewTree makes an empty tree whose file contents spool to sp. The root
-// is root-owned, 0755, and keeps that whatever the sources say, as the
+// NewTree makes an empty tree whose file contents go to the image f (nil
+// for a tree without files: a file system to format). The root is
+// root-owned, 0755, and keeps that whatever the sources say, as the
 // disk's own root inode does.
-func NewTree(sp *Spool, opt Options) *Tree {
+func NewTree(f *ImageFile, opt Options) *Tree {
 	if opt.Warnf == nil {
 		opt.Warnf = func(string, ...any) {}
 	}
-	return &Tree{Root: &Node{Mode: TypeDir | 0o755, children: map[string]*Node{}, fixed: true}, Spool: sp, opt: opt, MaxMtime: -1 << 62}
+	root := &Node{Mode: TypeDir | 0o755, children: map[string]*Node{}, fixed: true, names: 1}
+	return &Tree{Root: root, File: f, opt: opt, MaxMtime: -1 << 62}
+}
+
+// set names n name in directory d, dropping what the name held.
+func (t *Tree) set(d *Node, name string, n *Node) {
+	old := d.children[name]
+	if old == n {
+		return
+	}
+	d.children[name] = n
+	n.names++
+	if old != nil {
+		t.drop(old)
+	}
+}
+
+// remove removes name from directory d.
+func (t *Tree) remove(d *Node, name string) {
+	if old := d.children[name]; old != nil {
+		delete(d.children, name)
+		t.drop(old)
+	}
+}
+
+// drop takes a name from n. A file left without one gives its blocks
+// back, a directory its entries, in name order: the order blocks are given
+// back in decides where later files go.
+func (t *Tree) drop(n *Node) {
+	n.names--
+	if n.names > 0 {
+		return
+	}
+	switch {
+	case n.Type() == TypeReg && t.File != nil:
+		t.File.release(&n.Data)
+	case n.IsDir():
+		for _, name := range n.Names() {
+			t.drop(n.children[name])
+		}
+	}
 }
 
 // maxSymlinks is the kernel's limit on symlinks followed in one lookup.
@@ -158,7 +208,7 @@ func (t *Tree) lookupDir(dir string, create bool, mtime int64) (*Node, string, e
 		switch {
 		case child == nil && create:
 			child = &Node{Mode: TypeDir | 0o755, Mtime: mtime, children: map[string]*Node{}}
-			cur.children[c] = child
+			t.set(cur, c, child)
 			t.noteMtime(mtime)
 			stack = append(stack, step{child, c})
 		case child == nil:
@@ -325,7 +375,7 @@ func (t *Tree) whiteout(hdr *tar.Header) (bool, error) {
 			return true, fail("applying whiteout", rootfs.ErrWhiteout)
 		}
 		if !t.wasTouched(d, target) {
-			delete(d.children, target)
+			t.remove(d, target)
 		}
 	}
 	return true, nil
@@ -334,9 +384,9 @@ func (t *Tree) whiteout(hdr *tar.Header) (bool, error) {
 // opaque removes what lower layers put below directory d, keeping what
 // the current layer wrote there.
 func (t *Tree) opaque(d *Node) {
-	for name, c := range d.children {
-		if !t.wasTouched(d, name) {
-			delete(d.children, name)
+	for _, name := range d.Names() {
+		if c := d.children[name]; !t.wasTouched(d, name) {
+			t.remove(d, name)
 		} else if c.IsDir() {
 			t.opaque(c)
 		}
@@ -388,7 +438,7 @@ func (t *Tree) entry(hdr *tar.Header, r io.Reader) error {
 		}
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
 		n.Mode |= TypeReg
-		if n.Data, err = t.Spool.Add(r, hdr.Size); err != nil {
+		if n.Data, err = t.File.Add(r, hdr.Size); err != nil {
 			return fail("writing file", err)
 		}
 		t.Bytes += hdr.Size
@@ -427,7 +477,7 @@ func (t *Tree) entry(hdr *tar.Header, r io.Reader) error {
 		t.opt.Warnf("tar entry %q: type %q not supported, skipped", hdr.Name, hdr.Typeflag)
 		return nil
 	}
-	d.children[base] = n
+	t.set(d, base, n)
 	t.noteMtime(n.Mtime)
 	t.touch(d, base)
 	t.touchPath(rdir)
@@ -502,7 +552,7 @@ func (t *Tree) Put(p string, n *Node) error {
 	if n.IsDir() && n.children == nil {
 		n.children = map[string]*Node{}
 	}
-	d.children[base] = n
+	t.set(d, base, n)
 	t.noteMtime(n.Mtime)
 	return nil
 }

@@ -1,8 +1,8 @@
 package ext4w
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"math/bits"
 	"os"
 
@@ -15,15 +15,29 @@ type IDs struct {
 	UUID [16]byte
 }
 
-// Write writes the file system to f, an empty (or all-zero) regular file:
-// it is extended to the file system's size, and only blocks that hold
-// something are written. progress, when set, is told of the bytes of file
-// data copied.
-func (pl *Plan) Write(f *os.File, ids IDs, progress func(n int64)) error {
+// Write writes the file system's metadata into the image its file data
+// went to, and sizes the image: only blocks that hold something are
+// written, blocks of file data that no file kept are punched out.
+func (pl *Plan) Write(ids IDs) error {
+	im := pl.tree.File
+	if im == nil {
+		return errors.New("writing a file system: the tree has no image file")
+	}
+	f := im.f
 	if err := f.Truncate(pl.Size()); err != nil {
 		return fmt.Errorf("sizing %s: %w", f.Name(), err)
 	}
-	return pl.write(f, ids, progress, nil)
+	// Blocks that deleted files gave back and no later file took hold
+	// old data: zeroed, before metadata that counts on zeros (the
+	// journal, unused inodes) may go there.
+	for _, e := range pl.data.freeRuns() {
+		if err := zeroRange(f, int64(e.start)*BlockSize, int64(e.n)*BlockSize); err != nil {
+			return fmt.Errorf("zeroing free blocks of %s: %w", f.Name(), err)
+		}
+	}
+	// The metadata goes the way the data went: around the page cache
+	// where it can, so the sync has little left to write.
+	return pl.write(im.w.f, ids, nil)
 }
 
 // wipeBytes is zeroed at both ends of a device: partition tables, other
@@ -31,12 +45,16 @@ func (pl *Plan) Write(f *os.File, ids IDs, progress func(n int64)) error {
 // live there, and would otherwise still be found by probes.
 const wipeBytes = 1 << 20
 
-// WriteDevice writes the file system over whatever f (a block device, or
-// a file of old data) holds: zero, which makes a range read as zeros, is
-// used for both ends of the file system and for the journal; inode tables
-// are left for the kernel to zero after the first mount (lazy init), so
-// only the metadata in use is written. The primary superblock goes last.
+// WriteDevice writes the file system of a tree without files over
+// whatever f (a block device, or a file of old data) holds: zero, which
+// makes a range read as zeros, is used for both ends of the file system
+// and for the journal; inode tables are left for the kernel to zero after
+// the first mount (lazy init), so only the metadata in use is written. The
+// primary superblock goes last.
 func (pl *Plan) WriteDevice(f *os.File, ids IDs, zero func(off, n int64) error) error {
+	if pl.data.next > 0 {
+		return errors.New("writing a file system over a device: the tree has files")
+	}
 	end := pl.Size()
 	if err := zero(0, wipeBytes); err != nil {
 		return err
@@ -49,16 +67,14 @@ func (pl *Plan) WriteDevice(f *os.File, ids IDs, zero func(off, n int64) error) 
 			return err
 		}
 	}
-	return pl.write(f, ids, nil, zero)
+	return pl.write(f, ids, zero)
 }
 
-// write writes everything; zero is set for a device that may hold old data.
-func (pl *Plan) write(f *os.File, ids IDs, progress func(n int64), zero func(off, n int64) error) error {
-	if progress == nil {
-		progress = func(int64) {}
-	}
+// write writes the metadata; zero is set for a device that may hold old
+// data.
+func (pl *Plan) write(f *os.File, ids IDs, zero func(off, n int64) error) error {
 	pl.device = zero != nil
-	w := &imageWriter{f: f, buf: make([]byte, 0, 4<<20)}
+	w := &blockWriter{f: f, buf: alignedBuf(4 << 20)}
 	seed := csum.Seed(ids.UUID)
 	inodes := make([][]byte, len(pl.nodes))
 
@@ -85,64 +101,6 @@ func (pl *Plan) write(f *os.File, ids IDs, progress func(n int64), zero func(off
 			return err
 		}
 		inodes[ino] = b
-	}
-	if err := w.flush(); err != nil {
-		return err
-	}
-
-	// File data, in spool order: large aligned stretches are copied by the
-	// kernel, the rest read through a window of the spool and written in
-	// large writes.
-	var spool *os.File
-	if pl.tree.Spool != nil {
-		spool = pl.tree.Spool.f
-	}
-	cp := newCopier(spool, f, progress)
-	rd := &spoolReader{f: spool, buf: make([]byte, 0, 4<<20)}
-	for _, ino := range pl.files {
-		n, in := pl.nodes[ino], &pl.info[ino]
-		ei := 0
-		for _, r := range n.Data.Runs {
-			// The run's blocks are in the extents from its logical block on.
-			lblk, left, off := uint32(r.Block), uint64(r.N), r.Off
-			runEnd := r.Off + r.bytes(n.Data.Size)
-			for left > 0 {
-				for ei < len(in.ext) && in.ext[ei].lblk+in.ext[ei].n <= lblk {
-					ei++
-				}
-				e := in.ext[ei]
-				skip := lblk - e.lblk
-				take := min(left, uint64(e.n-skip), 1<<20/BlockSize)
-				nbytes := min(int64(take)*BlockSize, runEnd-off)
-				at := e.pblk + uint64(skip)
-				if off%BlockSize == 0 && nbytes == int64(take)*BlockSize && take*BlockSize >= 1<<20 {
-					if err := w.flush(); err != nil {
-						return err
-					}
-					if err := cp.add(off, int64(at)*BlockSize, nbytes); err != nil {
-						return err
-					}
-				} else {
-					if err := cp.flush(); err != nil {
-						return err
-					}
-					b, err := rd.read(off, nbytes)
-					if err != nil {
-						return err
-					}
-					if err := w.putPadded(at, b); err != nil {
-						return err
-					}
-					progress(nbytes)
-				}
-				lblk += uint32(take)
-				left -= take
-				off += nbytes
-			}
-		}
-	}
-	if err := cp.flush(); err != nil {
-		return err
 	}
 	if err := w.flush(); err != nil {
 		return err
@@ -183,7 +141,7 @@ func (pl *Plan) newInode(mode uint32, links uint32, mtime, crtime int64) []byte 
 
 // mapInode gives an inode with extents its extent root, flags and block
 // count (data blocks, tree blocks and the attribute block).
-func (pl *Plan) mapInode(w *imageWriter, b []byte, in *inodeInfo, ino uint32, seed uint32, dataBlocks uint64) error {
+func (pl *Plan) mapInode(w *blockWriter, b []byte, in *inodeInfo, ino uint32, seed uint32, dataBlocks uint64) error {
 	le.PutUint32(b[ext4fs.InoFlags:], ext4fs.InodeFlagExtents)
 	blocks := dataBlocks + uint64(len(in.treeAt))
 	if in.xblock != 0 {
@@ -197,7 +155,7 @@ func (pl *Plan) mapInode(w *imageWriter, b []byte, in *inodeInfo, ino uint32, se
 }
 
 // writeTree writes the extent tree blocks of an inode and its root.
-func (pl *Plan) writeTree(w *imageWriter, b []byte, in *inodeInfo, ino uint32, seed uint32) error {
+func (pl *Plan) writeTree(w *blockWriter, b []byte, in *inodeInfo, ino uint32, seed uint32) error {
 	if len(in.treeAt) == 0 {
 		return nil
 	}
@@ -212,7 +170,7 @@ func (pl *Plan) writeTree(w *imageWriter, b []byte, in *inodeInfo, ino uint32, s
 
 // encodeInode builds inode ino and writes its directory, symlink and
 // attribute blocks.
-func (pl *Plan) encodeInode(w *imageWriter, ino uint32, n *Node, seed uint32) ([]byte, error) {
+func (pl *Plan) encodeInode(w *blockWriter, ino uint32, n *Node, seed uint32) ([]byte, error) {
 	t := pl.p.Time
 	m := n.Mtime
 	if n.fixed || pl.p.Clamp && m > t {
@@ -283,7 +241,7 @@ func (pl *Plan) encodeInode(w *imageWriter, ino uint32, n *Node, seed uint32) ([
 }
 
 // putData writes blocks as the first blocks of an inode's extents.
-func (pl *Plan) putData(w *imageWriter, in *inodeInfo, blocks [][]byte) error {
+func (pl *Plan) putData(w *blockWriter, in *inodeInfo, blocks [][]byte) error {
 	i := 0
 	for _, e := range in.ext {
 		for k := uint32(0); k < e.n && i < len(blocks); k++ {
@@ -320,29 +278,34 @@ func (pl *Plan) parentOf(d *Node) uint32 {
 
 // writeGroups writes the inode tables, bitmaps, descriptors and
 // superblocks.
-func (pl *Plan) writeGroups(w *imageWriter, inodes [][]byte, ids IDs, seed uint32) error {
+func (pl *Plan) writeGroups(w *blockWriter, inodes [][]byte, ids IDs, seed uint32) error {
 	g := &pl.geo
 	ipg := uint64(g.inodesPerGroup)
 	used := uint64(len(pl.nodes) - 1) // inodes 1 to used are in use
-	gdt := make([]byte, uint64(g.gdtBlocks)*BlockSize)
-	runs := pl.alloc.runs
-	ri := 0
+	descs := make([]byte, roundUp(uint64(g.groups), descPerBlock)*ext4fs.DescSize)
+	holes := pl.alloc.freeRuns()
+	hi := 0
 	var freeBlocks, freeInodes uint64
 	bitmap := make([]byte, BlockSize)
 	for grp := range g.groups {
 		start, glen := g.groupStart(grp), g.groupLen(grp)
+		// In use: the reserved blocks, every block below the tail but
+		// the holes, and the blocks past the file system's end.
 		clear(bitmap)
-		setBits(bitmap, 0, g.metaBlocks(grp))
-		for ri < len(runs) && runs[ri].start+runs[ri].n <= start {
-			ri++
+		setBits(bitmap, 0, reservedBlocks(uint64(grp)))
+		if next := pl.alloc.next; next > start {
+			setBits(bitmap, 0, min(next, start+glen)-start)
 		}
-		for k := ri; k < len(runs) && runs[k].start < start+glen; k++ {
-			lo, hi := max(runs[k].start, start), min(runs[k].start+runs[k].n, start+glen)
-			setBits(bitmap, lo-start, hi-lo)
+		for hi < len(holes) && holes[hi].start+holes[hi].n <= start {
+			hi++
+		}
+		for k := hi; k < len(holes) && holes[k].start < start+glen; k++ {
+			lo, end := max(holes[k].start, start), min(holes[k].start+holes[k].n, start+glen)
+			clearBits(bitmap, lo-start, end-lo)
 		}
 		setBits(bitmap, glen, ext4fs.BlocksPerGroup-glen)
 		gd := groupDesc{freeBlocks: ext4fs.BlocksPerGroup - popcount(bitmap)}
-		if err := w.put(g.blockBitmap(grp), bitmap); err != nil {
+		if err := w.put(g.blockBitmap[grp], bitmap); err != nil {
 			return err
 		}
 		gd.blockBitmapCsum = csum.CRC32c(seed, bitmap)
@@ -363,7 +326,7 @@ func (pl *Plan) writeGroups(w *imageWriter, inodes [][]byte, ids IDs, seed uint3
 			ib := make([]byte, BlockSize)
 			setBits(ib, 0, inUse)
 			setBits(ib, ipg, BlockSize*8-ipg)
-			if err := w.put(g.inodeBitmap(grp), ib); err != nil {
+			if err := w.put(g.inodeBitmap[grp], ib); err != nil {
 				return err
 			}
 			gd.inodeBitmapCsum = csum.CRC32c(seed, ib[:ipg/8])
@@ -380,14 +343,23 @@ func (pl *Plan) writeGroups(w *imageWriter, inodes [][]byte, ids IDs, seed uint3
 				copy(table[i*ext4fs.InodeSize:], raw)
 			}
 			for i := uint64(0); i < uint64(len(table))/BlockSize; i++ {
-				if err := w.put(g.inodeTable(grp)+i, table[i*BlockSize:(i+1)*BlockSize]); err != nil {
+				if err := w.put(g.inodeTable[grp]+i, table[i*BlockSize:(i+1)*BlockSize]); err != nil {
 					return err
 				}
 			}
 		}
-		copy(gdt[uint64(grp)*ext4fs.DescSize:], pl.encodeDesc(grp, gd, seed))
+		copy(descs[uint64(grp)*ext4fs.DescSize:], pl.encodeDesc(grp, gd, seed))
 		freeBlocks += gd.freeBlocks
 		freeInodes += uint64(gd.freeInodes)
+	}
+	// Each meta group's descriptors in its first, second and last group.
+	for grp := uint64(0); grp < uint64(g.groups); grp++ {
+		if descCopy(grp) {
+			m := grp / descPerBlock * descPerBlock * ext4fs.DescSize
+			if err := w.put(descBlock(grp), descs[m:m+BlockSize]); err != nil {
+				return err
+			}
+		}
 	}
 	// Backups first, the primary superblock last: a failure half way
 	// leaves no valid ext4.
@@ -396,20 +368,17 @@ func (pl *Plan) writeGroups(w *imageWriter, inodes [][]byte, ids IDs, seed uint3
 		if !ext4fs.HasSuper(uint64(grp)) {
 			continue
 		}
-		start := g.groupStart(grp)
 		block := make([]byte, BlockSize)
 		off := 0
 		if grp == 0 {
 			off = ext4fs.SuperOffset // the primary leaves room for a boot sector
 		}
 		copy(block[off:], pl.superblock(grp, freeBlocks, uint32(freeInodes), ids, inodes[ext4fs.JournalIno]))
-		if err := w.put(start, block); err != nil {
+		if err := w.put(g.groupStart(grp), block); err != nil {
 			return err
 		}
-		for i := uint64(0); i < uint64(g.gdtBlocks); i++ {
-			if err := w.put(start+1+i, gdt[i*BlockSize:(i+1)*BlockSize]); err != nil {
-				return err
-			}
+		if err := w.flush(); err != nil {
+			return err
 		}
 	}
 	return w.flush()
@@ -440,6 +409,12 @@ func popcount(b []byte) uint64 {
 		n += bits.OnesCount64(le.Uint64(b[i:]))
 	}
 	return uint64(n)
+}
+
+func clearBits(b []byte, from, n uint64) {
+	for i := from; i < from+n; i++ {
+		b[i/8] &^= 1 << (i % 8)
+	}
 }
 
 func setBits(b []byte, from, n uint64) {
@@ -475,9 +450,9 @@ func (pl *Plan) encodeDesc(grp uint32, gd groupDesc, seed uint32) []byte {
 		le.PutUint16(d[lo:], uint16(v))
 		le.PutUint16(d[hi:], uint16(v>>16))
 	}
-	put(ext4fs.GdBlockBitmapLo, ext4fs.GdBlockBitmapHi, g.blockBitmap(grp))
-	put(ext4fs.GdInodeBitmapLo, ext4fs.GdInodeBitmapHi, g.inodeBitmap(grp))
-	put(ext4fs.GdInodeTableLo, ext4fs.GdInodeTableHi, g.inodeTable(grp))
+	put(ext4fs.GdBlockBitmapLo, ext4fs.GdBlockBitmapHi, g.blockBitmap[grp])
+	put(ext4fs.GdInodeBitmapLo, ext4fs.GdInodeBitmapHi, g.inodeBitmap[grp])
+	put(ext4fs.GdInodeTableLo, ext4fs.GdInodeTableHi, g.inodeTable[grp])
 	put16(ext4fs.GdFreeBlocksLo, ext4fs.GdFreeBlocksHi, uint32(gd.freeBlocks))
 	put16(ext4fs.GdFreeInodesLo, ext4fs.GdFreeInodesHi, gd.freeInodes)
 	put16(ext4fs.GdUsedDirsLo, ext4fs.GdUsedDirsHi, gd.dirs)
@@ -517,7 +492,7 @@ func (pl *Plan) superblock(grp uint32, freeBlocks uint64, freeInodes uint32, ids
 	le.PutUint16(sb[ext4fs.SbInodeSize:], ext4fs.InodeSize)
 	le.PutUint16(sb[ext4fs.SbBlockGroupNr:], uint16(grp))
 	le.PutUint32(sb[ext4fs.SbFeatureCompat:], ext4fs.CompatHasJournal|ext4fs.CompatExtAttr|ext4fs.CompatDirIndex)
-	le.PutUint32(sb[ext4fs.SbFeatureIncompat:], ext4fs.IncompatFiletype|ext4fs.IncompatExtents|ext4fs.Incompat64bit|ext4fs.IncompatFlexBG)
+	le.PutUint32(sb[ext4fs.SbFeatureIncompat:], ext4fs.IncompatFiletype|ext4fs.IncompatMetaBG|ext4fs.IncompatExtents|ext4fs.Incompat64bit|ext4fs.IncompatFlexBG)
 	le.PutUint32(sb[ext4fs.SbFeatureRoCompat:], ext4fs.RoCompatSparseSuper|ext4fs.RoCompatLargeFile|ext4fs.RoCompatHugeFile|
 		ext4fs.RoCompatDirNlink|ext4fs.RoCompatExtraIsize|ext4fs.RoCompatMetadataCsum)
 	copy(sb[ext4fs.SbUUID:], ids.UUID[:])
@@ -546,75 +521,4 @@ func (pl *Plan) superblock(grp uint32, freeBlocks uint64, freeInodes uint32, ids
 	sb[ext4fs.SbLastcheckHi] = byte(t >> 32)
 	le.PutUint32(sb[ext4fs.SbChecksum:], csum.Super(sb))
 	return sb
-}
-
-// imageWriter writes blocks, gathering consecutive ones into one write.
-type imageWriter struct {
-	f     *os.File
-	buf   []byte
-	start uint64 // block of buf[0]
-}
-
-func (w *imageWriter) put(blk uint64, b []byte) error {
-	if len(w.buf) > 0 && (w.start+uint64(len(w.buf))/BlockSize != blk || len(w.buf)+len(b) > cap(w.buf)) {
-		if err := w.flush(); err != nil {
-			return err
-		}
-	}
-	if len(w.buf) == 0 {
-		w.start = blk
-	}
-	w.buf = append(w.buf, b...)
-	return nil
-}
-
-// putPadded writes b from block blk, its last block padded with zeros.
-func (w *imageWriter) putPadded(blk uint64, b []byte) error {
-	full := len(b) &^ (BlockSize - 1)
-	if full > 0 {
-		if err := w.put(blk, b[:full]); err != nil {
-			return err
-		}
-	}
-	if rest := b[full:]; len(rest) > 0 {
-		var last [BlockSize]byte
-		copy(last[:], rest)
-		return w.put(blk+uint64(full/BlockSize), last[:])
-	}
-	return nil
-}
-
-func (w *imageWriter) flush() error {
-	if len(w.buf) == 0 {
-		return nil
-	}
-	if _, err := w.f.WriteAt(w.buf, int64(w.start)*BlockSize); err != nil {
-		return fmt.Errorf("writing %s: %w", w.f.Name(), err)
-	}
-	w.buf = w.buf[:0]
-	return nil
-}
-
-// spoolReader reads the spool through a window, front to back.
-type spoolReader struct {
-	f   *os.File
-	buf []byte
-	at  int64 // spool offset of buf[0]
-}
-
-// read returns n bytes at off (n at most the window's size), valid until
-// the next call.
-func (r *spoolReader) read(off, n int64) ([]byte, error) {
-	if off < r.at || off+n > r.at+int64(len(r.buf)) {
-		r.buf = r.buf[:cap(r.buf)]
-		k, err := r.f.ReadAt(r.buf, off)
-		if k < int(n) {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("reading spool: %w", err)
-		}
-		r.buf, r.at = r.buf[:k], off
-	}
-	return r.buf[off-r.at : off-r.at+n], nil
 }

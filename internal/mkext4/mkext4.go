@@ -6,7 +6,8 @@
 //
 // The file system is mke2fs's default ext4: 4 KiB blocks, 256-byte inodes
 // (one per 16 KiB), flex_bg, 64bit, metadata_csum, dir_index and a journal
-// (without one, a crash would call for an fsck that such a machine lacks).
+// (without one, a crash would call for an fsck that such a machine lacks),
+// with its descriptors laid out as meta_bg has them (see ext4w).
 //
 // Only metadata that holds something is written, a few MiB even on a large
 // disk. Inode tables are initialised lazily, as mke2fs's lazy_itable_init
