@@ -118,6 +118,9 @@ func (d *dirReader) entry(host string) (*Node, error) {
 	if n.Xattrs, err = hostXattrs(host); err != nil {
 		return nil, err
 	}
+	if err := checkXattrs(n.Xattrs); err != nil {
+		return nil, fmt.Errorf("%s: %w", host, err)
+	}
 	if !fi.IsDir() && st.Nlink > 1 {
 		d.seen[key] = n
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,5 +121,35 @@ func wantMatch(t testing.TB, what, s, re string) {
 	t.Helper()
 	if !regexp.MustCompile(re).MatchString(s) {
 		t.Errorf("%s: %q does not match %q", what, s[:min(len(s), 2000)], re)
+	}
+}
+
+// Attributes that the inode and one block cannot hold are refused when
+// the entry is read, with the entry and the largest attribute named.
+func TestXattrsTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		xattrs map[string]string
+		want   string // in the error; "" for none
+	}{
+		{"one block's worth", map[string]string{"SCHILY.xattr.user.a": strings.Repeat("v", 3000)}, ""},
+		{"one value past a block", map[string]string{"SCHILY.xattr.user.huge": strings.Repeat("v", 5000)}, `"user.huge", has 5000 bytes`},
+		{"several that add up", map[string]string{
+			"SCHILY.xattr.user.a": strings.Repeat("a", 1500),
+			"SCHILY.xattr.user.b": strings.Repeat("b", 1600),
+			"SCHILY.xattr.user.c": strings.Repeat("c", 1400),
+		}, `"user.b", has 1600 bytes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layer := mkTar(t, ent{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "dir/f", Mode: 0o644, PAXRecords: tc.xattrs}, body: "x"})
+			tr := NewTree(newImageFile(t, t.TempDir(), false), Options{})
+			err := tr.Apply(context.Background(), bytes.NewReader(layer), false)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Apply = %v; want nil", err)
+			case tc.want != "" && (!errors.Is(err, ErrXattr) || !strings.Contains(err.Error(), `"dir/f"`) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Apply = %v; want ErrXattr naming \"dir/f\" and %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -425,6 +425,9 @@ func (t *Tree) entry(hdr *tar.Header, r io.Reader) error {
 		if n.Xattrs, err = paxXattrs(hdr); err != nil {
 			return fail("reading extended attributes", err)
 		}
+		if err := checkXattrs(n.Xattrs); err != nil {
+			return fail("checking extended attributes", err)
+		}
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ginit-dev/ginit/internal/ext4fs"
 	"github.com/ginit-dev/ginit/internal/ext4fs/csum"
 )
 
@@ -89,6 +90,29 @@ func encodeXattrs(xs []Xattr) ([]xentry, error) {
 	return out, nil
 }
 
+// checkXattrs says whether a node's attributes fit the inode and one
+// block, naming the largest when they do not. Values in inodes of their
+// own (ext4's ea_inode) are not written: such attributes are refused.
+func checkXattrs(xs []Xattr) error {
+	if len(xs) == 0 {
+		return nil
+	}
+	es, err := encodeXattrs(xs)
+	if err != nil {
+		return err
+	}
+	if _, _, err := splitXattrs(es, ext4fs.InodeSize); err != nil {
+		big := xs[0]
+		for _, x := range xs[1:] {
+			if len(x.Value) > len(big.Value) {
+				big = x
+			}
+		}
+		return fmt.Errorf("%w (the largest, %q, has %d bytes); values in inodes of their own (ea_inode) are not written", err, big.Name, len(big.Value))
+	}
+	return nil
+}
+
 // splitXattrs puts as many entries as fit into the inode and the rest in a
 // block, or says they do not fit.
 func splitXattrs(es []xentry, inodeSize int) (inline, block []xentry, err error) {
@@ -109,7 +133,7 @@ func splitXattrs(es []xentry, inodeSize int) (inline, block []xentry, err error)
 			total += e.size() + pad4(len(e.value))
 		}
 		if total > BlockSize {
-			return nil, nil, fmt.Errorf("%w: %d bytes of attributes, more than one block holds", ErrXattr, total)
+			return nil, nil, fmt.Errorf("%w: %d bytes of attributes, more than the inode and one block hold", ErrXattr, total)
 		}
 	}
 	return inline, block, nil
