@@ -72,13 +72,19 @@ func bootControl(t *testing.T, a Artifacts, disk string) *controlVM {
 // or a later one.
 func bootControlPhase(t *testing.T, a Artifacts, disk, phase string) *controlVM {
 	t.Helper()
+	return bootControlVM(t, a, VM{Disk: disk, NoNet: true, Timeout: 10 * time.Minute}, phase)
+}
+
+// bootControlVM is bootControlPhase for vm.
+func bootControlVM(t *testing.T, a Artifacts, vm VM, phase string) *controlVM {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ginit-ctl-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	v := &controlVM{sock: filepath.Join(dir, "control.sock"), done: make(chan struct{}), cons: &syncWriter{}}
-	q := a.QEMU(VM{Disk: disk, NoNet: true, Timeout: 10 * time.Minute})
+	q := a.QEMU(vm)
 	q.ControlSocket, q.Tee = v.sock, v.cons
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {

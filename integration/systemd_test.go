@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/ctlproto"
 	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
@@ -65,5 +67,49 @@ func TestSystemdSbinInitPowerButton(t *testing.T) {
 		"ginit: the workload's init powered off",
 		"ginit: entrypoint exited with status 0",
 		"ginit: poweroff")
+	Fsck(t, disk)
+}
+
+// A systemd workload is ready when systemd says READY=1 on the
+// NOTIFY_SOCKET ginit gives it, as systemd-nspawn's container manager
+// hears it: once its default target is reached, not at its start.
+func TestSystemdReady(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := a.MakeDisk(t, systemdRoot(t, a))
+	v := bootControlVM(t, a, VM{Disk: disk, NoNet: true, Timeout: 6 * time.Minute, Append: "entrypoint=/sbin/init"}, ctlproto.PhaseStarting)
+	var got []string
+	err := v.c.Events(context.Background(), func(st *ctlproto.Status, ev *ctlproto.EventMsg) {
+		switch {
+		case st != nil:
+			got = append(got, "status:"+st.Phase)
+			if st.Ready {
+				t.Errorf("ready at the subscription, before systemd could have reached its target: %+v", st)
+			}
+		case ev.Name == ctlproto.EventReady:
+			got = append(got, ev.Name)
+			console := v.cons.String()
+			if !strings.Contains(console, "Multi-User System") {
+				t.Errorf("ready before systemd reached multi-user.target:\n%s", console)
+			}
+			if st, err := v.c.Status(context.Background()); err != nil || !st.Ready || st.Phase != ctlproto.PhaseRunning {
+				t.Errorf("status after the ready event: %+v, %v", st, err)
+			}
+			if _, err := v.c.Stop(context.Background()); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		default:
+			got = append(got, ev.Name)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got); n < 3 || got[n-3] != "ready" || got[n-2] != "stopping" || got[n-1] != "exited" {
+		t.Errorf("events %q; want ready, stopping, exited at the end", got)
+	}
+	<-v.done
+	wantClean(t, qemu.Result{Console: v.cons.String()}, "ginit: systemd reached its default target (READY=1)",
+		"ginit: the workload is ready", "ginit: the workload's init powered off")
 	Fsck(t, disk)
 }

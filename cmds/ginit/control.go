@@ -34,9 +34,13 @@ type control struct {
 	exit   *int
 	ready  bool
 	srvs   []*ctlserver.Server // one per port, once open
+	notify *os.File            // systemd's NOTIFY_SOCKET, for a systemd workload
+	log    *klog.Logger
 }
 
-func newControl() *control { return &control{phase: ctlproto.PhaseBooting} }
+func newControl(log *klog.Logger) *control {
+	return &control{phase: ctlproto.PhaseBooting, log: log}
+}
 
 func (c *control) mark(name string) {
 	c.mu.Lock()
@@ -62,11 +66,31 @@ func (c *control) started(proc process, work workload.Process) {
 	go c.probeReady(work.TCPPorts, proc)
 }
 
-// probeReady waits until each of ports accepts a connection on the
-// loopback (the workload shares the machine's network), then marks the
-// workload ready; it gives up when the workload ends.
+// probeReady waits until a systemd workload says READY=1 on its notify
+// socket, then until each of ports accepts a connection on the loopback
+// (the workload shares the machine's network), then marks the workload
+// ready; it gives up when the workload ends.
 func (c *control) probeReady(ports []int, proc process) {
 	defer func() { _ = recover() }()
+	c.mu.Lock()
+	notify := c.notify
+	c.mu.Unlock()
+	if notify != nil {
+		ready := make(chan struct{})
+		go func() {
+			defer notify.Close()
+			select {
+			case <-ready:
+			case <-proc.Done():
+			}
+		}()
+		ok := awaitNotifyReady(notify, proc.Pid())
+		close(ready)
+		if !ok {
+			return
+		}
+		c.log.Infof("systemd reached its default target (READY=1)")
+	}
 	for pending := ports; len(pending) > 0; {
 		if acceptsTCP(pending[0]) {
 			pending = pending[1:]
@@ -81,7 +105,111 @@ func (c *control) probeReady(ports []int, proc process) {
 	c.mu.Lock()
 	c.ready = true
 	c.mu.Unlock()
+	c.log.Infof("the workload is ready")
 	c.publish(ctlproto.EventMsg{Name: ctlproto.EventReady, Pid: proc.Pid()})
+}
+
+// notifySocket is the NOTIFY_SOCKET a systemd workload gets, as
+// systemd-nspawn gives its container's systemd one: an AF_UNIX datagram
+// socket on which systemd, as PID 1, sends READY=1 once it has reached its
+// default target. It is abstract ("@"), so it needs no file in the
+// workload's root: abstract names belong to the network namespace, which
+// the workload shares, not to its mount namespace, whose /run is its own.
+const notifySocket = "@ginit/notify"
+
+// notifyEnv opens the notify socket for a systemd workload and returns env
+// with NOTIFY_SOCKET naming it; any other init or command gets env as it
+// is. Without the socket, readiness is the ports' alone.
+func (c *control) notifyEnv(init initInfo, env []string) []string {
+	if init.Name != "systemd" {
+		return env
+	}
+	f, err := listenNotify(notifySocket)
+	if err != nil {
+		c.log.Warnf("systemd's readiness: %v", err)
+		return env
+	}
+	c.mu.Lock()
+	c.notify = f
+	c.mu.Unlock()
+	return imagespec.MergeEnv(env, []string{"NOTIFY_SOCKET=" + notifySocket})
+}
+
+// listenNotify binds a datagram socket at name (@ for the abstract
+// namespace) that receives its senders' credentials.
+func listenNotify(name string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	addr := "\x00" + strings.TrimPrefix(name, "@")
+	if !strings.HasPrefix(name, "@") {
+		addr = name
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind notify socket %s: %w", name, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", name, err)
+	}
+	// Non-blocking, so that Close ends a read in Go's poller.
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// awaitNotifyReady reads sd_notify datagrams from f until pid sends
+// READY=1 (true), or f is closed (false). Datagrams from other processes
+// are ignored: only the workload's init speaks for it.
+func awaitNotifyReady(f *os.File, pid int) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	for {
+		var n, oobn int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			return rerr != unix.EAGAIN
+		})
+		if err != nil {
+			return false
+		}
+		if rerr != nil {
+			continue
+		}
+		if notifySender(oob[:oobn]) == pid && notifyReady(string(buf[:n])) {
+			return true
+		}
+	}
+}
+
+// notifySender is the pid in a datagram's SCM_CREDENTIALS, 0 without one.
+func notifySender(oob []byte) int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	for _, m := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			return int(cred.Pid)
+		}
+	}
+	return 0
+}
+
+// notifyReady says whether an sd_notify message, newline-separated
+// VARIABLE=VALUE assignments, says READY=1.
+func notifyReady(msg string) bool {
+	for _, line := range strings.Split(msg, "\n") {
+		if line == "READY=1" {
+			return true
+		}
+	}
+	return false
 }
 
 // stopping records a stop request, once.

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The ports are found by their names in sysfs, whichever vports they are.
@@ -40,5 +43,63 @@ func TestAcceptsTCP(t *testing.T) {
 	l.Close()
 	if acceptsTCP(port) {
 		t.Errorf("acceptsTCP(%d) = true after the listener closed", port)
+	}
+}
+
+func TestNotifyReady(t *testing.T) {
+	for _, tt := range []struct {
+		msg  string
+		want bool
+	}{
+		{"READY=1", true},
+		{"STATUS=Startup finished\nREADY=1", true},
+		{"READY=1\nSTATUS=x\n", true},
+		{"READY=0", false},
+		{"STATUS=READY=1", false},
+		{"", false},
+	} {
+		if got := notifyReady(tt.msg); got != tt.want {
+			t.Errorf("notifyReady(%q) = %v; want %v", tt.msg, got, tt.want)
+		}
+	}
+}
+
+// READY=1 from the workload's pid ends the wait; the same from another
+// process, or other messages, do not; closing the socket ends it too.
+func TestAwaitNotifyReady(t *testing.T) {
+	name := fmt.Sprintf("@ginit-test-notify-%d", os.Getpid())
+	send := func(msg string) {
+		t.Helper()
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Sendto(fd, []byte(msg), 0, &unix.SockaddrUnix{Name: "\x00" + name[1:]}); err != nil {
+			t.Fatalf("send %q: %v", msg, err)
+		}
+	}
+	f, err := listenNotify(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan bool, 1)
+	go func() { got <- awaitNotifyReady(f, os.Getpid()) }()
+	send("STATUS=starting")
+	send("READY=1\nSTATUS=Startup finished")
+	if !<-got {
+		t.Errorf("READY=1 from the workload's pid: not ready")
+	}
+
+	go func() { got <- awaitNotifyReady(f, os.Getpid()+1) }()
+	send("READY=1") // from a pid that is not the workload's
+	select {
+	case <-got:
+		t.Fatalf("READY=1 from another pid ended the wait")
+	case <-time.After(100 * time.Millisecond):
+	}
+	f.Close()
+	if <-got {
+		t.Errorf("a closed socket: ready")
 	}
 }

@@ -45,7 +45,7 @@ type boot struct {
 }
 
 func newBoot(log *klog.Logger) *boot {
-	return &boot{log: log, cfg: bootcfg.Defaults(), ctl: newControl()}
+	return &boot{log: log, cfg: bootcfg.Defaults(), ctl: newControl(log)}
 }
 
 type phase struct {

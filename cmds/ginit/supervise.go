@@ -64,6 +64,7 @@ func (b *boot) runWorkload(p workload.Process, init initInfo, loadRest func()) e
 	b.mark("workload")
 	b.logTiming()
 	b.log.Infof("starting %q", p.Argv)
+	p.Env = b.ctl.notifyEnv(init, p.Env)
 	proc, err := b.m.startWorkload(p, init)
 	if err != nil {
 		code := b.startFailed(p.Argv0, err)

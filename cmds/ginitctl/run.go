@@ -62,7 +62,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&detach, "d", false, "detach: print the VM's name and return once QEMU runs")
 	fs.BoolVar(&detach, "detach", false, "same as -d")
 	var ready bool
-	fs.BoolVar(&ready, "wait-ready", false, "with -d: return once the workload is ready: each TCP port of the image's ExposedPorts accepts connections inside the VM")
+	fs.BoolVar(&ready, "wait-ready", false, "with -d: return once the workload is ready: a systemd workload has reached its default target (READY=1), and each TCP port of the image's ExposedPorts accepts connections inside the VM")
 	fs.StringVar(&o.Workdir, "w", "", "working directory inside the VM")
 	fs.StringVar(&o.Workdir, "workdir", "", "same as -w")
 	fs.StringVar(&o.User, "u", "", "user[:group], names or ids from the image's /etc/passwd")
