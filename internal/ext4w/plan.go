@@ -53,15 +53,22 @@ type Plan struct {
 	Special int
 }
 
-// inodeInfo is where an inode's blocks are.
+// inodeInfo is where an inode's blocks are. One per inode: kept small.
 type inodeInfo struct {
-	ext       []fext   // data extents, by logical block
-	treeAt    []uint64 // extent tree blocks
-	dirBlocks int      // a directory's blocks
-	dx        *dxDir   // an indexed directory's layout
-	xblock    uint64   // the extended attribute block, or 0
-	inline    []xentry
-	xblk      []xentry
+	ext       []fext // data extents, by logical block
+	treeAt    uint64 // the first of its extent tree blocks, in a run; 0 for none
+	xblock    uint64 // the extended attribute block, or 0
+	dx        *dxDir // an indexed directory's layout
+	dirBlocks int32  // a directory's blocks
+	xattrs    bool   // it has attributes that need a block
+}
+
+// trees is the inode's extent tree blocks.
+func (in *inodeInfo) trees() int {
+	if in.treeAt == 0 {
+		return 0
+	}
+	return treeBlocks(len(in.ext))
 }
 
 // fext is one extent: n blocks of the file from logical block lblk at
@@ -187,22 +194,24 @@ func (pl *Plan) measure() error {
 			if err != nil {
 				return fmt.Errorf("inode %d: %w", ino, err)
 			}
-			if in.inline, in.xblk, err = splitXattrs(es, ext4fs.InodeSize); err != nil {
+			_, block, err := splitXattrs(es, ext4fs.InodeSize)
+			if err != nil {
 				return fmt.Errorf("inode %d: %w", ino, err)
 			}
+			in.xattrs = len(block) > 0
 		}
 		if len(n.Xattrs) > 0 || n.Type() == TypeChar || n.Type() == TypeBlock {
 			pl.Special++
 		}
 		switch n.Type() {
 		case TypeDir:
-			in.dirBlocks = len(dirLayout(n))
+			in.dirBlocks = int32(len(dirLayout(n)))
 			if in.dirBlocks > 1 {
 				in.dx = dxLayout(n, seed)
 				if len(in.dx.leaves) > maxDxLeaves {
 					return fmt.Errorf("inode %d: directory of %d entries: more than two index levels hold", ino, len(n.children))
 				}
-				in.dirBlocks = in.dx.blocks()
+				in.dirBlocks = int32(in.dx.blocks())
 			} else if uint32(ino) == lostFoundIno {
 				in.dirBlocks = lostFoundBlocks
 			}
@@ -225,7 +234,7 @@ func (pl *Plan) metaBlocks() uint64 {
 			continue
 		}
 		n += uint64(in.dirBlocks)
-		if len(in.xblk) > 0 {
+		if in.xattrs {
 			n++
 		}
 		if node.Type() == TypeSymlink && len(node.Target) >= ext4fs.InoBlockLen {
@@ -310,7 +319,7 @@ func (pl *Plan) allocate(geo geometry) error {
 	a.limit = geo.blocks
 	pl.alloc = a
 	for i := range pl.info {
-		pl.info[i].ext, pl.info[i].treeAt, pl.info[i].xblock = nil, nil, 0
+		pl.info[i].ext, pl.info[i].treeAt, pl.info[i].xblock = nil, 0, 0
 	}
 	if jb := ext4fs.JournalBlocks(geo.blocks); jb > 0 {
 		runs, err := a.alloc(uint64(jb))
@@ -362,7 +371,7 @@ func (pl *Plan) allocate(geo geometry) error {
 				in.ext = appendExtents(in.ext, uint32(r.Block), []extent{{r.At, uint64(r.N)}})
 			}
 		}
-		if len(in.xblk) > 0 {
+		if in.xattrs {
 			runs, err := a.alloc(1)
 			if err != nil {
 				return err
@@ -370,28 +379,20 @@ func (pl *Plan) allocate(geo geometry) error {
 			in.xblock = runs[0].start
 		}
 	}
-	for _, in := range append([]*inodeInfo{&pl.journal}, infoPtrs(pl.info)...) {
+	for i := -1; i < len(pl.info); i++ {
+		in := &pl.journal
+		if i >= 0 {
+			in = &pl.info[i]
+		}
 		if k := treeBlocks(len(in.ext)); k > 0 {
-			runs, err := a.alloc(uint64(k))
+			b, err := a.allocRun(uint64(k))
 			if err != nil {
 				return err
 			}
-			for _, r := range runs {
-				for b := r.start; b < r.start+r.n; b++ {
-					in.treeAt = append(in.treeAt, b)
-				}
-			}
+			in.treeAt = b
 		}
 	}
 	return nil
-}
-
-func infoPtrs(in []inodeInfo) []*inodeInfo {
-	out := make([]*inodeInfo, len(in))
-	for i := range in {
-		out[i] = &in[i]
-	}
-	return out
 }
 
 // toExtents maps physical runs to extents from logical block lblk.

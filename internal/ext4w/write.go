@@ -76,79 +76,62 @@ func (pl *Plan) write(f *os.File, ids IDs, zero func(off, n int64) error) error 
 	pl.device = zero != nil
 	w := &blockWriter{f: f, buf: alignedBuf(4 << 20)}
 	seed := csum.Seed(ids.UUID)
-	inodes := make([][]byte, len(pl.nodes))
 
 	// The journal's superblock and the journal inode.
 	jb := uint32(pl.JournalBlocks())
 	if err := w.put(pl.journal.ext[0].pblk, journalSuperblock(jb, ids.UUID)); err != nil {
 		return err
 	}
-	jino := pl.newInode(0o100600, 1, pl.p.Time, pl.p.Time)
+	jino := make([]byte, ext4fs.InodeSize)
+	pl.initInode(jino, 0o100600, 1, pl.p.Time, pl.p.Time)
 	putSize(jino, uint64(jb)*BlockSize)
 	if err := pl.mapInode(w, jino, &pl.journal, ext4fs.JournalIno, seed, uint64(jb)); err != nil {
 		return err
 	}
-	journalInode := jino
-
-	// Inodes, with directory, symlink and attribute blocks, in the order
-	// they were placed.
-	for ino, n := range pl.nodes {
-		if n == nil {
-			continue
-		}
-		b, err := pl.encodeInode(w, uint32(ino), n, seed)
-		if err != nil {
-			return err
-		}
-		inodes[ino] = b
-	}
-	if err := w.flush(); err != nil {
+	if err := pl.writeTree(w, jino, &pl.journal, ext4fs.JournalIno, seed); err != nil {
 		return err
 	}
-
-	// Extent tree blocks, last placed.
-	for ino, n := range pl.nodes {
-		if n == nil || len(pl.info[ino].treeAt) == 0 {
-			continue
-		}
-		if err := pl.writeTree(w, inodes[ino], &pl.info[ino], uint32(ino), seed); err != nil {
-			return err
-		}
-	}
-	if err := pl.writeTree(w, journalInode, &pl.journal, ext4fs.JournalIno, seed); err != nil {
-		return err
-	}
-	for ino, b := range inodes {
-		if b != nil {
-			csum.SetInode(seed, uint32(ino), b)
-		}
-	}
-	csum.SetInode(seed, ext4fs.JournalIno, journalInode)
-	inodes[ext4fs.JournalIno] = journalInode
-
-	return pl.writeGroups(w, inodes, ids, seed)
+	csum.SetInode(seed, ext4fs.JournalIno, jino)
+	return pl.writeGroups(w, jino, ids, seed)
 }
 
-// newInode is an inode with its mode, links and times set.
-func (pl *Plan) newInode(mode uint32, links uint32, mtime, crtime int64) []byte {
-	b := make([]byte, ext4fs.InodeSize)
+// encodeInodeAt builds inode ino into b, checksummed, and writes its
+// directory, symlink, attribute and extent tree blocks.
+func (pl *Plan) encodeInodeAt(w *blockWriter, b []byte, ino uint32, seed uint32) error {
+	n := pl.nodes[ino]
+	if n == nil {
+		pl.reservedInode(b, ino, seed)
+		return nil
+	}
+	if err := pl.encodeInode(w, b, ino, n, seed); err != nil {
+		return err
+	}
+	if err := pl.writeTree(w, b, &pl.info[ino], ino, seed); err != nil {
+		return err
+	}
+	csum.SetInode(seed, ino, b)
+	return nil
+}
+
+// initInode makes b an inode with its mode, links and times set.
+func (pl *Plan) initInode(b []byte, mode uint32, links uint32, mtime, crtime int64) {
+	clear(b)
 	le.PutUint16(b[ext4fs.InoMode:], uint16(mode))
 	le.PutUint16(b[ext4fs.InoLinksCount:], uint16(links))
 	le.PutUint16(b[ext4fs.InoExtraIsize:], ext4fs.ExtraIsize)
 	putTimes(b, mtime, crtime)
-	return b
 }
 
 // mapInode gives an inode with extents its extent root, flags and block
 // count (data blocks, tree blocks and the attribute block).
 func (pl *Plan) mapInode(w *blockWriter, b []byte, in *inodeInfo, ino uint32, seed uint32, dataBlocks uint64) error {
 	le.PutUint32(b[ext4fs.InoFlags:], ext4fs.InodeFlagExtents)
-	blocks := dataBlocks + uint64(len(in.treeAt))
+	blocks := dataBlocks + uint64(in.trees())
 	if in.xblock != 0 {
 		blocks++
 	}
 	putBlocks(b, blocks)
-	if len(in.treeAt) == 0 {
+	if in.treeAt == 0 {
 		extentTree(b[ext4fs.InoBlock:ext4fs.InoBlock+ext4fs.InoBlockLen], in.ext, nil, 0)
 	}
 	return nil
@@ -156,12 +139,16 @@ func (pl *Plan) mapInode(w *blockWriter, b []byte, in *inodeInfo, ino uint32, se
 
 // writeTree writes the extent tree blocks of an inode and its root.
 func (pl *Plan) writeTree(w *blockWriter, b []byte, in *inodeInfo, ino uint32, seed uint32) error {
-	if len(in.treeAt) == 0 {
+	if in.treeAt == 0 {
 		return nil
 	}
-	blocks := extentTree(b[ext4fs.InoBlock:ext4fs.InoBlock+ext4fs.InoBlockLen], in.ext, in.treeAt, csum.InodeSeed(seed, ino, 0))
+	at := make([]uint64, in.trees())
+	for i := range at {
+		at[i] = in.treeAt + uint64(i)
+	}
+	blocks := extentTree(b[ext4fs.InoBlock:ext4fs.InoBlock+ext4fs.InoBlockLen], in.ext, at, csum.InodeSeed(seed, ino, 0))
 	for i, blk := range blocks {
-		if err := w.put(in.treeAt[i], blk); err != nil {
+		if err := w.put(at[i], blk); err != nil {
 			return err
 		}
 	}
@@ -170,24 +157,31 @@ func (pl *Plan) writeTree(w *blockWriter, b []byte, in *inodeInfo, ino uint32, s
 
 // encodeInode builds inode ino and writes its directory, symlink and
 // attribute blocks.
-func (pl *Plan) encodeInode(w *blockWriter, ino uint32, n *Node, seed uint32) ([]byte, error) {
+func (pl *Plan) encodeInode(w *blockWriter, b []byte, ino uint32, n *Node, seed uint32) error {
 	t := pl.p.Time
 	m := n.Mtime
 	if n.fixed || pl.p.Clamp && m > t {
 		m = t
 	}
-	b := pl.newInode(n.Mode, n.links, m, t)
+	pl.initInode(b, n.Mode, n.links, m, t)
 	le.PutUint16(b[ext4fs.InoUIDLo:], uint16(n.UID))
 	le.PutUint16(b[ext4fs.InoUIDHi:], uint16(n.UID>>16))
 	le.PutUint16(b[ext4fs.InoGIDLo:], uint16(n.GID))
 	le.PutUint16(b[ext4fs.InoGIDHi:], uint16(n.GID>>16))
 	in := &pl.info[ino]
-	putInlineXattrs(b, in.inline)
+	var xblk []xentry
+	if len(n.Xattrs) > 0 {
+		// Measured before: the split cannot fail here.
+		es, _ := encodeXattrs(n.Xattrs)
+		var inline []xentry
+		inline, xblk, _ = splitXattrs(es, ext4fs.InodeSize)
+		putInlineXattrs(b, inline)
+	}
 	if in.xblock != 0 {
 		le.PutUint32(b[inoFileACLLo:], uint32(in.xblock))
 		le.PutUint16(b[inoFileACLHi:], uint16(in.xblock>>32))
-		if err := w.put(in.xblock, xattrBlock(in.xblk, seed, in.xblock)); err != nil {
-			return nil, err
+		if err := w.put(in.xblock, xattrBlock(xblk, seed, in.xblock)); err != nil {
+			return err
 		}
 		putBlocks(b, 1)
 	}
@@ -200,13 +194,13 @@ func (pl *Plan) encodeInode(w *blockWriter, ino uint32, n *Node, seed uint32) ([
 		if in.dx != nil {
 			blocks = pl.dxBlocks(n, parent, in.dx, csum.InodeSeed(seed, ino, 0))
 		} else {
-			blocks = pl.dirBlocks(n, parent, in.dirBlocks, seed)
+			blocks = pl.dirBlocks(n, parent, int(in.dirBlocks), seed)
 		}
 		if err := pl.putData(w, in, blocks); err != nil {
-			return nil, err
+			return err
 		}
 		if err := pl.mapInode(w, b, in, ino, seed, uint64(in.dirBlocks)); err != nil {
-			return nil, err
+			return err
 		}
 		if in.dx != nil {
 			le.PutUint32(b[ext4fs.InoFlags:], ext4fs.InodeFlagExtents|inodeFlagIndex)
@@ -214,7 +208,7 @@ func (pl *Plan) encodeInode(w *blockWriter, ino uint32, n *Node, seed uint32) ([
 	case TypeReg:
 		putSize(b, uint64(n.Data.Size))
 		if err := pl.mapInode(w, b, in, ino, seed, uint64(n.Data.Blocks())); err != nil {
-			return nil, err
+			return err
 		}
 	case TypeSymlink:
 		putSize(b, uint64(len(n.Target)))
@@ -225,10 +219,10 @@ func (pl *Plan) encodeInode(w *blockWriter, ino uint32, n *Node, seed uint32) ([
 		blk := make([]byte, BlockSize)
 		copy(blk, n.Target)
 		if err := pl.putData(w, in, [][]byte{blk}); err != nil {
-			return nil, err
+			return err
 		}
 		if err := pl.mapInode(w, b, in, ino, seed, 1); err != nil {
-			return nil, err
+			return err
 		}
 	case TypeChar, TypeBlock:
 		if n.Major < 256 && n.Minor < 256 {
@@ -237,7 +231,7 @@ func (pl *Plan) encodeInode(w *blockWriter, ino uint32, n *Node, seed uint32) ([
 			le.PutUint32(iblock[4:], newDevEncoding(n.Major, n.Minor))
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // putData writes blocks as the first blocks of an inode's extents.
@@ -278,7 +272,7 @@ func (pl *Plan) parentOf(d *Node) uint32 {
 
 // writeGroups writes the inode tables, bitmaps, descriptors and
 // superblocks.
-func (pl *Plan) writeGroups(w *blockWriter, inodes [][]byte, ids IDs, seed uint32) error {
+func (pl *Plan) writeGroups(w *blockWriter, journal []byte, ids IDs, seed uint32) error {
 	g := &pl.geo
 	ipg := uint64(g.inodesPerGroup)
 	used := uint64(len(pl.nodes) - 1) // inodes 1 to used are in use
@@ -287,6 +281,9 @@ func (pl *Plan) writeGroups(w *blockWriter, inodes [][]byte, ids IDs, seed uint3
 	hi := 0
 	var freeBlocks, freeInodes uint64
 	bitmap := make([]byte, BlockSize)
+	// One group's table at a time: each inode is encoded straight into
+	// it, none kept for the whole file system.
+	table := alignedBuf(int(g.itableBlocks) * BlockSize)
 	for grp := range g.groups {
 		start, glen := g.groupStart(grp), g.groupLen(grp)
 		// In use: the reserved blocks, every block below the tail but
@@ -330,20 +327,24 @@ func (pl *Plan) writeGroups(w *blockWriter, inodes [][]byte, ids IDs, seed uint3
 				return err
 			}
 			gd.inodeBitmapCsum = csum.CRC32c(seed, ib[:ipg/8])
-			table := make([]byte, roundUp(inUse*ext4fs.InodeSize, BlockSize))
+			tb := table[:roundUp(inUse*ext4fs.InodeSize, BlockSize)]
+			clear(tb)
 			for i := uint64(0); i < inUse; i++ {
 				ino := first + i
-				raw := inodes[ino]
-				if raw == nil {
-					raw = pl.reservedInode(uint32(ino), seed)
+				b := tb[i*ext4fs.InodeSize : (i+1)*ext4fs.InodeSize]
+				if ino == ext4fs.JournalIno {
+					copy(b, journal)
+					continue
+				}
+				if err := pl.encodeInodeAt(w, b, uint32(ino), seed); err != nil {
+					return err
 				}
 				if pl.nodes[ino] != nil && pl.nodes[ino].IsDir() {
 					gd.dirs++
 				}
-				copy(table[i*ext4fs.InodeSize:], raw)
 			}
-			for i := uint64(0); i < uint64(len(table))/BlockSize; i++ {
-				if err := w.put(g.inodeTable[grp]+i, table[i*BlockSize:(i+1)*BlockSize]); err != nil {
+			for i := uint64(0); i < uint64(len(tb))/BlockSize; i++ {
+				if err := w.put(g.inodeTable[grp]+i, tb[i*BlockSize:(i+1)*BlockSize]); err != nil {
 					return err
 				}
 			}
@@ -373,7 +374,7 @@ func (pl *Plan) writeGroups(w *blockWriter, inodes [][]byte, ids IDs, seed uint3
 		if grp == 0 {
 			off = ext4fs.SuperOffset // the primary leaves room for a boot sector
 		}
-		copy(block[off:], pl.superblock(grp, freeBlocks, uint32(freeInodes), ids, inodes[ext4fs.JournalIno]))
+		copy(block[off:], pl.superblock(grp, freeBlocks, uint32(freeInodes), ids, journal))
 		if err := w.put(g.groupStart(grp), block); err != nil {
 			return err
 		}
@@ -392,15 +393,14 @@ const bgInodeZeroed = 0x4
 // reservedInode is a reserved inode other than the root and the journal:
 // zero but for its checksum, and the bad blocks inode's times, as mke2fs
 // has them.
-func (pl *Plan) reservedInode(ino uint32, seed uint32) []byte {
-	b := make([]byte, ext4fs.InodeSize)
+func (pl *Plan) reservedInode(b []byte, ino uint32, seed uint32) {
+	clear(b)
 	if ino == 1 {
 		for _, off := range []int{ext4fs.InoAtime, ext4fs.InoCtime, ext4fs.InoMtime} {
 			le.PutUint32(b[off:], uint32(pl.p.Time))
 		}
 	}
 	csum.SetInode(seed, ino, b)
-	return b
 }
 
 func popcount(b []byte) uint64 {
