@@ -97,13 +97,23 @@ func structBytes[T any](v *T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
 }
 
-// Index returns the interface index of the named link.
+// Index returns the interface index of the named link: one SIOCGIFINDEX
+// ioctl, as if_nametoindex(3) does, where the net package would dump every
+// link and address (a measurable part of the boot under emulation).
 func Index(name string) (int, error) {
-	ifi, err := net.InterfaceByName(name)
+	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		return 0, fmt.Errorf("find link %s: %w", name, err)
 	}
-	return ifi.Index, nil
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("find link %s: socket: %w", name, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, fmt.Errorf("find link %s: %w", name, err)
+	}
+	return int(ifr.Uint32()), nil
 }
 
 // Link is what rtnetlink says about a network interface.

@@ -299,3 +299,18 @@ func TestLifetime(t *testing.T) {
 		}
 	}
 }
+
+// Index agrees with the net package's dump of the links, and names the link
+// it cannot find.
+func TestIndex(t *testing.T) {
+	ifi, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Index("lo"); err != nil || got != ifi.Index {
+		t.Errorf("Index(lo) = %d, %v; want %d", got, err, ifi.Index)
+	}
+	if _, err := Index("nosuch0"); err == nil || !strings.Contains(err.Error(), "nosuch0") {
+		t.Errorf("Index(nosuch0) = %v; want an error naming the link", err)
+	}
+}
