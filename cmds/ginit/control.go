@@ -363,6 +363,7 @@ func (s *system) startControl() {
 				log.Errorf("control channel: panic: %v", r)
 			}
 		}()
+		go s.serveVsock()
 		devs := findPorts("/sys/class/virtio-ports", ctlproto.PortName, portWait)
 		if len(devs) == 0 {
 			log.Debugf("no %s port: no control channel", ctlproto.PortName)
@@ -374,14 +375,34 @@ func (s *system) startControl() {
 				log.Warnf("control channel: %v", err)
 				continue
 			}
-			srv := ctlserver.New(controlBackend{s.b.ctl, s}, f, log.Infof)
-			s.b.ctl.mu.Lock()
-			s.b.ctl.srvs = append(s.b.ctl.srvs, srv)
-			s.b.ctl.mu.Unlock()
+			srv := s.newServer(f)
 			go servePort(srv, f, log)
 		}
 		log.Infof("serving the control channel on %d ports (%s)", len(devs), ctlproto.PortName)
 	}()
+}
+
+// newServer is a control channel server that writes to w and gets the
+// events; dropServer ends its events when its connection has ended.
+func (s *system) newServer(w io.Writer) *ctlserver.Server {
+	srv := ctlserver.New(controlBackend{s.b.ctl, s}, w, s.b.log.Infof)
+	s.b.ctl.mu.Lock()
+	s.b.ctl.srvs = append(s.b.ctl.srvs, srv)
+	s.b.ctl.mu.Unlock()
+	return srv
+}
+
+func (s *system) dropServer(srv *ctlserver.Server) {
+	c := s.b.ctl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.srvs {
+		if x == srv {
+			// A new slice: publish ranges over the old one unlocked.
+			c.srvs = append(c.srvs[:i:i], c.srvs[i+1:]...)
+			return
+		}
+	}
 }
 
 // servePort serves one port for good: a host connects, disconnects, and

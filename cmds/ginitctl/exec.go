@@ -16,7 +16,6 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
-	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
@@ -80,7 +79,7 @@ func execCmd(args []string, stdout, stderr io.Writer) int {
 	hint := time.AfterFunc(5*time.Second, func() {
 		fmt.Fprintf(stderr, "ginitctl: waiting for VM %s's ginit on its control channel: booting, other execs using every port, or an image without it\n", name)
 	})
-	c, err := ctlclient.DialFree(ctx, qemu.ControlSockets(sock))
+	c, err := vm.DialControl(ctx, true)
 	if err == nil {
 		err = c.WaitRunning(ctx)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
-	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
@@ -27,7 +26,7 @@ func waitReady(dir vmrun.VMDir, sigs <-chan os.Signal) error {
 	var c *ctlclient.Client
 	var err error
 	for range 100 {
-		if c, err = ctlclient.DialFree(ctx, qemu.ControlSockets(dir.Control())); err == nil || errors.Is(err, ctlclient.ErrNoAnswer) {
+		if c, err = dir.DialControl(ctx, true); err == nil || errors.Is(err, ctlclient.ErrNoAnswer) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -126,6 +126,76 @@ func dialFree(ctx context.Context, paths []string, wait bool) (*Client, error) {
 	return c, nil
 }
 
+// DialVsock connects to ginit's AF_VSOCK port on the machine with guest
+// CID cid and says hello, waiting until ctx ends for the answer.
+func DialVsock(ctx context.Context, cid, port uint32) (*Client, error) {
+	conn, err := connectVsock(ctx, cid, port)
+	if err != nil {
+		return nil, fmt.Errorf("dial control channel vsock %d:%d: %w", cid, port, err)
+	}
+	c, err := New(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("control channel vsock %d:%d: %w", cid, port, err)
+	}
+	return c, nil
+}
+
+// connectVsock connects a non-blocking vsock socket through Go's poller,
+// so that ctx bounds the connect and Close ends a read.
+func connectVsock(ctx context.Context, cid, port uint32) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	err = unix.Connect(fd, &unix.SockaddrVM{CID: cid, Port: port})
+	if err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("vsock:%d:%d", cid, port))
+	if err == nil {
+		return f, nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = f.SetWriteDeadline(dl)
+	}
+	rc, err := f.SyscallConn()
+	if err == nil {
+		var soErr int
+		var gerr error
+		waited := false
+		err = rc.Write(func(fd uintptr) bool {
+			if !waited {
+				waited = true
+				return false // first wait until the socket is writable
+			}
+			soErr, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+			if gerr != nil {
+				return true
+			}
+			switch unix.Errno(soErr) {
+			case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+				return false
+			}
+			return true
+		})
+		switch {
+		case err != nil:
+		case gerr != nil:
+			err = gerr
+		case soErr != 0:
+			err = unix.Errno(soErr)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	_ = f.SetWriteDeadline(time.Time{})
+	return f, nil
+}
+
 // New says hello on conn and waits until ctx ends for the answer. What the
 // guest wrote before its answer (a frame an earlier connection left behind)
 // is dropped.

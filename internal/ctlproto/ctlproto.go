@@ -27,6 +27,10 @@ const Version = 1
 // PortName is the virtio-serial port's name, as the host's QEMU names it.
 const PortName = "org.ginit.control"
 
+// VsockPort is the AF_VSOCK port ginit serves the channel on, where the
+// machine has a vsock transport; each connection is a channel of its own.
+const VsockPort = 7180
+
 // Frame limits: a frame's JSON is at most MaxFrame bytes, so a reader
 // never allocates more than that for one; data messages carry at most
 // MaxData bytes (base64 in JSON makes 4/3 of it).

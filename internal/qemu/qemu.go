@@ -105,6 +105,10 @@ type VM struct {
 	// a virtio-serial port named org.ginit.control behind a unix socket
 	// that QEMU listens on at this path.
 	ControlSocket string
+	// VsockCID, when set, gives the machine a virtio-vsock device with
+	// that guest CID (vhost-vsock: the host needs /dev/vhost-vsock), on
+	// which ginit serves the control channel too (ctlproto.VsockPort).
+	VsockCID uint32
 	// FwCfg maps fw_cfg names (opt/ginit/run) to host files, which the
 	// guest reads; unlike -append, their contents are not in QEMU's argv.
 	FwCfg map[string]string
@@ -212,6 +216,9 @@ func (vm VM) Args() []string {
 	if vm.ControlSocket != "" {
 		args = append(args, ControlArgs(vm.ControlSocket)...)
 	}
+	if vm.VsockCID != 0 {
+		args = append(args, VsockArgs(vm.VsockCID)...)
+	}
 	return append(args, vm.Extra...)
 }
 
@@ -251,6 +258,12 @@ func ControlArgs(path string) []string {
 			"-device", "virtserialport,bus=ctlbus.0,chardev="+id+",name="+name)
 	}
 	return args
+}
+
+// VsockArgs are QEMU's arguments for a virtio-vsock device with guest
+// CID cid, on the PCI bus of the pc machine.
+func VsockArgs(cid uint32) []string {
+	return []string{"-device", "vhost-vsock-pci,guest-cid=" + strconv.FormatUint(uint64(cid), 10)}
 }
 
 // pressPowerButton sends system_powerdown once stop closes, unless QEMU

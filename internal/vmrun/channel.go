@@ -4,9 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
-	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
 // GuestWait is how long ps and inspect wait for a running VM's ginit to
@@ -19,7 +17,7 @@ const GuestWait = 2 * time.Second
 func (dir VMDir) GuestStatus(wait time.Duration) (ctlproto.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	c, err := ctlclient.DialIdle(ctx, qemu.ControlSockets(dir.Control()))
+	c, err := dir.DialControl(ctx, false)
 	if err != nil {
 		return ctlproto.Status{}, err
 	}
@@ -54,7 +52,7 @@ func (dir VMDir) stopByChannel(deadline time.Time) (accepted bool, exit *int) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	hello, helloCancel := context.WithTimeout(ctx, stopWait)
-	c, err := ctlclient.DialFree(hello, qemu.ControlSockets(dir.Control()))
+	c, err := dir.DialControl(hello, true)
 	helloCancel()
 	if err != nil {
 		return false, nil

@@ -44,6 +44,9 @@ type Info struct {
 	// Shares are the host directories (-v) the supervisor's virtiofsds
 	// serve the VM.
 	Shares []Share `json:"shares,omitempty"`
+	// VsockCID is the VM's vsock guest CID, when the host has vhost-vsock
+	// (0: the serial control ports alone).
+	VsockCID uint32 `json:"vsock_cid,omitempty"`
 }
 
 // Config is what the run was told, as inspect shows it.
@@ -201,6 +204,7 @@ func (dir VMDir) populate(doc rundoc.Document, o Options, base ImageDir, src ima
 		return fmt.Errorf("console log: %w", err)
 	}
 	m := machine(o)
+	m.VsockCID = vsockCID(vsockUsable, randomUint32)
 	o.Machine.apply(&m, resolved)
 	shares, err := o.GuestOptions.attach(o, dir, &m)
 	if err != nil {
@@ -211,6 +215,7 @@ func (dir VMDir) populate(doc rundoc.Document, o Options, base ImageDir, src ima
 		Created: time.Now().UTC(), Config: config(doc, o),
 		QEMU:  append([]string{QEMUSystem}, m.Args()...),
 		Ports: resolved.portList(), Disks: []string{dir.Disk(), base.Disk()}, Shares: shares,
+		VsockCID: m.VsockCID,
 	}
 	return writeJSON(dir.Info(), info, 0o600)
 }
