@@ -77,7 +77,9 @@ func TestSystemdReady(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
 	disk := a.MakeDisk(t, systemdRoot(t, a))
-	v := bootControlVM(t, a, VM{Disk: disk, NoNet: true, Timeout: 6 * time.Minute, Append: "entrypoint=/sbin/init"}, ctlproto.PhaseStarting)
+	v := bootControlVM(t, a, VM{Disk: disk, NoNet: true, Timeout: 6 * time.Minute,
+		// A loaded machine under TCG takes systemd more than the default 10 s to shut down.
+		Append: "entrypoint=/sbin/init ginit.stoptimeout=60s"}, ctlproto.PhaseStarting)
 	var got []string
 	err := v.c.Events(context.Background(), func(st *ctlproto.Status, ev *ctlproto.EventMsg) {
 		switch {

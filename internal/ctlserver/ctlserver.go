@@ -457,6 +457,8 @@ func (s *Server) runExec(ss *session, spec *ctlproto.ExecSpec) {
 		sio.stopReading()
 		<-drained
 	}
+	// Nothing of the exec is left open once the host has its status.
+	sio.close()
 	s.sendOn(ss, &ctlproto.Message{Type: ctlproto.Exit, Exit: code})
 }
 

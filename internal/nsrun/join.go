@@ -64,23 +64,27 @@ func joinOnThread(pid int, spec execSpec, cmd Command, opt JoinOptions) (*Proces
 	setupErr := func(err error) (*Process, error) {
 		return nil, &imagespec.StartError{Code: ExitSetupFailed, Err: err}
 	}
-	exe := opt.Exe
-	if exe == "" {
-		exe = "/proc/self/exe"
+	// Capabilities and no_new_privs take the stage: this binary again.
+	staged := spec.LimitCaps || spec.NoNewPrivs
+	exeFd := -1
+	if staged {
+		exe := opt.Exe
+		if exe == "" {
+			exe = "/proc/self/exe"
+		}
+		// The binary is opened here, as the host sees it, and exec'd from
+		// its fd inside, where the host's paths mean nothing.
+		exeFile, err := os.Open(exe)
+		if err != nil {
+			return setupErr(fmt.Errorf("open %s: %w", exe, err))
+		}
+		defer exeFile.Close()
+		// Above the stage's fds 0-3, which the child's dup2s overwrite.
+		if exeFd, err = unix.FcntlInt(exeFile.Fd(), unix.F_DUPFD_CLOEXEC, 10); err != nil {
+			return setupErr(fmt.Errorf("dup %s: %w", exe, err))
+		}
+		defer unix.Close(exeFd)
 	}
-	// The binary is opened here, as the host sees it, and exec'd from its fd
-	// inside, where the host's paths mean nothing.
-	exeFile, err := os.Open(exe)
-	if err != nil {
-		return setupErr(fmt.Errorf("open %s: %w", exe, err))
-	}
-	defer exeFile.Close()
-	// Above the stage's fds 0-3, which the child's dup2s overwrite.
-	exeFd, err := unix.FcntlInt(exeFile.Fd(), unix.F_DUPFD_CLOEXEC, 10)
-	if err != nil {
-		return setupErr(fmt.Errorf("dup %s: %w", exe, err))
-	}
-	defer unix.Close(exeFd)
 	rootPath := fmt.Sprintf("/proc/%d/root", pid)
 	rootFd, err := unix.Open(rootPath, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -112,7 +116,7 @@ func joinOnThread(pid int, spec execSpec, cmd Command, opt JoinOptions) (*Proces
 	if err := unix.Chroot("."); err != nil {
 		return setupErr(fmt.Errorf("chroot %s: %w", rootPath, err))
 	}
-	if !spec.LimitCaps && !spec.NoNewPrivs {
+	if !staged {
 		return startJoined(spec, [3]*os.File{cmd.Stdin, cmd.Stdout, cmd.Stderr}, opt.Start)
 	}
 	var replies []reply
