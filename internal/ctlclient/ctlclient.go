@@ -64,6 +64,10 @@ func DialFree(ctx context.Context, paths []string) (*Client, error) {
 	return dialFree(ctx, paths, true)
 }
 
+// ErrNoSocket is a VM without control sockets: QEMU has not made them
+// yet, or was not given the ports.
+var ErrNoSocket = errors.New("no control socket")
+
 // ErrBusy is a VM whose control sockets are all held by other clients.
 var ErrBusy = errors.New("every control socket is in use")
 
@@ -77,10 +81,12 @@ func DialIdle(ctx context.Context, paths []string) (*Client, error) {
 func dialFree(ctx context.Context, paths []string, wait bool) (*Client, error) {
 	var lock *os.File
 	var path string
+	found := 0
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
+		found++
 		f, err := os.OpenFile(p+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("control channel lock: %w", err)
@@ -92,8 +98,8 @@ func dialFree(ctx context.Context, paths []string, wait bool) (*Client, error) {
 		f.Close()
 	}
 	if lock == nil {
-		if len(paths) == 0 {
-			return nil, errors.New("no control socket")
+		if found == 0 {
+			return nil, fmt.Errorf("%w (%v)", ErrNoSocket, paths)
 		}
 		if !wait {
 			return nil, ErrBusy

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -128,5 +130,40 @@ func TestDialControl(t *testing.T) {
 		if got := c == vsockClient && c != nil; got != tt.wantVsock {
 			t.Errorf("cid %d, vsock up %v: on vsock %v; want %v", tt.cid, tt.vsockUp, got, tt.wantVsock)
 		}
+	}
+}
+
+// runningVM is a VM directory whose "QEMU" is a sleep running in it, as
+// Live checks a VM's QEMU by its working directory.
+func runningVM(t *testing.T) VMDir {
+	t.Helper()
+	dir := State(t.TempDir()).VM("vm")
+	if err := os.MkdirAll(string(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.Dir = string(dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := os.WriteFile(dir.PID(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A running VM shows its guest's status when its ginit answers on the
+// control channel, and QEMU's state, with the reason, when nothing does.
+func TestLiveGuest(t *testing.T) {
+	dir := runningVM(t)
+	l, guestErr, err := dir.LiveGuest(time.Second)
+	if err != nil || guestErr == nil || l.Phase != Running || l.Guest != nil || l.String() != "running" {
+		t.Errorf("no channel: %+v, %v, %v; want running, no guest status and why", l, guestErr, err)
+	}
+	serveGuest(t, dir.Control())
+	l, guestErr, err = dir.LiveGuest(10 * time.Second)
+	if err != nil || guestErr != nil || l.Guest == nil || l.Guest.Pid != 42 || l.String() != "running (started)" {
+		t.Errorf("a guest that answers: %+v (%s), %v, %v; want its status", l, l, guestErr, err)
 	}
 }
