@@ -284,8 +284,8 @@ func TestGinitctlRun(t *testing.T) {
 }
 
 // Ctrl-C to a foreground run stops the VM as docker run stops a
-// container: the image's StopSignal reaches the workload, and its status
-// comes back.
+// container, through the control channel: the image's StopSignal reaches
+// the workload, and its status comes back.
 func TestGinitctlCtrlC(t *testing.T) {
 	a := FindArtifacts(t)
 	testenv.NeedTools(t, "mkfs.ext4", "debugfs")
@@ -295,8 +295,8 @@ func TestGinitctlCtrlC(t *testing.T) {
 	state := filepath.Join(tmp, "state")
 	cmd := exec.Command(ctl, "run", "--state", state, "--kernel", a.Kernel, "--initrd", a.Initrd, "--append", "ginit.debug", "dir:"+root)
 	out, code := runCtrlC(t, cmd)
-	if code != 0 || !strings.Contains(out, "ginit: power button pressed") {
-		t.Errorf("ginitctl after Ctrl-C: status %d; want 0 and the power button line:\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "ginit: control channel: stop requested") {
+		t.Errorf("ginitctl after Ctrl-C: status %d; want 0 and the stop asked on the control channel:\n%s", code, out)
 	}
 	disks, _ := filepath.Glob(filepath.Join(state, "vms", "*", "disk.qcow2"))
 	if len(disks) != 1 {

@@ -32,9 +32,10 @@ Flags:
 `
 
 const runTail = `
-Ctrl-C or SIGTERM stops the VM as its power button does: the workload gets
-its StopSignal, SIGKILL after --stop-timeout, and its status comes back; a
-second one kills QEMU (status 125). With -d the VM goes on without
+Ctrl-C or SIGTERM stops the VM as its power button does (asked of ginit on
+its control channel; QEMU's power button when the channel does not
+answer): the workload gets its StopSignal, SIGKILL after --stop-timeout,
+and its status comes back; a second one kills QEMU (status 125). With -d the VM goes on without
 ginitctl: ps, logs, stop, kill and rm reach it by its name.
 
 -v HOSTDIR:PATH needs root (QEMU's virtiofsd). A named volume is an ext4
@@ -160,9 +161,12 @@ func foreground(vm *vmrun.Supervised, console *os.File, sigs <-chan os.Signal, t
 		case <-sigs:
 			presses++
 			if presses == 1 {
-				if perr := vm.Dir.PowerButton(); perr != nil {
-					fmt.Fprintf(stderr, "ginitctl: %v\n", perr)
-				}
+				// Asked aside: a second press must not wait for it.
+				go func() {
+					if perr := vm.Dir.RequestStop(); perr != nil {
+						fmt.Fprintf(stderr, "ginitctl: %v\n", perr)
+					}
+				}()
 				continue
 			}
 		case <-kill:

@@ -44,6 +44,24 @@ func (dir VMDir) LiveGuest(wait time.Duration) (l Live, guestErr, err error) {
 // control channel before it presses the power button instead.
 const stopWait = 5 * time.Second
 
+// RequestStop asks the VM to stop as its power button does, and returns
+// without waiting for it: through ginit's control channel, which takes the
+// request as soon as the workload runs, or QEMU's power button (QMP
+// system_powerdown) when the channel does not answer, which ginit hears
+// only once its driver has loaded.
+func (dir VMDir) RequestStop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), stopWait)
+	defer cancel()
+	if c, err := dir.DialControl(ctx, true); err == nil {
+		_, err = c.Stop(ctx)
+		c.Close()
+		if err == nil {
+			return nil
+		}
+	}
+	return dir.PowerButton()
+}
+
 // stopByChannel stops the VM through its ginit's control channel (the
 // power button's path) and waits until deadline for the workload's
 // exited event. accepted says ginit took the request; exit is the
