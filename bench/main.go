@@ -65,6 +65,9 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 
+	if *bootOnly {
+		return bootTable(o, work)
+	}
 	if *disklessOnly {
 		return disklessTable(o, work)
 	}
@@ -156,6 +159,8 @@ func goBuild(out, pkg string) error {
 	}
 	return nil
 }
+
+var bootOnly = flag.Bool("boot-only", false, "print only the boot phase table (needs build/minimal.cpio)")
 
 // row is one boot configuration measured o.boots times.
 type row struct {
