@@ -80,6 +80,9 @@ func run() error {
 	if *ginitctlOnly {
 		return ginitctlTable(o, work)
 	}
+	if *peersOnly {
+		return peersTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
@@ -97,6 +100,9 @@ func run() error {
 		return err
 	}
 	if err := execTable(o, work); err != nil {
+		return err
+	}
+	if err := peersTable(o, work); err != nil {
 		return err
 	}
 	return disklessTable(o, work)
@@ -266,22 +272,9 @@ func floorInitramfs(work string) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(work, "floor.cpio")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	w := cpio.Newc.Writer(f)
-	recs := []cpio.Record{
+	return path, writeCpio(path, []cpio.Record{
 		cpio.Directory("dev", 0o755),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
 		cpio.StaticFile("init", string(b), 0o755),
-	}
-	if err := cpio.WriteRecords(w, recs); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return path, f.Close()
+	})
 }

@@ -15,6 +15,15 @@ have dnsmasq || need+=(dnsmasq-base)
 have radvd || [ -x /usr/sbin/radvd ] || need+=(radvd)
 have ip || need+=(iproute2)
 [ -x /bin/busybox ] || need+=(busybox-static) # a shell and tools for the roots of the exec tests
+# The other initramfs builders of make bench's peer table: the -core
+# packages only, which neither conflict with each other nor hook the
+# host's kernel updates.
+[ -x /usr/sbin/depmod ] || need+=(kmod)
+[ -x /usr/sbin/mkinitramfs ] || need+=(initramfs-tools-core)
+have dracut || need+=(dracut-core)
+[ -d /usr/lib/dracut/modules.d/35network-legacy ] || need+=(dracut-network)
+[ -x /usr/sbin/mktirfs ] || need+=(tiny-initramfs-core)
+have zstd || need+=(zstd)
 # Some Debian installs keep sbin out of PATH for non-root users.
 [ -x /usr/sbin/mkfs.ext4 ] && ! have mkfs.ext4 && need=("${need[@]/e2fsprogs}")
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

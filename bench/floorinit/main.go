@@ -1,6 +1,7 @@
 // Command floorinit is the floor of the boot benchmark: an /init that prints
 // when it started and powers off at once. Whatever ginit spends beyond it is
-// ginit's own overhead.
+// ginit's own overhead. The peer table also runs it from the root disk, as
+// the workload every initramfs hands over to.
 package main
 
 import (

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/qemu"
+)
+
+var (
+	peersOnly  = flag.Bool("peers-only", false, "print only the table of ginit beside other initramfs builders, and the memory floor")
+	peerRounds = flag.Int("peer-rounds", 3, "interleaved rounds of the peer table (the median is reported)")
+)
+
+// diskSetup is one column of the peer table: the root disk's bus and
+// whether the machine has a network card to get a lease on.
+type diskSetup struct {
+	name string
+	bus  string // qemu.VM.DiskBus
+	net  bool
+	root string // the disk's device, for root=
+}
+
+var diskSetups = []diskSetup{
+	{name: "NVMe, no network card", bus: "nvme", root: "/dev/nvme0n1"},
+	{name: "virtio disk + net, DHCP", bus: "virtio", net: true, root: "/dev/vda"},
+}
+
+// peerRow is one initramfs of the peer table: its build for each disk
+// setup and the workload's start times measured with it.
+type peerRow struct {
+	name   string
+	make   func(e *peerEnv, s diskSetup) peerBuild
+	builds []peerBuild
+	starts [][]time.Duration // per setup
+	failed []string          // per setup: why a boot failed
+}
+
+// peersTable boots the same workload on the same root disk behind each
+// initramfs, in interleaved rounds, and prints each one's overhead over
+// the floor (the workload itself as /init) for each disk setup, then the
+// smallest memory the floor and ginit boot in.
+func peersTable(o options, work string) error {
+	dir := filepath.Join(work, "peers")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	floor, err := floorInitramfs(dir)
+	if err != nil {
+		return err
+	}
+	disk, err := workloadDisk(dir, filepath.Join(dir, "floorinit"))
+	if err != nil {
+		return err
+	}
+	ginitInitrd, ginitCompression := shippedImage(o.build, "minimal")
+	env, err := newPeerEnv(o, dir)
+	if err != nil {
+		return err
+	}
+	rows := []*peerRow{
+		{name: "floor: the workload as /init", make: func(*peerEnv, diskSetup) peerBuild { return peerBuild{initrd: floor} }},
+		{name: "ginit (minimal, " + ginitCompression + ")", make: func(*peerEnv, diskSetup) peerBuild { return peerBuild{initrd: ginitInitrd} }},
+		{name: "tiny-initramfs (C; loads modules, mounts root, switch_root)", make: tinyInitramfs},
+		{name: "initramfs-tools (busybox, udev)", make: initramfsTools},
+		{name: "dracut without systemd (udev)", make: dracutInitramfs},
+		{name: "booster (Go, udev-less)", make: booster},
+		{name: "the original ginit (Go + busybox)", make: originalGinit},
+	}
+	start := time.Now()
+	loadBefore := loadAverage()
+	for _, r := range rows {
+		for _, s := range diskSetups {
+			b := r.make(env, s)
+			if b.skip != "" {
+				fmt.Fprintf(os.Stderr, "bench: %s, %s: not run: %s\n", r.name, s.name, b.skip)
+			}
+			r.builds = append(r.builds, b)
+		}
+		r.starts = make([][]time.Duration, len(diskSetups))
+		r.failed = make([]string, len(diskSetups))
+	}
+	bootDisk := filepath.Join(dir, "boot.img")
+	for round := 0; round < *peerRounds; round++ {
+		for _, r := range rows {
+			for i, s := range diskSetups {
+				if r.builds[i].skip != "" || r.failed[i] != "" {
+					continue
+				}
+				vm := peerVM(o, s, r.builds[i], bootDisk, 0)
+				at, err := workloadStart(vm, disk)
+				if err != nil {
+					r.failed[i] = err.Error()
+					fmt.Fprintf(os.Stderr, "bench: %s, %s: %v\n", r.name, s.name, err)
+					continue
+				}
+				r.starts[i] = append(r.starts[i], at)
+			}
+		}
+	}
+	printPeerTable(rows, *peerRounds)
+	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
+		loadBefore, loadAverage(), time.Since(start).Seconds())
+	return memoryTable(o, rows[0].builds[0], rows[1].builds[0], disk, bootDisk)
+}
+
+// peerVM is the machine every row boots: the same kernel, QEMU flags and
+// root disk, quiet; memMB 0 is qemu.VM's default.
+func peerVM(o options, s diskSetup, b peerBuild, disk string, memMB int) qemu.VM {
+	return qemu.VM{Kernel: o.kernel, Initrd: b.initrd, Disk: disk, DiskBus: s.bus, NoNet: !s.net,
+		Append: strings.TrimSpace("quiet " + b.append), MemMB: memMB, Timeout: 60 * time.Second}
+}
+
+// workloadStart boots vm on a fresh copy of disk and returns the
+// workload's start in guest time. A line lost to the power-off racing the
+// serial console costs one more boot.
+func workloadStart(vm qemu.VM, disk string) (time.Duration, error) {
+	var res qemu.Result
+	for try := 0; try < 2; try++ {
+		if out, err := exec.Command("cp", "--sparse=always", disk, vm.Disk).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("copy %s: %v: %s", disk, err, out)
+		}
+		var err error
+		res, err = vm.Run(context.Background())
+		if err != nil {
+			return 0, fmt.Errorf("%w; the console ends: %s", err, lastLines(res.Console, 3))
+		}
+		if m := floorLine.FindStringSubmatch(res.Console); m != nil {
+			ms, _ := strconv.Atoi(m[1])
+			return time.Duration(ms) * time.Millisecond, nil
+		}
+	}
+	return 0, fmt.Errorf("%w; the console ends: %s", errNoLine, lastLines(res.Console, 3))
+}
+
+// printPeerTable prints each row's median overhead over the floor's for
+// each setup, and the size of its initramfs.
+func printPeerTable(rows []*peerRow, rounds int) {
+	fmt.Printf("## Boot beside other initramfs builders: the workload's start, median of %d interleaved rounds\n\n", rounds)
+	fmt.Printf("| initramfs | %s | size as shipped |\n", strings.Join(setupNames(), " | "))
+	fmt.Printf("|---|%s---:|\n", strings.Repeat("---:|", len(diskSetups)))
+	floor := rows[0]
+	for ri, r := range rows {
+		var cells []string
+		for i := range diskSetups {
+			cells = append(cells, peerCell(r, floor, i, ri == 0))
+		}
+		fmt.Printf("| %s | %s | %s |\n", r.name, strings.Join(cells, " | "), buildSizes(r.builds))
+	}
+}
+
+func setupNames() []string {
+	var n []string
+	for _, s := range diskSetups {
+		n = append(n, s.name)
+	}
+	return n
+}
+
+// peerCell is the floor's own time, or a row's overhead over it, or why
+// there is none.
+func peerCell(r, floor *peerRow, i int, isFloor bool) string {
+	b := r.builds[i]
+	switch {
+	case b.skip != "":
+		return "not run: " + b.skip
+	case len(r.starts[i]) == 0 && r.failed[i] != "":
+		return "failed: " + oneLine(r.failed[i])
+	case len(r.starts[i]) == 0:
+		return "-"
+	case isFloor:
+		return fmt.Sprintf("%.2f s", median(r.starts[i]).Seconds())
+	case len(floor.starts[i]) == 0:
+		return "no floor"
+	}
+	cell := fmt.Sprintf("%+.2f s", (median(r.starts[i]) - median(floor.starts[i])).Seconds())
+	if b.note != "" {
+		cell += " (" + b.note + ")"
+	}
+	if r.failed[i] != "" {
+		cell += fmt.Sprintf(" (%d boots; then failed: %s)", len(r.starts[i]), oneLine(r.failed[i]))
+	}
+	return cell
+}
+
+// buildSizes is the size of a row's initramfs, or of each when its
+// builds for the setups differ.
+func buildSizes(builds []peerBuild) string {
+	var cells []string
+	for i, b := range builds {
+		fi, err := os.Stat(b.initrd)
+		if b.initrd == "" || err != nil {
+			continue
+		}
+		cells = append(cells, fmt.Sprintf("%s %s (%s)", mib(int(fi.Size())), compression(b.initrd), diskSetups[i].bus))
+	}
+	if len(cells) == 0 {
+		return ""
+	}
+	first, _, _ := strings.Cut(cells[0], " (")
+	for _, c := range cells[1:] {
+		if !strings.HasPrefix(c, first+" (") {
+			return strings.Join(cells, ", ")
+		}
+	}
+	return first
+}
+
+// compression names an initramfs's compression by its magic.
+func compression(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	head := make([]byte, 6)
+	n, _ := f.Read(head)
+	head = head[:n]
+	for _, m := range []struct{ magic, name string }{
+		{"\x1f\x8b", "gzip"}, {"\xfd7zXZ", "xz"}, {"\x28\xb5\x2f\xfd", "zstd"}, {"\x02\x21\x4c\x18", "lz4"}, {"070701", "cpio"},
+	} {
+		if bytes.HasPrefix(head, []byte(m.magic)) {
+			return m.name
+		}
+	}
+	return "?"
+}
+
+// shippedImage is a config's initramfs as make image ships it: its first
+// compressed form, or the cpio.
+func shippedImage(build, config string) (string, string) {
+	base := filepath.Join(build, config+".cpio")
+	for _, ext := range []string{"xz", "zst", "lz4", "gz"} {
+		if _, err := os.Stat(base + "." + ext); err == nil {
+			return base + "." + ext, compression(base + "." + ext)
+		}
+	}
+	return base, "uncompressed"
+}
+
+// workloadDisk makes the root disk every row boots: the workload at /bench
+// (the image's entrypoint, for ginit; init=/bench for the others) and the
+// directories a switch_root moves its mounts into.
+func workloadDisk(dir, workload string) (string, error) {
+	root := filepath.Join(dir, "root")
+	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "mnt"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return "", fmt.Errorf("mkdir %s: %w", root, err)
+		}
+	}
+	b, err := os.ReadFile(workload)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(root, "bench"), b, 0o755); err != nil {
+		return "", fmt.Errorf("write %s: %w", root, err)
+	}
+	disk := filepath.Join(dir, "disk.img")
+	cmd := exec.Command("go", "run", "./cmds/oci2disk", "-q", "--entrypoint", "/bench", "dir:"+root, disk)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("oci2disk %s: %v\n%s", root, err, out)
+	}
+	return disk, nil
+}
+
+// memoryTable finds the smallest memory, in 8 MiB steps up to 256 MiB,
+// in which the floor and ginit boot the workload (NVMe, no network card).
+func memoryTable(o options, floor, ginit peerBuild, disk, bootDisk string) error {
+	fmt.Println("## Memory floor: the smallest -m (8 MiB steps) that boots and starts the workload, NVMe, no network card")
+	fmt.Println()
+	fmt.Println("| initramfs | smallest -m |")
+	fmt.Println("|---|---:|")
+	for _, r := range []struct {
+		name string
+		b    peerBuild
+	}{{"floor: the workload as /init", floor}, {"ginit (minimal)", ginit}} {
+		boots := func(mem int) bool {
+			_, err := workloadStart(peerVM(o, diskSetups[0], r.b, bootDisk, mem), disk)
+			return err == nil
+		}
+		cell := "over 256 MiB"
+		if mem := smallestMemory(boots, 8, 256, 8); mem > 0 {
+			cell = fmt.Sprintf("%d MiB", mem)
+		}
+		fmt.Printf("| %s | %s |\n", r.name, cell)
+	}
+	fmt.Println()
+	return nil
+}
+
+// smallestMemory binary-searches the smallest multiple of step in
+// [lo, hi] for which boots is true, taking boots as monotonic; 0 when hi
+// does not boot.
+func smallestMemory(boots func(mib int) bool, lo, hi, step int) int {
+	if !boots(hi) {
+		return 0
+	}
+	l, h := lo/step, hi/step
+	for l < h {
+		m := (l + h) / 2
+		if boots(m * step) {
+			h = m
+		} else {
+			l = m + 1
+		}
+	}
+	return h * step
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func oneLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
