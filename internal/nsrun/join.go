@@ -180,7 +180,7 @@ func startJoined(spec execSpec, stdio [3]*os.File, start StartFunc) (*Process, e
 		if errors.Is(err, unix.ENOENT) {
 			code = imagespec.ExitNotFound
 		}
-		return nil, &imagespec.StartError{Code: code, Err: fmt.Errorf("exec %s: %w", argv0, err)}
+		return nil, &imagespec.StartError{Code: code, Err: fmt.Errorf("start %s: %w", argv0, err)}
 	}
 	return newProcess(pid, pidfd, false, waitCh), nil
 }
