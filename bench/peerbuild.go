@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -28,6 +27,21 @@ type peerBuild struct {
 	append string // the kernel command line beyond console= and quiet
 	note   string // what the cell says beside the time, e.g. "no DHCP"
 	skip   string // not run: why
+}
+
+// handover is the build of a peer that mounts root= and switches to the
+// workload; dhcp is what its command line asks a lease with on the setup
+// with a network card, empty for a peer that cannot.
+func handover(initrd string, s diskSetup, dhcp string) peerBuild {
+	b := peerBuild{initrd: initrd, append: "root=" + s.root + " rootfstype=ext4 init=/bench"}
+	switch {
+	case !s.net:
+	case dhcp == "":
+		b.note = "no DHCP"
+	default:
+		b.append += " " + dhcp
+	}
+	return b
 }
 
 // skipped is the build of a peer that could not be made.
@@ -133,11 +147,7 @@ func tinyInitramfs(e *peerEnv, s diskSetup) peerBuild {
 	if err := e.runTool(mktirfs, "-o", out, "-m", "no", "-M", "no", "--include-modules="+strings.Join(virtioModules, ","), e.kver); err != nil {
 		return skipped(err)
 	}
-	b := peerBuild{initrd: out, append: "root=" + s.root + " rootfstype=ext4 init=/bench"}
-	if s.net {
-		b.note = "no DHCP"
-	}
-	return b
+	return handover(out, s, "")
 }
 
 // initramfsTools builds Debian's default initramfs with its own
@@ -168,11 +178,7 @@ func initramfsTools(e *peerEnv, s diskSetup) peerBuild {
 	if err := e.runTool(mkinitramfs, "-d", conf, "-o", out, e.kver); err != nil {
 		return skipped(err)
 	}
-	b := peerBuild{initrd: out, append: "root=" + s.root + " rootfstype=ext4 init=/bench"}
-	if s.net {
-		b.append += " ip=dhcp"
-	}
-	return b
+	return handover(out, s, "ip=dhcp")
 }
 
 // dracutInitramfs builds dracut without systemd: its shell init with
@@ -201,11 +207,7 @@ func dracutInitramfs(e *peerEnv, s diskSetup) peerBuild {
 	if err := e.runTool(argv...); err != nil {
 		return skipped(err)
 	}
-	b := peerBuild{initrd: out, append: "root=" + s.root + " rootfstype=ext4 init=/bench"}
-	if s.net {
-		b.append += " ip=dhcp rd.neednet=1"
-	}
-	return b
+	return handover(out, s, "ip=dhcp rd.neednet=1")
 }
 
 // booster builds booster (Go) from its source: the generator and its
@@ -227,11 +229,7 @@ func booster(e *peerEnv, s diskSetup) peerBuild {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return skipped(fmt.Errorf("booster build: %v: %s", err, lastLines(string(b), 3)))
 	}
-	b := peerBuild{initrd: out, append: "root=" + s.root + " rootfstype=ext4 init=/bench"}
-	if s.net {
-		b.note = "no DHCP"
-	}
-	return b
+	return handover(out, s, "")
 }
 
 // boosterBinaries builds booster's generator and init once into the
@@ -371,5 +369,3 @@ func writeCpio(path string, recs []cpio.Record) error {
 	}
 	return f.Close()
 }
-
-var errNoLine = errors.New("the workload printed no uptime line")

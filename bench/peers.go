@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -77,6 +78,16 @@ func peersTable(o options, work string) error {
 	}
 	start := time.Now()
 	loadBefore := loadAverage()
+	buildPeers(rows, env)
+	bootPeers(o, rows, disk, filepath.Join(dir, "boot.img"), *peerRounds)
+	printPeerTable(rows, *peerRounds)
+	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
+		loadBefore, loadAverage(), time.Since(start).Seconds())
+	return memoryTable(o, rows[0].builds[0], rows[1].builds[0], disk, filepath.Join(dir, "boot.img"))
+}
+
+// buildPeers makes each row's initramfs for each disk setup.
+func buildPeers(rows []*peerRow, env *peerEnv) {
 	for _, r := range rows {
 		for _, s := range diskSetups {
 			b := r.make(env, s)
@@ -88,15 +99,19 @@ func peersTable(o options, work string) error {
 		r.starts = make([][]time.Duration, len(diskSetups))
 		r.failed = make([]string, len(diskSetups))
 	}
-	bootDisk := filepath.Join(dir, "boot.img")
-	for round := 0; round < *peerRounds; round++ {
+}
+
+// bootPeers boots every built row on every setup once per round, rows
+// interleaved so that the machine's load weighs on all alike; a row whose
+// boot fails on a setup is not booted there again.
+func bootPeers(o options, rows []*peerRow, disk, bootDisk string, rounds int) {
+	for round := 0; round < rounds; round++ {
 		for _, r := range rows {
 			for i, s := range diskSetups {
 				if r.builds[i].skip != "" || r.failed[i] != "" {
 					continue
 				}
-				vm := peerVM(o, s, r.builds[i], bootDisk, 0)
-				at, err := workloadStart(vm, disk)
+				at, err := workloadStart(peerVM(o, s, r.builds[i], bootDisk, 0), disk)
 				if err != nil {
 					r.failed[i] = err.Error()
 					fmt.Fprintf(os.Stderr, "bench: %s, %s: %v\n", r.name, s.name, err)
@@ -106,10 +121,6 @@ func peersTable(o options, work string) error {
 			}
 		}
 	}
-	printPeerTable(rows, *peerRounds)
-	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
-		loadBefore, loadAverage(), time.Since(start).Seconds())
-	return memoryTable(o, rows[0].builds[0], rows[1].builds[0], disk, bootDisk)
 }
 
 // peerVM is the machine every row boots: the same kernel, QEMU flags and
@@ -118,6 +129,8 @@ func peerVM(o options, s diskSetup, b peerBuild, disk string, memMB int) qemu.VM
 	return qemu.VM{Kernel: o.kernel, Initrd: b.initrd, Disk: disk, DiskBus: s.bus, NoNet: !s.net,
 		Append: strings.TrimSpace("quiet " + b.append), MemMB: memMB, Timeout: 60 * time.Second}
 }
+
+var errNoLine = errors.New("the workload printed no uptime line")
 
 // workloadStart boots vm on a fresh copy of disk and returns the
 // workload's start in guest time. A line lost to the power-off racing the
@@ -144,7 +157,7 @@ func workloadStart(vm qemu.VM, disk string) (time.Duration, error) {
 // printPeerTable prints each row's median overhead over the floor's for
 // each setup, and the size of its initramfs.
 func printPeerTable(rows []*peerRow, rounds int) {
-	fmt.Printf("## Boot beside other initramfs builders: the workload's start, median of %d interleaved rounds\n\n", rounds)
+	fmt.Printf("## Boot beside other initramfs builders: the workload's start over the floor's (the floor's: since the kernel's start), median of %d interleaved rounds\n\n", rounds)
 	fmt.Printf("| initramfs | %s | size as shipped |\n", strings.Join(setupNames(), " | "))
 	fmt.Printf("|---|%s---:|\n", strings.Repeat("---:|", len(diskSetups)))
 	floor := rows[0]
