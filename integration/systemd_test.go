@@ -51,7 +51,8 @@ func TestSystemdSbinInitPowerButton(t *testing.T) {
 	}
 	disk := a.MakeDisk(t, root)
 	res := a.Boot(t, VM{Disk: disk, NoNet: true, Timeout: 4 * time.Minute,
-		Append: "entrypoint=/sbin/init ginit.debug",
+		// A loaded machine under TCG takes systemd more than the default 10 s to shut down.
+		Append: "entrypoint=/sbin/init ginit.debug ginit.stoptimeout=60s",
 		Triggers: []qemu.Trigger{
 			// systemd is up, and ginit watches the power button.
 			{When: "Multi-User System"},
