@@ -8,12 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
@@ -74,26 +70,19 @@ func NewRoot(t *testing.T, guest string) string {
 	return root
 }
 
-// WaitCaught waits until process pid has a handler for sig (SigCgt in
-// /proc/PID/status).
-func WaitCaught(t *testing.T, pid int, sig unix.Signal) {
+// WaitServing waits until "/nsguest serve" running in root has its
+// SIGTERM handler (it writes /serving then). A PID 1 ignores a signal it
+// has no handler for, and SigCgt cannot tell: the Go runtime catches
+// SIGTERM from its start and, with no handler yet, exits 2.
+func WaitServing(t *testing.T, root string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			t.Fatalf("read status of %d: %v", pid, err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "SigCgt:"); ok {
-				mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-				if err == nil && mask&(1<<(uint(sig)-1)) != 0 {
-					return
-				}
-			}
+		if _, err := os.Stat(filepath.Join(root, "serving")); err == nil {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d has no handler for %v after 10s", pid, sig)
+			t.Fatalf("nsguest serve in %s not serving after 30s", root)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
