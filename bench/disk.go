@@ -150,9 +150,14 @@ func diskTable(o options) error {
 			pipe = append(pipe, d)
 		}
 		f, g := median(floor), median(goW)
-		perMillion := float64(goRSS) / float64(max(files, 1)) * 1e6
-		fmt.Printf("| %s | %.2f s | %.2f s | %.2f | %.2f s | %.1fx | %.2f s | %s | %.1f GiB |\n", im.name, g.Seconds(), f.Seconds(), g.Seconds()/f.Seconds(),
-			median(mkfsW).Seconds(), median(mkfsW).Seconds()/g.Seconds(), median(pipe).Seconds(), mib(int(goRSS)), perMillion/(1<<30))
+		// Per million files only where the files, not the fixed costs,
+		// make up the memory.
+		perMillion := "-"
+		if files >= 10000 {
+			perMillion = fmt.Sprintf("%.2f GiB", float64(goRSS)/float64(files)*1e6/(1<<30))
+		}
+		fmt.Printf("| %s | %.2f s | %.2f s | %.2f | %.2f s | %.1fx | %.2f s | %s | %s |\n", im.name, g.Seconds(), f.Seconds(), g.Seconds()/f.Seconds(),
+			median(mkfsW).Seconds(), median(mkfsW).Seconds()/g.Seconds(), median(pipe).Seconds(), mib(int(goRSS)), perMillion)
 		same := "yes"
 		for _, s := range sums[1:] {
 			if s != sums[0] {

@@ -37,11 +37,18 @@ const (
 
 func newDataWriter(f *os.File) *dataWriter {
 	w := &dataWriter{f: f, free: make(chan *dataBuf, dataBufs), queue: make(chan *dataBuf, dataBufs), stopped: make(chan struct{})}
-	if d, err := openDirect(f); err == nil {
-		w.f, w.own = d, true
-	}
 	for range dataBufs {
 		w.free <- &dataBuf{b: alignedBuf(dataBufSize)}
+	}
+	if d, err := openDirect(f); err == nil {
+		// A file system may open for direct writes and then refuse
+		// them: a first block (the superblock's, written again last)
+		// tells.
+		if _, err := d.WriteAt(alignedBuf(BlockSize)[:BlockSize], 0); err == nil {
+			w.f, w.own = d, true
+		} else {
+			d.Close()
+		}
 	}
 	w.cur = <-w.free
 	go w.run()
