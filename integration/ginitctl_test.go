@@ -218,7 +218,7 @@ func TestGinitctlLifecycle(t *testing.T) {
 // ginitctl run boots an image as docker run would run it: --env-file and
 // -e values reach the workload (and are neither on /proc/cmdline nor in
 // ginitctl's or QEMU's argv), -w and CMD apply, the workload's full status
-// comes back, --rm leaves no state.
+// comes back from the control channel, --rm leaves no state.
 func TestGinitctlRun(t *testing.T) {
 	a := FindArtifacts(t)
 	testenv.NeedTools(t, "mkfs.ext4", "debugfs")
@@ -276,6 +276,19 @@ func TestGinitctlRun(t *testing.T) {
 	}
 	if st, err := os.Stat(left[0]); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("run document %s: %v, %v; want mode 0600", left[0], st.Mode(), err)
+	}
+	// The status is the one ginit sent on the control channel as the
+	// workload exited, not one read off the console.
+	var ended struct {
+		Exit *int   `json:"exit"`
+		From string `json:"from"`
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(left[0]), "status.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &ended)
+	}
+	if err != nil || ended.Exit == nil || *ended.Exit != 255 || ended.From != "channel" {
+		t.Errorf("status.json = %s (%v); want exit 255 from the channel", b, err)
 	}
 
 	if out, code := run("dir:" + filepath.Join(tmp, "missing")); code != 125 || !strings.Contains(out, "ginitctl: image dir:") {

@@ -453,21 +453,24 @@ func notifyConnect(f *os.File) <-chan os.Signal {
 
 // findPorts returns the devices of the virtio-serial ports named name and
 // name.N, as their sysfs directories (under sysPorts) name them, waiting
-// up to wait for the first.
+// up to wait for the first. The host adds a device's ports one by one:
+// once one is found, it looks again until a look finds no more.
 func findPorts(sysPorts, name string, wait time.Duration) []string {
 	deadline := time.Now().Add(wait)
 	var found []string
 	for {
 		dirs, _ := filepath.Glob(filepath.Join(sysPorts, "vport*"))
-		found = found[:0]
+		var now []string
 		for _, d := range dirs {
 			b, err := os.ReadFile(filepath.Join(d, "name"))
 			n := strings.TrimSpace(string(b))
 			if err == nil && (n == name || strings.HasPrefix(n, name+".")) {
-				found = append(found, filepath.Join("/dev", filepath.Base(d)))
+				now = append(now, filepath.Join("/dev", filepath.Base(d)))
 			}
 		}
-		if len(found) > 0 || time.Now().After(deadline) {
+		settled := len(now) > 0 && len(now) == len(found)
+		found = now
+		if settled || time.Now().After(deadline) {
 			return found
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -419,20 +419,8 @@ func (c *Client) WaitRunning(ctx context.Context) error {
 // accept connections inside the machine) and returns the status then. A
 // workload that exits first is an error.
 func (c *Client) WaitReady(ctx context.Context) (ctlproto.Status, error) {
-	// Events are answered once the root is mounted.
-	for {
-		st, err := c.Status(ctx)
-		if err != nil {
-			return st, err
-		}
-		if st.Phase != ctlproto.PhaseBooting {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	if st, err := c.waitBooted(ctx); err != nil {
+		return st, err
 	}
 	var last ctlproto.Status
 	errReady := errors.New("ready")
@@ -460,6 +448,47 @@ func (c *Client) WaitReady(ctx context.Context) (ctlproto.Status, error) {
 		return last, nil
 	}
 	return last, err
+}
+
+// waitBooted polls the status until the root is mounted: events are
+// answered only then.
+func (c *Client) waitBooted(ctx context.Context) (ctlproto.Status, error) {
+	for {
+		st, err := c.Status(ctx)
+		if err != nil || st.Phase != ctlproto.PhaseBooting {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// WaitExit waits for the workload's exited event and returns its status,
+// the full value: at once when the workload has ended already. It ends
+// with an error when the connection or ctx does first.
+func (c *Client) WaitExit(ctx context.Context) (int, error) {
+	if _, err := c.waitBooted(ctx); err != nil {
+		return 0, err
+	}
+	var exit *int
+	err := c.Events(ctx, func(st *ctlproto.Status, ev *ctlproto.EventMsg) {
+		switch {
+		case st != nil && st.Exit != nil:
+			exit = st.Exit
+		case ev != nil && ev.Exit != nil:
+			exit = ev.Exit
+		}
+	})
+	if err == nil && exit == nil {
+		err = errors.New("events ended without the workload's status")
+	}
+	if err != nil {
+		return 0, err
+	}
+	return *exit, nil
 }
 
 // Events subscribes to the workload's events: fn gets the status first,

@@ -241,22 +241,40 @@ func ControlSockets(path string) []string {
 	return socks
 }
 
+// SupervisorSocket is the unix socket of the control port kept for the
+// VM's supervisor, whose first client socket is path: path with
+// "-supervisor" before its extension. The supervisor holds it for the VM's
+// whole life to hear the workload's exited event, so that it takes none of
+// the ports ControlSockets names from exec and ps.
+func SupervisorSocket(path string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-supervisor" + ext
+}
+
+// SupervisorPort is the name of the supervisor's control port. ginit
+// serves every port whose name starts with ctlproto.PortName.
+const SupervisorPort = ctlproto.PortName + ".supervisor"
+
 // ControlArgs are QEMU's arguments for ginit's control channel ports
-// (org.ginit.control, org.ginit.control.1, ...) behind the unix sockets
-// ControlSockets(path) names, which QEMU listens on without waiting for a
-// client.
+// (org.ginit.control, org.ginit.control.1, ... and
+// org.ginit.control.supervisor) behind the unix sockets ControlSockets(path)
+// and SupervisorSocket(path) name, which QEMU listens on without waiting
+// for a client.
 func ControlArgs(path string) []string {
 	args := []string{"-device", "virtio-serial,id=ctlbus"}
+	port := func(id, sock, name string) {
+		args = append(args,
+			"-chardev", "socket,id="+id+",path="+esc(sock)+",server=on,wait=off",
+			"-device", "virtserialport,bus=ctlbus.0,chardev="+id+",name="+name)
+	}
 	for i, sock := range ControlSockets(path) {
 		name := ctlproto.PortName
 		if i > 0 {
 			name += "." + strconv.Itoa(i)
 		}
-		id := "ctl" + strconv.Itoa(i)
-		args = append(args,
-			"-chardev", "socket,id="+id+",path="+esc(sock)+",server=on,wait=off",
-			"-device", "virtserialport,bus=ctlbus.0,chardev="+id+",name="+name)
+		port("ctl"+strconv.Itoa(i), sock, name)
 	}
+	port("ctlsup", SupervisorSocket(path), SupervisorPort)
 	return args
 }
 

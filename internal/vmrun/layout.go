@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
 // State is the root of ginitctl's state: $XDG_STATE_HOME/ginit, or
@@ -93,6 +95,10 @@ func (d VMDir) QMP() string { return d.path(QMPFile) }
 
 // Control is the control channel's socket.
 func (d VMDir) Control() string { return d.path(ControlFile) }
+
+// SupervisorControl is the socket of the control port kept for the VM's
+// supervisor, which hears the workload's exited event on it.
+func (d VMDir) SupervisorControl() string { return qemu.SupervisorSocket(d.Control()) }
 
 // PID is the file the supervisor writes QEMU's process id to.
 func (d VMDir) PID() string { return d.path(PIDFile) }

@@ -86,28 +86,35 @@ func TestWorkloadStatus(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
+		heard   int // the channel's exited event; -1: none
 		console string
 		qemu    int
 		killed  bool
 		want    int // -1: none
 		from    string
 	}{
-		{"console", line(255), 0, false, 255, FromConsole},
-		{"console beats debug-exit's 7 bits", line(300), 2*(300&0x7f) + 1, false, 300, FromConsole},
-		{"last line wins", line(1) + line(3), 7, false, 3, FromConsole},
-		{"console beats kill", line(0), -1, true, 0, FromConsole},
-		{"killed", "booting", -1, true, ExitKilled, FromKill},
-		{"debug-exit", "booting", 7, false, 3, FromDebugExit},
-		{"poweroff, no line", "booting", 0, false, -1, ""},
-		{"QEMU killed", "booting", -1, false, -1, ""},
-		{"debug-exit 125: a failed boot", "ginit: boot failed: no root", 251, false, 125, FromDebugExit},
+		{"channel", 300, line(44), 2*(44&0x7f) + 1, false, 300, FromChannel},
+		{"channel beats kill", 0, "booting", -1, true, 0, FromChannel},
+		{"console", -1, line(255), 0, false, 255, FromConsole},
+		{"console beats debug-exit's 7 bits", -1, line(300), 2*(300&0x7f) + 1, false, 300, FromConsole},
+		{"last line wins", -1, line(1) + line(3), 7, false, 3, FromConsole},
+		{"console beats kill", -1, line(0), -1, true, 0, FromConsole},
+		{"killed", -1, "booting", -1, true, ExitKilled, FromKill},
+		{"debug-exit", -1, "booting", 7, false, 3, FromDebugExit},
+		{"poweroff, no line", -1, "booting", 0, false, -1, ""},
+		{"QEMU killed", -1, "booting", -1, false, -1, ""},
+		{"debug-exit 125: a failed boot", -1, "ginit: boot failed: no root", 251, false, 125, FromDebugExit},
 		// QEMU's exit 1 is isa-debug-exit's 0 and QEMU's own failures:
 		// without ginit's line it is no status, whatever the guest printed.
-		{"QEMU exit 1 after the guest printed", "booting\nhello\n", 1, false, -1, ""},
-		{"QEMU failed before the guest printed", "", 1, false, -1, ""},
-		{"QEMU exit 1 with ginit's line", "hello\n" + line(0), 1, false, 0, FromConsole},
+		{"QEMU exit 1 after the guest printed", -1, "booting\nhello\n", 1, false, -1, ""},
+		{"QEMU failed before the guest printed", -1, "", 1, false, -1, ""},
+		{"QEMU exit 1 with ginit's line", -1, "hello\n" + line(0), 1, false, 0, FromConsole},
 	} {
-		st, from := workloadStatus(tc.console, tc.qemu, tc.killed)
+		var heard *int
+		if tc.heard >= 0 {
+			heard = &tc.heard
+		}
+		st, from := workloadStatus(heard, tc.console, tc.qemu, tc.killed)
 		got := -1
 		if st != nil {
 			got = *st

@@ -24,10 +24,11 @@ type Status struct {
 	// Exit is the workload's status, nil when none came (QEMU died, or
 	// the guest stopped without ginit's exit line): the VM is dead.
 	Exit *int `json:"exit,omitempty"`
-	// From says where Exit came from: "console" (ginit's exit line, the
-	// full value), "isa-debug-exit" (QEMU's own status, 7 bits of it,
-	// never 0),
-	// "kill" (ginitctl kill, 137).
+	// From says where Exit came from: "channel" (the control channel's
+	// exited event, the full value), "console" (ginit's exit line, the
+	// full value, for an image without the channel), "isa-debug-exit"
+	// (QEMU's own status, 7 bits of it, never 0), "kill" (ginitctl kill,
+	// 137).
 	From    string    `json:"from,omitempty"`
 	QEMU    string    `json:"qemu"` // how QEMU ended, as Go's os/exec says it
 	Started time.Time `json:"started"`
@@ -36,20 +37,25 @@ type Status struct {
 
 // Where a workload's status came from.
 const (
+	FromChannel   = "channel"
 	FromConsole   = "console"
 	FromDebugExit = "isa-debug-exit"
 	FromKill      = "kill"
 )
 
-// workloadStatus is the workload's status from what the VM left: ginit's
-// exit line on the console, which has the full value and is the only
-// source of a 0; else, when kill ended it, 137; else a status from 1 up
-// that QEMU's isa-debug-exit carries (exited is QEMU's exit code, -1 when
-// a signal ended it). isa-debug-exit's 0 is QEMU's exit 1, which QEMU
-// also exits with when it fails on its own (a locked disk, a virtiofsd
-// gone), so it never counts: a QEMU failure must not read as success.
-// Else none.
-func workloadStatus(consoleTail string, exited int, killed bool) (*int, string) {
+// workloadStatus is the workload's status from what the VM left: the
+// exited event its ginit sent on the control channel (heard, nil when
+// none came), which has the full value; else ginit's exit line on the
+// console, which has it too; else, when kill ended it, 137; else a status
+// from 1 up that QEMU's isa-debug-exit carries (exited is QEMU's exit
+// code, -1 when a signal ended it). isa-debug-exit's 0 is QEMU's exit 1,
+// which QEMU also exits with when it fails on its own (a locked disk, a
+// virtiofsd gone), so it never counts: a QEMU failure must not read as
+// success. Else none.
+func workloadStatus(heard *int, consoleTail string, exited int, killed bool) (*int, string) {
+	if heard != nil {
+		return heard, FromChannel
+	}
 	if st := qemu.ExitLine(consoleTail); st >= 0 {
 		return &st, FromConsole
 	}
@@ -164,7 +170,7 @@ func (dir VMDir) Live() (Live, error) {
 	// QEMU is gone and its supervisor wrote nothing (it died too, or is
 	// about to): the console still says how the workload ended.
 	_, kerr := os.Stat(dir.Killed())
-	if st, _ := workloadStatus(dir.consoleTail(), -1, kerr == nil); st != nil {
+	if st, _ := workloadStatus(nil, dir.consoleTail(), -1, kerr == nil); st != nil {
 		return Live{Phase: Exited, Exit: st, Started: started}, nil
 	}
 	return Live{Phase: Dead, Started: started}, nil

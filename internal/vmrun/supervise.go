@@ -2,6 +2,7 @@ package vmrun
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
@@ -83,6 +85,7 @@ func Supervise(dir VMDir, report io.Writer) error {
 		}
 	}
 	say(reportRunning)
+	heard := hearExit(dir.SupervisorControl())
 	waitErr = <-waited
 	code := cmd.ProcessState.ExitCode()
 	_, kerr := os.Stat(dir.Killed())
@@ -90,7 +93,7 @@ func Supervise(dir VMDir, report io.Writer) error {
 	if waitErr != nil && code < 0 {
 		st.QEMU = waitErr.Error()
 	}
-	st.Exit, st.From = workloadStatus(dir.consoleTail(), code, kerr == nil)
+	st.Exit, st.From = workloadStatus(heard(), dir.consoleTail(), code, kerr == nil)
 	err = writeJSON(dir.Status(), st, 0o600)
 	if info.Config.Remove {
 		err = os.RemoveAll(string(dir))
@@ -100,6 +103,44 @@ func Supervise(dir VMDir, report io.Writer) error {
 		say(string(b))
 	}
 	return err
+}
+
+// exitWait is how long the supervisor, once QEMU has ended, waits for
+// what the control channel said before it to be read.
+const exitWait = 2 * time.Second
+
+// hearExit listens on the supervisor's control port, from now until QEMU
+// ends, for the workload's exited event. The function it returns is
+// called once QEMU has ended (which closes the socket, so that the
+// listener reads what is left and stops) and gives the workload's
+// status, nil when the channel did not say it: an image without the
+// channel, or a machine that stopped before the event.
+func hearExit(sock string) func() *int {
+	ctx, cancel := context.WithCancel(context.Background())
+	heard := make(chan *int, 1)
+	go func() {
+		c, err := ctlclient.Dial(ctx, sock)
+		if err != nil {
+			heard <- nil
+			return
+		}
+		defer c.Close()
+		exit, err := c.WaitExit(ctx)
+		if err != nil {
+			heard <- nil
+			return
+		}
+		heard <- &exit
+	}()
+	return func() *int {
+		defer cancel()
+		select {
+		case exit := <-heard:
+			return exit
+		case <-time.After(exitWait):
+			return nil
+		}
+	}
 }
 
 // lastLine is a file's last line, for a message.
