@@ -112,6 +112,11 @@ func TestGinitctlLifecycle(t *testing.T) {
 		t.Fatalf("bases after the first run: %v; want one", bases)
 	}
 	base, ino := bases[0], inode(t, bases[0])
+	// -d returns once the workload has started, as ginit says on the
+	// control channel after it logged the start.
+	if log, _ := os.ReadFile(filepath.Join(c.state, "vms", "a", "console.log")); !strings.Contains(string(log), `starting ["/app/probe"`) {
+		t.Errorf("run -d returned before ginit started the workload:\n%s", log)
+	}
 	c.await(t, "probe: waiting for a stop signal", "logs", "a")
 	if out, _, _ := c.run(t, "ps"); !regexp.MustCompile(`(?m)^a\s+` + regexp.QuoteMeta(image) + `\s+running\s`).MatchString(out) {
 		t.Errorf("ps while a runs:\n%s", out)

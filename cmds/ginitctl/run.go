@@ -60,7 +60,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&envFiles, "env-file", "read environment variables from a file: NAME=VALUE or NAME a line, # comments (repeatable)")
 	fs.Var(&entry, "entrypoint", `replace the image's Entrypoint (and drop its Cmd); "" clears it`)
 	fs.StringVar(&o.Name, "name", "", "the VM's name (default: a generated adjective_noun, as docker's)")
-	fs.BoolVar(&detach, "d", false, "detach: print the VM's name and return once QEMU runs")
+	fs.BoolVar(&detach, "d", false, "detach: print the VM's name and return once the workload has started, as its ginit says on the control channel")
 	fs.BoolVar(&detach, "detach", false, "same as -d")
 	var ready bool
 	fs.BoolVar(&ready, "wait-ready", false, "with -d: return once the workload is ready: a systemd workload has reached its default target (READY=1), and each TCP port of the image's ExposedPorts accepts connections inside the VM")
@@ -113,9 +113,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if detach {
 		vm.Detach()
 		if ready {
-			if err := waitReady(dir, sigs); err != nil {
-				return fail(stderr, fmt.Errorf("%s: %w", dir.Name(), err))
-			}
+			err = waitReady(dir, sigs)
+		} else {
+			err = waitStarted(dir, sigs, stderr)
+		}
+		if err != nil {
+			return fail(stderr, fmt.Errorf("%s: %w", dir.Name(), err))
 		}
 		fmt.Fprintln(stdout, dir.Name())
 		return 0

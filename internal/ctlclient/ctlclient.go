@@ -396,20 +396,28 @@ func (c *Client) ResizeConsole(ctx context.Context, rows, cols uint16) (ctlproto
 // a machine still booting takes no exec. A workload that has ended is an
 // error.
 func (c *Client) WaitRunning(ctx context.Context) error {
+	st, err := c.WaitStarted(ctx)
+	if err == nil && st.Phase == ctlproto.PhaseExited {
+		err = errors.New("the workload has exited")
+	}
+	return err
+}
+
+// WaitStarted waits until the workload has started, polling the status,
+// and returns the status then: running, stopping, or exited already.
+func (c *Client) WaitStarted(ctx context.Context) (ctlproto.Status, error) {
 	for {
 		st, err := c.Status(ctx)
 		if err != nil {
-			return err
+			return st, err
 		}
 		switch st.Phase {
-		case ctlproto.PhaseRunning, ctlproto.PhaseStopping:
-			return nil
-		case ctlproto.PhaseExited:
-			return errors.New("the workload has exited")
+		case ctlproto.PhaseRunning, ctlproto.PhaseStopping, ctlproto.PhaseExited:
+			return st, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the workload has not started (%s): %w", st.Phase, ctx.Err())
+			return st, fmt.Errorf("the workload has not started (%s): %w", st.Phase, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
