@@ -393,6 +393,15 @@ func TestControlChannel(t *testing.T) {
 // With ExposedPorts the workload is ready once each port accepts
 // connections inside the machine: the ready event comes after the server
 // listens, and the status says so.
+// wantReadyThenStop checks that the events a subscription got end as a
+// workload's that was ready and then stopped through the channel.
+func wantReadyThenStop(t *testing.T, got []string) {
+	t.Helper()
+	if n := len(got); n < 3 || got[n-3] != "ready" || got[n-2] != "stopping" || got[n-1] != "exited" {
+		t.Errorf("events %q; want ready, stopping, exited at the end", got)
+	}
+}
+
 func TestControlReadiness(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
@@ -431,9 +440,7 @@ func TestControlReadiness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(got); n < 3 || got[n-3] != "ready" || got[n-2] != "stopping" || got[n-1] != "exited" {
-		t.Errorf("events %q; want ready, stopping, exited at the end", got)
-	}
+	wantReadyThenStop(t, got)
 	<-v.done
 	noPanic(t, v.res)
 }

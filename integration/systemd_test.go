@@ -108,9 +108,7 @@ func TestSystemdReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(got); n < 3 || got[n-3] != "ready" || got[n-2] != "stopping" || got[n-1] != "exited" {
-		t.Errorf("events %q; want ready, stopping, exited at the end", got)
-	}
+	wantReadyThenStop(t, got)
 	<-v.done
 	wantClean(t, qemu.Result{Console: v.cons.String()}, "ginit: systemd reached its default target (READY=1)",
 		"ginit: the workload is ready", "ginit: the workload's init powered off")
