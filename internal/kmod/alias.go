@@ -258,11 +258,13 @@ func reportable(modalias string) bool {
 }
 
 // BootBus says whether a bus carries disks and
-// network cards (PCI, virtio, SCSI, USB): the drivers the root disk and the
+// network cards (PCI, virtio, SCSI, USB, and the platform bus, where
+// firmware-described controllers such as QEMU microvm's virtio-mmio
+// transports, ACPI LNRO0005, appear): the drivers the root disk and the
 // network wait for. Input devices, ACPI buttons and the like can load after.
 func BootBus(bus string) bool {
 	switch bus {
-	case "pci", "virtio", "scsi", "usb":
+	case "pci", "virtio", "scsi", "usb", "platform":
 		return true
 	}
 	return false

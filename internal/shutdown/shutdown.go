@@ -167,8 +167,16 @@ func (a Action) Reboot() error {
 	return nil
 }
 
-// OnQEMU says whether the machine is a QEMU VM, from its DMI vendor.
-func OnQEMU() bool {
-	b, err := os.ReadFile("/sys/class/dmi/id/sys_vendor")
-	return err == nil && strings.TrimSpace(string(b)) == "QEMU"
+// OnQEMU says whether the machine is a QEMU VM.
+func OnQEMU() bool { return onQEMU("/sys") }
+
+// onQEMU reads it under sys (/sys): from the DMI vendor on pc and q35, and
+// from fw_cfg's ACPI device (QEMU0002) on microvm, which has no SMBIOS.
+func onQEMU(sys string) bool {
+	b, err := os.ReadFile(filepath.Join(sys, "class/dmi/id/sys_vendor"))
+	if err == nil {
+		return strings.TrimSpace(string(b)) == "QEMU"
+	}
+	_, err = os.Stat(filepath.Join(sys, "bus/acpi/devices/QEMU0002:00"))
+	return err == nil
 }

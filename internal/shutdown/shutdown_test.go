@@ -69,3 +69,37 @@ func TestUserProcesses(t *testing.T) {
 		t.Errorf("UserProcesses = %v; want [77]", got)
 	}
 }
+
+func TestOnQEMU(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		vendor string // DMI sys_vendor; empty: no DMI (microvm)
+		fwcfg  bool   // ACPI QEMU0002:00
+		want   bool
+	}{
+		{"pc", "QEMU\n", true, true},
+		{"microvm", "", true, true},
+		{"hardware", "Dell Inc.\n", false, false},
+		{"no DMI, no fw_cfg", "", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sys := t.TempDir()
+			if tt.vendor != "" {
+				if err := os.MkdirAll(filepath.Join(sys, "class/dmi/id"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(sys, "class/dmi/id/sys_vendor"), []byte(tt.vendor), 0o444); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.fwcfg {
+				if err := os.MkdirAll(filepath.Join(sys, "bus/acpi/devices/QEMU0002:00"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := onQEMU(sys); got != tt.want {
+				t.Errorf("onQEMU(%s) = %v; want %v", tt.name, got, tt.want)
+			}
+		})
+	}
+}
