@@ -75,9 +75,10 @@ func envOr(name, def string) string {
 
 // VM is one QEMU boot of the artifacts.
 type VM struct {
-	Disk   string // raw root disk, virtio; empty for none
-	Append string // kernel command line after console=
-	NoNet  bool
+	Machine qemu.Machine // default pc
+	Disk    string       // raw root disk, virtio; empty for none
+	Append  string       // kernel command line after console=
+	NoNet   bool
 	// NetOptions are more options for QEMU's user network (hostname=, ...).
 	NetOptions string
 	MemMB      int  // default 256
@@ -92,7 +93,7 @@ type VM struct {
 
 // QEMU is the qemu.VM that Boot runs for vm.
 func (a Artifacts) QEMU(vm VM) qemu.VM {
-	return qemu.VM{Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet,
+	return qemu.VM{Machine: vm.Machine, Kernel: a.Kernel, Initrd: a.Initrd, Disk: vm.Disk, Append: vm.Append, NoNet: vm.NoNet,
 		NetOptions: vm.NetOptions, MemMB: vm.MemMB, Reboot: vm.Reboot, Timeout: vm.Timeout, Triggers: vm.Triggers,
 		FwCfg: vm.FwCfg}
 }

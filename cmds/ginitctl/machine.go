@@ -15,21 +15,24 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/attach"
 	"github.com/ginit-dev/ginit/internal/ctlclient"
+	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/rundoc"
 	"github.com/ginit-dev/ginit/internal/vmrun"
 )
 
-// machineFlags are run's flags for the machine (-m, --cpus, --accel), its
-// ports (-p, -P) and the caller's terminal (-i, -t, --detach-keys).
+// machineFlags are run's flags for the machine (--machine, -m, --cpus,
+// --accel), its ports (-p, -P) and the caller's terminal (-i, -t,
+// --detach-keys).
 type machineFlags struct {
-	memory, cpus, accel, detachKeys string
-	publish                         list
-	publishAll                      bool
-	interactive, tty                bool
-	keys                            []byte // the detach keys
+	machine, memory, cpus, accel, detachKeys string
+	publish                                  list
+	publishAll                               bool
+	interactive, tty                         bool
+	keys                                     []byte // the detach keys
 }
 
 func (f *machineFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.machine, "machine", "", "QEMU's machine type: microvm (virtio-mmio, no PCI: the fastest boot), pc or q35 (default pc)")
 	fs.StringVar(&f.memory, "m", "", "the VM's memory in docker's units: 512m, 1g (default 512m)")
 	fs.StringVar(&f.memory, "memory", "", "same as -m")
 	fs.StringVar(&f.cpus, "cpus", "", "virtual CPUs: a number, rounded up (default 1)")
@@ -63,6 +66,11 @@ func (f *machineFlags) options(o *vmrun.Options, stdin *os.File) error {
 		return err
 	}
 	var err error
+	if f.machine != "" {
+		if m.Type, err = qemu.ParseMachine(f.machine); err != nil {
+			return fmt.Errorf("--machine: %w", err)
+		}
+	}
 	if f.memory != "" {
 		if m.MemoryMB, err = vmrun.MemoryMB(f.memory); err != nil {
 			return err

@@ -84,10 +84,11 @@ func sendMonitor(sock, command string) error {
 
 // VM is one boot.
 type VM struct {
+	Machine        Machine // default PC
 	Kernel, Initrd string
 	Disk           string // root disk; empty for none
 	DiskFormat     string // "raw" (default) or "qcow2"
-	DiskBus        string // "virtio" (default) or "nvme"
+	DiskBus        string // "virtio" (default) or "nvme" (on microvm, with a PCIe bus)
 	Append         string // kernel command line after console=
 	NoNet          bool
 	// NetOptions are more options for the user-mode network card, such
@@ -162,9 +163,10 @@ func (vm VM) Args() []string {
 	if cpus == 0 {
 		cpus = 1
 	}
-	args := []string{"-M", "pc", "-accel", accel, "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
+	machine := vm.Machine.orPC()
+	args := append(machine.args(vm.DiskBus == "nvme"), "-accel", accel, "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		"-display", "none", "-monitor", "none",
-		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"}
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01")
 	if vm.ConsoleSocket != "" {
 		con := "socket,id=con,path=" + esc(vm.ConsoleSocket) + ",server=on,wait=off"
 		if vm.ConsoleLog != "" {
@@ -181,7 +183,7 @@ func (vm VM) Args() []string {
 		args = append(args, "-no-reboot")
 	}
 	if vm.Kernel != "" {
-		args = append(args, "-kernel", vm.Kernel, "-initrd", vm.Initrd, "-append", "console=ttyS0 panic=-1 "+vm.Append)
+		args = append(args, "-kernel", vm.Kernel, "-initrd", vm.Initrd, "-append", "console=ttyS0 panic=-1 "+machine.kernelArgs(accel)+vm.Append)
 	} else {
 		args = append(args, "-boot", "n")
 	}
@@ -194,16 +196,16 @@ func (vm VM) Args() []string {
 	case vm.DiskBus == "nvme":
 		args = append(args, "-drive", "file="+esc(vm.Disk)+",if=none,id=root,format="+format, "-device", "nvme,drive=root,serial=ginit")
 	default:
-		args = append(args, "-drive", "file="+esc(vm.Disk)+",if=virtio,format="+format)
+		args = append(args, "-drive", "file="+esc(vm.Disk)+",if=none,id=root,format="+format, "-device", machine.Virtio("virtio-blk")+",drive=root")
 	}
 	if vm.NoNet {
 		args = append(args, "-nic", "none")
 	} else {
-		nic := "user,model=virtio-net-pci"
+		netdev := "user,id=net0"
 		if vm.NetOptions != "" {
-			nic += "," + vm.NetOptions
+			netdev += "," + vm.NetOptions
 		}
-		args = append(args, "-nic", nic)
+		args = append(args, "-netdev", netdev, "-device", machine.Virtio("virtio-net")+",netdev=net0")
 	}
 	names := make([]string, 0, len(vm.FwCfg))
 	for name := range vm.FwCfg {
@@ -214,10 +216,10 @@ func (vm VM) Args() []string {
 		args = append(args, "-fw_cfg", "name="+esc(name)+",file="+esc(vm.FwCfg[name]))
 	}
 	if vm.ControlSocket != "" {
-		args = append(args, ControlArgs(vm.ControlSocket)...)
+		args = append(args, ControlArgs(machine, vm.ControlSocket)...)
 	}
 	if vm.VsockCID != 0 {
-		args = append(args, VsockArgs(vm.VsockCID)...)
+		args = append(args, VsockArgs(machine, vm.VsockCID)...)
 	}
 	return append(args, vm.Extra...)
 }
@@ -255,13 +257,13 @@ func SupervisorSocket(path string) string {
 // serves every port whose name starts with ctlproto.PortName.
 const SupervisorPort = ctlproto.PortName + ".supervisor"
 
-// ControlArgs are QEMU's arguments for ginit's control channel ports
-// (org.ginit.control, org.ginit.control.1, ... and
+// ControlArgs are machine m's QEMU arguments for ginit's control channel
+// ports (org.ginit.control, org.ginit.control.1, ... and
 // org.ginit.control.supervisor) behind the unix sockets ControlSockets(path)
 // and SupervisorSocket(path) name, which QEMU listens on without waiting
 // for a client.
-func ControlArgs(path string) []string {
-	args := []string{"-device", "virtio-serial,id=ctlbus"}
+func ControlArgs(m Machine, path string) []string {
+	args := []string{"-device", m.Virtio("virtio-serial") + ",id=ctlbus"}
 	port := func(id, sock, name string) {
 		args = append(args,
 			"-chardev", "socket,id="+id+",path="+esc(sock)+",server=on,wait=off",
@@ -278,10 +280,10 @@ func ControlArgs(path string) []string {
 	return args
 }
 
-// VsockArgs are QEMU's arguments for a virtio-vsock device with guest
-// CID cid, on the PCI bus of the pc machine.
-func VsockArgs(cid uint32) []string {
-	return []string{"-device", "vhost-vsock-pci,guest-cid=" + strconv.FormatUint(uint64(cid), 10)}
+// VsockArgs are machine m's QEMU arguments for a virtio-vsock device with
+// guest CID cid.
+func VsockArgs(m Machine, cid uint32) []string {
+	return []string{"-device", m.Virtio("vhost-vsock") + ",guest-cid=" + strconv.FormatUint(uint64(cid), 10)}
 }
 
 // pressPowerButton sends system_powerdown once stop closes, unless QEMU

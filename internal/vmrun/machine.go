@@ -61,6 +61,9 @@ func cpus(s string, host int) (int, error) {
 // Machine is what run's flags set of the machine and its ties to the
 // host: its size, its accelerator, its published ports.
 type Machine struct {
+	// Type is QEMU's machine type (--machine); "" chooses one for the
+	// run (Options.machineType).
+	Type       qemu.Machine
 	MemoryMB   int    // -m; 0 is DefaultMemoryMB
 	CPUs       int    // --cpus; 0 is one
 	Accel      string // --accel: kvm, tcg or auto ("" is auto)
@@ -70,8 +73,9 @@ type Machine struct {
 
 // settled is a Machine made definite for one boot.
 type settled struct {
-	accel string
-	ports []Port // every host port known
+	machine qemu.Machine
+	accel   string
+	ports   []Port // every host port known
 }
 
 // settle chooses the accelerator and checks that -p's host ports are
@@ -91,7 +95,15 @@ func (m Machine) settle(ctx context.Context, state State, log io.Writer) (settle
 	if _, err := ReservePorts(m.Publish); err != nil {
 		return settled{}, err
 	}
-	return settled{accel: accel}, nil
+	return settled{machine: m.machineType(accel), accel: accel}, nil
+}
+
+// machineType is the machine a run boots on: --machine's, else pc.
+func (m Machine) machineType(accel string) qemu.Machine {
+	if m.Type != "" {
+		return m.Type
+	}
+	return qemu.PC
 }
 
 // reservePorts gives every port its host port, -P's from the image's
@@ -136,9 +148,9 @@ func exposedPorts(ctx context.Context, disk string) ([]Port, error) {
 	return ExposedPorts(img.Config.ExposedPorts)
 }
 
-// apply sets vm's size, accelerator and port forwards.
+// apply sets vm's machine type, size, accelerator and port forwards.
 func (m Machine) apply(vm *qemu.VM, s settled) {
-	vm.MemMB, vm.CPUs, vm.Accel = m.MemoryMB, m.CPUs, s.accel
+	vm.Machine, vm.MemMB, vm.CPUs, vm.Accel = s.machine, m.MemoryMB, m.CPUs, s.accel
 	if vm.MemMB == 0 {
 		vm.MemMB = DefaultMemoryMB
 	}

@@ -43,7 +43,7 @@ func TestMachineApply(t *testing.T) {
 	ports := []Port{{HostIP: "127.0.0.1", HostPort: 18080, GuestPort: 8080, Proto: "tcp"}}
 	Machine{MemoryMB: 1024, CPUs: 2}.apply(&vm, settled{accel: AccelKVM, ports: ports})
 	args := strings.Join(vm.Args(), " ")
-	for _, want := range []string{"-accel kvm", "-m 1024", "-smp 2", "-nic user,model=virtio-net-pci,tftp=/srv,hostfwd=tcp:127.0.0.1:18080-:8080"} {
+	for _, want := range []string{"-accel kvm", "-m 1024", "-smp 2", "-netdev user,id=net0,tftp=/srv,hostfwd=tcp:127.0.0.1:18080-:8080"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("QEMU argv %q; want %q", args, want)
 		}

@@ -76,7 +76,7 @@ func TestMachineKeepsValuesOffArgv(t *testing.T) {
 		t.Errorf("QEMU argv %q holds a value", args)
 	}
 	for _, want := range []string{
-		"-fw_cfg name=opt/ginit/run,file=run.json", "file=disk.qcow2,if=virtio,format=qcow2", "loglevel=3 ginit.debug",
+		"-fw_cfg name=opt/ginit/run,file=run.json", "file=disk.qcow2,if=none,id=root,format=qcow2", "loglevel=3 ginit.debug",
 		"-chardev socket,id=con,path=console.sock,server=on,wait=off,logfile=console.log,logappend=on -serial chardev:con",
 		"-qmp unix:qmp.sock,server=on,wait=off",
 	} {

@@ -72,7 +72,7 @@ func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (shares []Share, 
 				return nil, err
 			}
 			m.Extra = append(m.Extra, "-drive", "file="+qemuEscape(disk)+",if=none,id="+id+",format=raw",
-				"-device", "virtio-blk-pci,drive="+id+",serial="+v.doc.Source)
+				"-device", m.Machine.Virtio("virtio-blk")+",drive="+id+",serial="+v.doc.Source)
 			continue
 		}
 		if len(modules) == 0 {
@@ -87,7 +87,7 @@ func (g GuestOptions) attach(o Options, dir VMDir, m *qemu.VM) (shares []Share, 
 		}
 		shares = append(shares, Share{Socket: sock, Dir: v.hostDir, Log: filepath.Join(string(dir), id+".log")})
 		m.Extra = append(m.Extra, "-chardev", "socket,id="+id+",path="+qemuEscape(sock),
-			"-device", "vhost-user-fs-pci,chardev="+id+",tag="+v.doc.Source)
+			"-device", m.Machine.Virtio("vhost-user-fs")+",chardev="+id+",tag="+v.doc.Source)
 	}
 	if len(creds) > 0 {
 		// systemd reads them itself, from the qemu_fw_cfg driver's files.
