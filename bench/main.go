@@ -83,6 +83,9 @@ func run() error {
 	if *peersOnly {
 		return peersTable(o, work)
 	}
+	if *machinesOnly {
+		return machineTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
@@ -103,6 +106,9 @@ func run() error {
 		return err
 	}
 	if err := peersTable(o, work); err != nil {
+		return err
+	}
+	if err := machineTable(o, work); err != nil {
 		return err
 	}
 	return disklessTable(o, work)

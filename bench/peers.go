@@ -115,7 +115,7 @@ func bootPeers(o options, rows []*peerRow, disk, bootDisk string, rounds int) {
 				if r.builds[i].skip != "" || r.failed[i] != "" {
 					continue
 				}
-				at, err := workloadStart(peerVM(o, s, r.builds[i], bootDisk, 0), disk)
+				at, _, err := workloadStart(peerVM(o, s, r.builds[i], bootDisk, 0), disk)
 				if err != nil {
 					r.failed[i] = err.Error()
 					fmt.Fprintf(os.Stderr, "bench: %s, %s: %v\n", r.name, s.name, err)
@@ -137,25 +137,26 @@ func peerVM(o options, s diskSetup, b peerBuild, disk string, memMB int) qemu.VM
 var errNoLine = errors.New("the workload printed no uptime line")
 
 // workloadStart boots vm on a fresh copy of disk and returns the
-// workload's start in guest time. A line lost to the power-off racing the
-// serial console costs one more boot.
-func workloadStart(vm qemu.VM, disk string) (time.Duration, error) {
+// workload's start in guest time, and since QEMU started (the firmware's
+// time too). A line lost to the power-off racing the serial console costs
+// one more boot.
+func workloadStart(vm qemu.VM, disk string) (guest, wall time.Duration, err error) {
 	var res qemu.Result
+	vm.Triggers = []qemu.Trigger{{When: "floorinit: started at "}}
 	for try := 0; try < 2; try++ {
 		if out, err := exec.Command("cp", "--sparse=always", disk, vm.Disk).CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("copy %s: %v: %s", disk, err, out)
+			return 0, 0, fmt.Errorf("copy %s: %v: %s", disk, err, out)
 		}
-		var err error
 		res, err = vm.Run(context.Background())
 		if err != nil {
-			return 0, fmt.Errorf("%w; the console ends: %s", err, lastLines(res.Console, 3))
+			return 0, 0, fmt.Errorf("%w; the console ends: %s", err, lastLines(res.Console, 3))
 		}
-		if m := floorLine.FindStringSubmatch(res.Console); m != nil {
+		if m := floorLine.FindStringSubmatch(res.Console); m != nil && len(res.TriggerTimes) > 0 {
 			ms, _ := strconv.Atoi(m[1])
-			return time.Duration(ms) * time.Millisecond, nil
+			return time.Duration(ms) * time.Millisecond, res.TriggerTimes[0], nil
 		}
 	}
-	return 0, fmt.Errorf("%w; the console ends: %s", errNoLine, lastLines(res.Console, 3))
+	return 0, 0, fmt.Errorf("%w; the console ends: %s", errNoLine, lastLines(res.Console, 3))
 }
 
 // printPeerTable prints each row's median overhead over the floor's for
@@ -300,7 +301,7 @@ func memoryTable(o options, floor, ginit peerBuild, disk, bootDisk string) error
 		b    peerBuild
 	}{{"floor: the workload as /init", floor}, {"ginit (minimal)", ginit}} {
 		boots := func(mem int) bool {
-			_, err := workloadStart(peerVM(o, diskSetups[0], r.b, bootDisk, mem), disk)
+			_, _, err := workloadStart(peerVM(o, diskSetups[0], r.b, bootDisk, mem), disk)
 			return err == nil
 		}
 		cell := "over 256 MiB"

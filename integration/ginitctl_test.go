@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
@@ -122,7 +123,8 @@ func TestGinitctlLifecycle(t *testing.T) {
 		t.Errorf("ps while a runs:\n%s", out)
 	}
 
-	out, errOut, code = c.run(t, "run", "--rm", "--name", "b", image, "steps", "cat=/mark-a", "write=/mark-b=from b", "exit=3")
+	// b on pc: a boots on the default, microvm where the host allows it.
+	out, errOut, code = c.run(t, "run", "--rm", "--machine", "pc", "--name", "b", image, "steps", "cat=/mark-a", "write=/mark-b=from b", "exit=3")
 	if code != 3 || !strings.Contains(out, "probe: cat /mark-a: open /mark-a: no such file") || !strings.Contains(out, "probe: write /mark-b: ok") {
 		t.Errorf("run --rm b ... steps: status %d; want 3, a's file unseen, its own written:\n%s%s", code, out, errOut)
 	}
@@ -172,6 +174,13 @@ func TestGinitctlLifecycle(t *testing.T) {
 		len(in.Disks) != 2 || in.Disks[1] != base || filepath.Base(filepath.Dir(base)) != in.ImageKey || len(in.QEMU) == 0 {
 		t.Errorf("inspect a = %+v; want exited 137 over %s", in, base)
 	}
+	wantMachine := "-M pc"
+	if qemu.HostTSCkHz() > 0 {
+		wantMachine = "-M microvm,"
+	}
+	if argv := strings.Join(inspected[0].QEMU, " "); !strings.Contains(argv, wantMachine) {
+		t.Errorf("inspect a: QEMU %s; want %q, the default machine here", argv, wantMachine)
+	}
 	overlay := filepath.Join(c.state, "vms", "a", "disk.qcow2")
 	if got := overlayCat(t, overlay, "/mark-a"); got != "from a\n" {
 		t.Errorf("a's /mark-a = %q; want its own write", got)
@@ -208,6 +217,13 @@ func TestGinitctlLifecycle(t *testing.T) {
 	}
 	if after, _ := filepath.Glob(filepath.Join(c.state, "*", "*", "*")); strings.Join(after, " ") != strings.Join(before, " ") {
 		t.Errorf("a refused run changed the state: %v; was %v", after, before)
+	}
+	if out, errOut, code := c.run(t, "run", "--machine", "virt", image); code != 125 || out != "" ||
+		errOut != "ginitctl: --machine: machine \"virt\": want one of microvm, pc, q35\n" {
+		t.Errorf("run --machine virt = %d, %q, %q; want 125 and one line", code, out, errOut)
+	}
+	if after, _ := filepath.Glob(filepath.Join(c.state, "*", "*", "*")); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("a run on an unknown machine changed the state: %v; was %v", after, before)
 	}
 	if _, _, code := c.run(t, "rm", "c"); code != 0 {
 		t.Errorf("rm c (dead): %d", code)

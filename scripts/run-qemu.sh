@@ -14,6 +14,9 @@
 #     --smp N           CPUs (default 1)
 #     --monitor ADDR    QEMU monitor at unix:PATH or tcp:127.0.0.1:PORT (sendkey, system_powerdown)
 #     --timeout SECS    kill QEMU after this long (default 0: never)
+#     --machine TYPE    QEMU machine: microvm, pc, q35 (default microvm where
+#                       QEMU offers it, the initrd carries virtio_mmio and,
+#                       under TCG, the host's TSC rate is known; else pc)
 #
 # Exit status: the workload's status (0-127 exactly; above 127 only its low
 # 7 bits survive QEMU's own exit code, so read the console line
@@ -30,6 +33,7 @@ mem=256
 smp=1
 monitor=
 timeout=0
+machine=
 fwds=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--smp) smp=$2; shift 2 ;;
 	--monitor) monitor=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
+	--machine) machine=$2; shift 2 ;;
 	--) shift; break ;;
 	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 	*) echo "run-qemu.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
@@ -56,7 +61,36 @@ done
 accel=(-accel tcg -cpu max)
 if [ -w /dev/kvm ] && [ "${GINIT_KVM:-0}" = 1 ]; then accel=(-accel kvm -cpu host); fi
 
-args=(qemu-system-x86_64 -M pc "${accel[@]}" -m "$mem" -smp "$smp"
+# microvm's kernel, under TCG, has no timer to measure the TSC against:
+# it takes the host's rate (TCG's TSC is the host's), which the host's
+# BogoMIPS give (kHz / 500). internal/qemu's Machine has the same rules.
+tsc_khz=$(awk -F: '/^bogomips/ { printf "%d", $2 * 500 + 0.5; exit }' /proc/cpuinfo)
+machines=$(qemu-system-x86_64 -M help | awk 'NR > 1 { print $1 }')
+if [ -z "$machine" ]; then
+	machine=pc
+	if grep -qx microvm <<<"$machines" && grep -qa 'virtio_mmio\.ko' "$initrd" &&
+		{ [ "${accel[1]}" = kvm ] || [ "${tsc_khz:-0}" -gt 0 ]; }; then
+		machine=microvm
+	fi
+elif ! grep -qx -- "$machine" <<<"$machines"; then
+	echo "run-qemu.sh: --machine $machine: QEMU has no such machine type (qemu-system-x86_64 -M help lists them)" >&2
+	exit 2
+fi
+if [ "$machine" = microvm ]; then
+	# ACPI describes the virtio-mmio devices to Debian's modular
+	# virtio_mmio and gives the power button; virtio 1.0, not legacy.
+	mach=(-M microvm,acpi=on -global virtio-mmio.force-legacy=false)
+	virtio=device
+	if [ "${accel[1]}" = tcg ]; then
+		[ "${tsc_khz:-0}" -gt 0 ] || { echo "run-qemu.sh: --machine microvm under TCG needs the host's TSC rate (bogomips in /proc/cpuinfo); use --machine pc" >&2; exit 2; }
+		append="tsc_early_khz=$tsc_khz $append"
+	fi
+else
+	mach=(-M "$machine")
+	virtio=pci
+fi
+
+args=(qemu-system-x86_64 "${mach[@]}" "${accel[@]}" -m "$mem" -smp "$smp"
 	-display none -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=0x01
 	-kernel "$kernel" -initrd "$initrd"
@@ -66,13 +100,13 @@ if [ -n "$monitor" ]; then
 else
 	args+=(-serial mon:stdio) # Ctrl-A X quits
 fi
-if [ -n "$disk" ]; then args+=(-drive "file=$disk,if=virtio,format=raw"); fi
+if [ -n "$disk" ]; then args+=(-drive "file=$disk,if=none,id=root,format=raw" -device "virtio-blk-$virtio,drive=root"); fi
 if [ "$net" = none ]; then
 	args+=(-nic none)
 else
 	hostfwd=
 	for f in "${fwds[@]}"; do hostfwd+=",hostfwd=tcp:127.0.0.1:${f%%:*}-:${f##*:}"; done
-	args+=(-nic "user,model=virtio-net-pci$hostfwd")
+	args+=(-netdev "user,id=net0$hostfwd" -device "virtio-net-$virtio,netdev=net0")
 fi
 args+=("$@")
 

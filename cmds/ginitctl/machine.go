@@ -32,7 +32,7 @@ type machineFlags struct {
 }
 
 func (f *machineFlags) add(fs *flag.FlagSet) {
-	fs.StringVar(&f.machine, "machine", "", "QEMU's machine type: microvm (virtio-mmio, no PCI: the fastest boot), pc or q35 (default pc)")
+	fs.StringVar(&f.machine, "machine", "", "QEMU's machine type: microvm (virtio-mmio, no PCI: the fastest boot), pc or q35 (default microvm where the run can boot on it, else pc: see below)")
 	fs.StringVar(&f.memory, "m", "", "the VM's memory in docker's units: 512m, 1g (default 512m)")
 	fs.StringVar(&f.memory, "memory", "", "same as -m")
 	fs.StringVar(&f.cpus, "cpus", "", "virtual CPUs: a number, rounded up (default 1)")

@@ -38,6 +38,14 @@ answer): the workload gets its StopSignal, SIGKILL after --stop-timeout,
 and its status comes back; a second one kills QEMU (status 125). With -d the VM goes on without
 ginitctl: ps, logs, stop, kill and rm reach it by its name.
 
+The machine is QEMU's microvm (virtio-mmio devices, no PCI, no legacy
+devices: the fastest boot) wherever the run can boot on it: QEMU offers
+it, the initramfs (an uncompressed one, as make image builds it) carries
+virtio_mmio, and under TCG the host's TSC rate is known (bogomips in
+/proc/cpuinfo), since microvm's kernel has nothing to measure it against.
+Otherwise pc. --machine microvm, pc or q35 chooses; a type QEMU lacks, or a
+microvm the run cannot boot on, fails the run before anything is made.
+
 -v HOSTDIR:PATH needs root (QEMU's virtiofsd). A named volume is an ext4
 disk under the state directory (volumes/NAME), kept across runs; it starts
 empty (see ginitctl volume).

@@ -1,8 +1,10 @@
 package qemu
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +35,28 @@ func ParseMachine(s string) (Machine, error) {
 		}
 	}
 	return "", fmt.Errorf("machine %q: want one of microvm, pc, q35", s)
+}
+
+// MachineTypes lists the machine types that QEMU's binary offers, as
+// -M help names them: some builds leave microvm out.
+func MachineTypes(ctx context.Context, qemu string) ([]string, error) {
+	out, err := exec.CommandContext(ctx, qemu, "-M", "help").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s -M help: %w", qemu, err)
+	}
+	return ParseMachineHelp(string(out)), nil
+}
+
+// ParseMachineHelp reads the names out of -M help's listing: the first
+// word of each line after the heading ("Supported machines are:").
+func ParseMachineHelp(help string) []string {
+	var names []string
+	for i, line := range strings.Split(help, "\n") {
+		if f := strings.Fields(line); i > 0 && len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names
 }
 
 func (m Machine) orPC() Machine {

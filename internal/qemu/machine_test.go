@@ -68,3 +68,10 @@ func TestArgsMachine(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMachineHelp(t *testing.T) {
+	help := "Supported machines are:\nmicrovm              microvm (i386)\npc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\nq35                  Standard PC (Q35 + ICH9, 2009) (alias of pc-q35-7.2)\n"
+	if got := strings.Join(ParseMachineHelp(help), " "); got != "microvm pc q35" {
+		t.Errorf("ParseMachineHelp = %q; want microvm pc q35", got)
+	}
+}

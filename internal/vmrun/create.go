@@ -151,7 +151,7 @@ func Create(ctx context.Context, o Options) (VMDir, error) {
 	if err := o.check(); err != nil {
 		return "", err
 	}
-	resolved, err := o.Machine.settle(ctx, o.State, o.Log)
+	resolved, err := o.Machine.settle(ctx, o.State, o.Initrd, o.Log)
 	if err != nil {
 		return "", err
 	}

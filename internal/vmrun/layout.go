@@ -53,6 +53,9 @@ func (s State) Volumes() string { return filepath.Join(string(s), "volumes") }
 // AccelCache holds --accel auto's answer for this boot of the host.
 func (s State) AccelCache() string { return filepath.Join(string(s), "accel.json") }
 
+// MachineCache holds the machine types of QEMU's binary.
+func (s State) MachineCache() string { return filepath.Join(string(s), "machines.json") }
+
 // VMDir is one VM's directory, mode 0700: $STATE/vms/NAME.
 type VMDir string
 

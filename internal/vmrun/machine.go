@@ -62,7 +62,7 @@ func cpus(s string, host int) (int, error) {
 // host: its size, its accelerator, its published ports.
 type Machine struct {
 	// Type is QEMU's machine type (--machine); "" chooses one for the
-	// run (Options.machineType).
+	// run (State.ChooseMachine).
 	Type       qemu.Machine
 	MemoryMB   int    // -m; 0 is DefaultMemoryMB
 	CPUs       int    // --cpus; 0 is one
@@ -78,10 +78,10 @@ type settled struct {
 	ports   []Port // every host port known
 }
 
-// settle chooses the accelerator and checks that -p's host ports are
-// free, before anything of the VM is made. log gets why auto did not
-// choose KVM, the first time.
-func (m Machine) settle(ctx context.Context, state State, log io.Writer) (settled, error) {
+// settle chooses the accelerator and the machine type for initrd, and
+// checks that -p's host ports are free, before anything of the VM is made.
+// log gets why auto did not choose KVM, the first time.
+func (m Machine) settle(ctx context.Context, state State, initrd string, log io.Writer) (settled, error) {
 	if m.Accel == "" {
 		m.Accel = AccelAuto
 	}
@@ -95,15 +95,11 @@ func (m Machine) settle(ctx context.Context, state State, log io.Writer) (settle
 	if _, err := ReservePorts(m.Publish); err != nil {
 		return settled{}, err
 	}
-	return settled{machine: m.machineType(accel), accel: accel}, nil
-}
-
-// machineType is the machine a run boots on: --machine's, else pc.
-func (m Machine) machineType(accel string) qemu.Machine {
-	if m.Type != "" {
-		return m.Type
+	machine, err := state.ChooseMachine(ctx, m.Type, accel, initrd)
+	if err != nil {
+		return settled{}, err
 	}
-	return qemu.PC
+	return settled{machine: machine, accel: accel}, nil
 }
 
 // reservePorts gives every port its host port, -P's from the image's

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/qemu"
+)
+
+var machinesOnly = flag.Bool("machines-only", false, "print only the table of QEMU's machine types: the floor and ginit on pc and on microvm")
+
+// machineRow is one initramfs on one machine type, with the workload's
+// start measured for each disk setup: in guest time, and since QEMU
+// started, which also holds the firmware's time.
+type machineRow struct {
+	name    string
+	machine qemu.Machine
+	build   peerBuild
+	guest   [][]time.Duration // per setup
+	wall    [][]time.Duration
+}
+
+// machineTable boots the floor and ginit's shipped minimal on pc and on
+// microvm, with the same kernel, root disk and workload as the peer
+// table, in interleaved rounds, and prints the medians and what microvm
+// saves.
+func machineTable(o options, work string) error {
+	dir := filepath.Join(work, "machines")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	floor, err := floorInitramfs(dir)
+	if err != nil {
+		return err
+	}
+	disk, err := workloadDisk(dir, filepath.Join(dir, "floorinit"))
+	if err != nil {
+		return err
+	}
+	ginit, compression := shippedImage(o.build, "minimal")
+	var rows []*machineRow
+	for _, b := range []struct {
+		name   string
+		initrd string
+	}{{"floor", floor}, {"ginit (minimal, " + compression + ")", ginit}} {
+		for _, m := range []qemu.Machine{qemu.PC, qemu.MicroVM} {
+			rows = append(rows, &machineRow{name: b.name, machine: m, build: peerBuild{initrd: b.initrd},
+				guest: make([][]time.Duration, len(diskSetups)), wall: make([][]time.Duration, len(diskSetups))})
+		}
+	}
+	start, loadBefore := time.Now(), loadAverage()
+	bootDisk := filepath.Join(dir, "boot.img")
+	for round := 0; round < *peerRounds; round++ {
+		for _, r := range rows {
+			for i, s := range diskSetups {
+				vm := peerVM(o, s, r.build, bootDisk, 0)
+				vm.Machine = r.machine
+				guest, wall, err := workloadStart(vm, disk)
+				if err != nil {
+					return fmt.Errorf("%s on %s, %s: %w", r.name, r.machine, s.name, err)
+				}
+				r.guest[i] = append(r.guest[i], guest)
+				r.wall[i] = append(r.wall[i], wall)
+			}
+		}
+	}
+	printMachineTable(rows, *peerRounds)
+	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
+		loadBefore, loadAverage(), time.Since(start).Seconds())
+	return nil
+}
+
+// printMachineTable prints each row's medians, then microvm's against
+// pc's for the same initramfs, and ginit's overhead over the floor on each
+// machine. rows are floor on pc, floor on microvm, ginit on pc, ginit on
+// microvm.
+func printMachineTable(rows []*machineRow, rounds int) {
+	fmt.Printf("## Machine types: the workload's start, since the kernel's start / since QEMU's start (firmware included), median of %d interleaved rounds\n\n", rounds)
+	fmt.Printf("| boot | %s |\n", strings.Join(setupNames(), " | "))
+	fmt.Printf("|---|%s\n", strings.Repeat("---:|", len(diskSetups)))
+	cells := func(f func(i int) string) string {
+		var c []string
+		for i := range diskSetups {
+			c = append(c, f(i))
+		}
+		return strings.Join(c, " | ")
+	}
+	for _, r := range rows {
+		fmt.Printf("| %s on %s | %s |\n", r.name, r.machine, cells(func(i int) string {
+			return fmt.Sprintf("%.2f s / %.2f s", median(r.guest[i]).Seconds(), median(r.wall[i]).Seconds())
+		}))
+	}
+	diff := func(a, b *machineRow) string {
+		return cells(func(i int) string {
+			return fmt.Sprintf("%+.2f s / %+.2f s", (median(a.guest[i]) - median(b.guest[i])).Seconds(),
+				(median(a.wall[i]) - median(b.wall[i])).Seconds())
+		})
+	}
+	fmt.Printf("| floor: microvm - pc | %s |\n", diff(rows[1], rows[0]))
+	fmt.Printf("| ginit: microvm - pc | %s |\n", diff(rows[3], rows[2]))
+	fmt.Printf("| ginit - floor, on pc | %s |\n", diff(rows[2], rows[0]))
+	fmt.Printf("| ginit - floor, on microvm | %s |\n", diff(rows[3], rows[1]))
+}
