@@ -86,6 +86,9 @@ func run() error {
 	if *machinesOnly {
 		return machineTable(o, work)
 	}
+	if *compressionOnly {
+		return compressionTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
@@ -109,6 +112,9 @@ func run() error {
 		return err
 	}
 	if err := machineTable(o, work); err != nil {
+		return err
+	}
+	if err := compressionTable(o, work); err != nil {
 		return err
 	}
 	return disklessTable(o, work)
