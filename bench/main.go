@@ -65,6 +65,9 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 
+	if *peerICount {
+		fmt.Printf("Under -icount: a guest second below is 1,000 M executed instructions, TCG's translation left out.\n\n")
+	}
 	if *bootOnly {
 		return bootTable(o, work)
 	}

@@ -19,6 +19,7 @@ import (
 var (
 	peersOnly  = flag.Bool("peers-only", false, "print only the table of ginit beside other initramfs builders, and the memory floor")
 	peerRounds = flag.Int("peer-rounds", 5, "interleaved rounds of the peer table (the median is reported)")
+	peerICount = flag.Bool("icount", false, "boot the peer, machine and compression tables under QEMU's -icount: a guest second is then 1,000 M executed instructions, the same on a loaded machine (TCG's translation time left out)")
 )
 
 // diskSetup is one column of the peer table: the root disk's bus and
@@ -130,8 +131,12 @@ func bootPeers(o options, rows []*peerRow, disk, bootDisk string, rounds int) {
 // peerVM is the machine every row boots: the same kernel, QEMU flags and
 // root disk, quiet; memMB 0 is qemu.VM's default.
 func peerVM(o options, s diskSetup, b peerBuild, disk string, memMB int) qemu.VM {
-	return qemu.VM{Kernel: o.kernel, Initrd: b.initrd, Disk: disk, DiskBus: s.bus, NoNet: !s.net,
+	vm := qemu.VM{Kernel: o.kernel, Initrd: b.initrd, Disk: disk, DiskBus: s.bus, NoNet: !s.net,
 		Append: strings.TrimSpace("quiet " + b.append), MemMB: memMB, Timeout: 60 * time.Second}
+	if *peerICount {
+		vm.Extra = icountArgs
+	}
+	return vm
 }
 
 var errNoLine = errors.New("the workload printed no uptime line")
