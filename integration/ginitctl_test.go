@@ -122,6 +122,10 @@ func TestGinitctlLifecycle(t *testing.T) {
 	if out, _, _ := c.run(t, "ps"); !regexp.MustCompile(`(?m)^a\s+` + regexp.QuoteMeta(image) + `\s+running\s`).MatchString(out) {
 		t.Errorf("ps while a runs:\n%s", out)
 	}
+	// exec on the control channel, of a VM on the default machine.
+	if out, errOut, code := c.run(t, "exec", "a", "/app/probe", "args", "from exec"); code != 0 || out != "probe: arg[0]=\"from exec\"\n" {
+		t.Errorf("exec a probe args = %d, %q, %q; want 0 and the argument back", code, out, errOut)
+	}
 
 	// b on pc: a boots on the default, microvm where the host allows it.
 	out, errOut, code = c.run(t, "run", "--rm", "--machine", "pc", "--name", "b", image, "steps", "cat=/mark-a", "write=/mark-b=from b", "exit=3")

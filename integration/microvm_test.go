@@ -12,11 +12,12 @@ import (
 )
 
 // microvmWorkload waits for the checks' file, says so on the console, and
-// ends with status 7 when stopped, after writing /stopped.txt.
+// ends with status 7 when stopped, after writing /stopped.txt. What it
+// prints differs from its text, which ginit logs as it starts it.
 const microvmWorkload = `trap 'echo stopped >/stopped.txt; exit 7' TERM
 echo "microvm: token=$TOKEN"
 until [ -e /tmp/checked ]; do sleep 0.2; done
-echo "microvm: checked"
+echo "microvm: checks $(cat /tmp/checked)"
 while :; do sleep 1; done`
 
 // One boot on QEMU's microvm machine: the disk, the network card and the
@@ -42,11 +43,11 @@ func TestMicroVM(t *testing.T) {
 		FwCfg: map[string]string{rundoc.FwCfgName: doc}, Append: "ginit.debug", Timeout: 5 * time.Minute,
 		// The power button's driver loads after the workload starts:
 		// press it once both it and the checks are done.
-		Triggers: []qemu.Trigger{{When: "ginit: watching the power button"}, {When: "microvm: checked", Command: "system_powerdown"}},
+		Triggers: []qemu.Trigger{{When: "ginit: watching the power button"}, {When: "microvm: checks done", Command: "system_powerdown"}},
 	}, ctlproto.PhaseRunning)
 
 	code, out := v.run(t, ctlproto.ExecSpec{Argv: []string{"sh", "-c",
-		`hostname; cat /etc/resolv.conf; ls /sys/bus/platform/drivers/virtio-mmio; touch /tmp/checked`}})
+		`hostname; cat /etc/resolv.conf; ls /sys/bus/platform/drivers/virtio-mmio; echo done >/tmp/checked`}})
 	if code != 0 {
 		t.Errorf("exec: status %d; output:\n%s", code, out)
 	}
@@ -84,4 +85,22 @@ func TestMicroVM(t *testing.T) {
 	if got := DebugfsCat(t, disk, "/stopped.txt"); got != "stopped\n" {
 		t.Errorf("/stopped.txt = %q; want the trap's line", got)
 	}
+}
+
+// microvm reboots: a workload that ends under ginit.onexit=reboot comes
+// back on the same disk, and counts its boots there.
+func TestMicroVMReboot(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	if qemu.HostTSCkHz() == 0 {
+		testenv.Missing(t, "microvm under TCG needs the host's TSC rate (bogomips in /proc/cpuinfo)")
+	}
+	disk := a.MakeDisk(t, busyboxRoot(t, a, map[string]any{
+		"Entrypoint": []string{"/bin/sh", "-c", `n=$(($(cat /boots 2>/dev/null || echo 0) + 1)); echo $n >/boots; echo "microvm: boot number $n"`},
+		"Env":        []string{"PATH=/bin"},
+	}))
+	res := a.Boot(t, VM{Machine: qemu.MicroVM, Disk: disk, NoNet: true, Reboot: true, Append: "ginit.onexit=reboot",
+		Triggers: []qemu.Trigger{{When: "microvm: boot number 2", Command: "quit"}}, Timeout: 3 * time.Minute})
+	wantConsole(t, res, "microvm: boot number 1", "ginit: reboot", "microvm: boot number 2")
+	noPanic(t, res)
 }

@@ -81,6 +81,9 @@ if [ "$machine" = microvm ]; then
 	# virtio_mmio and gives the power button; virtio 1.0, not legacy.
 	mach=(-M microvm,acpi=on -global virtio-mmio.force-legacy=false)
 	virtio=device
+	# A reboot by triple fault: ACPI's reset, the kernel's first choice,
+	# now and then leaves a TCG vCPU hung in the firmware.
+	append="reboot=t $append"
 	if [ "${accel[1]}" = tcg ]; then
 		[ "${tsc_khz:-0}" -gt 0 ] || { echo "run-qemu.sh: --machine microvm under TCG needs the host's TSC rate (bogomips in /proc/cpuinfo); use --machine pc" >&2; exit 2; }
 		append="tsc_early_khz=$tsc_khz $append"

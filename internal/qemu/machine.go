@@ -94,18 +94,23 @@ func (m Machine) args(pcie bool) []string {
 }
 
 // kernelArgs are the kernel parameters that machine m needs under accel.
-// microvm's ACPI is hardware-reduced: the kernel then has no PIT, HPET or
-// ACPI timer to measure the TSC against, and under TCG nothing tells it
-// the TSC's rate, so its boot hangs or, on an idle host, guesses; TCG's
-// TSC is the host's, whose rate the host knows.
+// On microvm the kernel restarts by a triple fault (reboot=t): its first
+// choice, ACPI's reset register, asks QEMU for a reset while the vCPU runs
+// on into the next methods, and under TCG one reboot in a few dozen then
+// came up with the old kernel's CR4 and hung in the firmware. microvm's
+// ACPI is hardware-reduced: the kernel then has no PIT, HPET or ACPI timer
+// to measure the TSC against, and under TCG nothing tells it the TSC's
+// rate, so its boot hangs or, on an idle host, guesses; TCG's TSC is the
+// host's, whose rate the host knows.
 func (m Machine) kernelArgs(accel string) string {
-	if m != MicroVM || accel != "tcg" {
+	if m != MicroVM {
 		return ""
 	}
-	if khz := HostTSCkHz(); khz > 0 {
-		return "tsc_early_khz=" + strconv.Itoa(khz) + " "
+	args := "reboot=t "
+	if khz := HostTSCkHz(); khz > 0 && accel == "tcg" {
+		args += "tsc_early_khz=" + strconv.Itoa(khz) + " "
 	}
-	return ""
+	return args
 }
 
 // HostTSCkHz is the host's TSC rate in kHz, or 0 where it is not known.

@@ -32,8 +32,8 @@ func TestParseMachine(t *testing.T) {
 	}
 }
 
-// Each machine gets its own -M and device models; only microvm under TCG
-// gets the TSC's rate on the kernel command line.
+// Each machine gets its own -M and device models; only microvm gets
+// reboot=t, and only under TCG the TSC's rate, on the kernel command line.
 func TestArgsMachine(t *testing.T) {
 	vm := VM{Kernel: "vmlinuz", Initrd: "initrd", Disk: "disk.img", NetOptions: "hostfwd=tcp::8080-:80", ControlSocket: "ctl.sock"}
 	for _, tt := range []struct {
@@ -41,10 +41,10 @@ func TestArgsMachine(t *testing.T) {
 		accel, bus  string
 		want, avoid []string
 	}{
-		{"", "tcg", "", []string{"-M pc ", "virtio-blk-pci,drive=root", "-netdev user,id=net0,hostfwd=tcp::8080-:80 -device virtio-net-pci,netdev=net0", "virtio-serial-pci,id=ctlbus"}, []string{"tsc_early_khz"}},
+		{"", "tcg", "", []string{"-M pc ", "virtio-blk-pci,drive=root", "-netdev user,id=net0,hostfwd=tcp::8080-:80 -device virtio-net-pci,netdev=net0", "virtio-serial-pci,id=ctlbus"}, []string{"tsc_early_khz", "reboot=t"}},
 		{Q35, "tcg", "", []string{"-M q35 ", "virtio-blk-pci"}, nil},
-		{MicroVM, "tcg", "", []string{"-M microvm,acpi=on -global virtio-mmio.force-legacy=false ", "virtio-blk-device,drive=root", "-device virtio-net-device,netdev=net0", "virtio-serial-device,id=ctlbus", "isa-debug-exit"}, []string{"-pci"}},
-		{MicroVM, "kvm", "", nil, []string{"tsc_early_khz"}},
+		{MicroVM, "tcg", "", []string{"-M microvm,acpi=on -global virtio-mmio.force-legacy=false ", "virtio-blk-device,drive=root", "-device virtio-net-device,netdev=net0", "virtio-serial-device,id=ctlbus", "isa-debug-exit", "panic=-1 reboot=t "}, []string{"-pci"}},
+		{MicroVM, "kvm", "", []string{"reboot=t"}, []string{"tsc_early_khz"}},
 		{MicroVM, "tcg", "nvme", []string{"-M microvm,acpi=on,pcie=on ", "nvme,drive=root"}, nil},
 	} {
 		vm := vm
@@ -63,7 +63,7 @@ func TestArgsMachine(t *testing.T) {
 	}
 	if HostTSCkHz() > 0 {
 		vm.Machine = MicroVM
-		if args := strings.Join(vm.Args(), " "); !strings.Contains(args, "console=ttyS0 panic=-1 tsc_early_khz=") {
+		if args := strings.Join(vm.Args(), " "); !strings.Contains(args, "console=ttyS0 panic=-1 reboot=t tsc_early_khz=") {
 			t.Errorf("microvm under TCG: argv %q; want the host's TSC rate on the kernel command line", args)
 		}
 	}
