@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,13 +102,18 @@ func (m Machine) args(pcie bool) []string {
 // ACPI is hardware-reduced: the kernel then has no PIT, HPET or ACPI timer
 // to measure the TSC against, and under TCG nothing tells it the TSC's
 // rate, so its boot hangs or, on an idle host, guesses; TCG's TSC is the
-// host's, whose rate the host knows.
-func (m Machine) kernelArgs(accel string) string {
+// host's, whose rate the host knows, or under -icount (extra, QEMU's
+// further arguments) the virtual clock's, 1 GHz.
+func (m Machine) kernelArgs(accel string, extra []string) string {
 	if m != MicroVM {
 		return ""
 	}
 	args := "reboot=t "
-	if khz := HostTSCkHz(); khz > 0 && accel == "tcg" {
+	khz := HostTSCkHz()
+	if slices.Contains(extra, "-icount") {
+		khz = 1000000
+	}
+	if khz > 0 && accel == "tcg" {
 		args += "tsc_early_khz=" + strconv.Itoa(khz) + " "
 	}
 	return args

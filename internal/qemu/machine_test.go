@@ -67,6 +67,10 @@ func TestArgsMachine(t *testing.T) {
 			t.Errorf("microvm under TCG: argv %q; want the host's TSC rate on the kernel command line", args)
 		}
 	}
+	vm.Machine, vm.Extra = MicroVM, []string{"-icount", "shift=0,sleep=off"}
+	if args := strings.Join(vm.Args(), " "); !strings.Contains(args, "reboot=t tsc_early_khz=1000000 ") {
+		t.Errorf("microvm under -icount: argv %q; want the virtual clock's 1 GHz on the kernel command line", args)
+	}
 }
 
 func TestParseMachineHelp(t *testing.T) {

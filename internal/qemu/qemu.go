@@ -183,7 +183,7 @@ func (vm VM) Args() []string {
 		args = append(args, "-no-reboot")
 	}
 	if vm.Kernel != "" {
-		args = append(args, "-kernel", vm.Kernel, "-initrd", vm.Initrd, "-append", "console=ttyS0 panic=-1 "+machine.kernelArgs(accel)+vm.Append)
+		args = append(args, "-kernel", vm.Kernel, "-initrd", vm.Initrd, "-append", "console=ttyS0 panic=-1 "+machine.kernelArgs(accel, vm.Extra)+vm.Append)
 	} else {
 		args = append(args, "-boot", "n")
 	}
