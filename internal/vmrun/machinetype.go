@@ -66,21 +66,20 @@ func (c machineChooser) choose(want qemu.Machine, accel string) (qemu.Machine, e
 		}
 		return qemu.MicroVM, nil
 	}
+	if want == qemu.MicroVM {
+		if accel == AccelTCG && c.tscKHz == 0 {
+			return "", errors.New("--machine microvm under TCG: its kernel needs the host's TSC rate, which /proc/cpuinfo does not give (bogomips); use --machine pc")
+		}
+		if has, known := c.virtioMMIO(); known && !has {
+			return "", errors.New("--machine microvm: the initramfs has no virtio_mmio driver for microvm's devices (make image builds one that has); use --machine pc")
+		}
+	}
 	offered, err := c.offers(want)
 	if err != nil {
 		return "", fmt.Errorf("--machine %s: %w", want, err)
 	}
 	if !offered {
 		return "", fmt.Errorf("--machine %s: %s does not offer it (-M help lists what it does)", want, QEMUSystem)
-	}
-	if want != qemu.MicroVM {
-		return want, nil
-	}
-	if accel == AccelTCG && c.tscKHz == 0 {
-		return "", errors.New("--machine microvm under TCG: its kernel needs the host's TSC rate, which /proc/cpuinfo does not give (bogomips); use --machine pc")
-	}
-	if has, known := c.virtioMMIO(); known && !has {
-		return "", errors.New("--machine microvm: the initramfs has no virtio_mmio driver for microvm's devices (make image builds one that has); use --machine pc")
 	}
 	return want, nil
 }
