@@ -33,7 +33,8 @@ func TestParseMachine(t *testing.T) {
 }
 
 // Each machine gets its own -M and device models; only microvm gets
-// reboot=t, and only under TCG the TSC's rate, on the kernel command line.
+// reboot=t, and only under TCG the TSC's rate, on the kernel command line;
+// only pc acpi=noirq.
 func TestArgsMachine(t *testing.T) {
 	vm := VM{Kernel: "vmlinuz", Initrd: "initrd", Disk: "disk.img", NetOptions: "hostfwd=tcp::8080-:80", ControlSocket: "ctl.sock"}
 	for _, tt := range []struct {
@@ -41,9 +42,9 @@ func TestArgsMachine(t *testing.T) {
 		accel, bus  string
 		want, avoid []string
 	}{
-		{"", "tcg", "", []string{"-M pc ", "virtio-blk-pci,drive=root", "-netdev user,id=net0,hostfwd=tcp::8080-:80 -device virtio-net-pci,netdev=net0", "virtio-serial-pci,id=ctlbus"}, []string{"tsc_early_khz", "reboot=t"}},
-		{Q35, "tcg", "", []string{"-M q35 ", "virtio-blk-pci"}, nil},
-		{MicroVM, "tcg", "", []string{"-M microvm,acpi=on -global virtio-mmio.force-legacy=false ", "virtio-blk-device,drive=root", "-device virtio-net-device,netdev=net0", "virtio-serial-device,id=ctlbus", "isa-debug-exit", "panic=-1 reboot=t "}, []string{"-pci"}},
+		{"", "tcg", "", []string{"-M pc ", "virtio-blk-pci,drive=root", "-netdev user,id=net0,hostfwd=tcp::8080-:80 -device virtio-net-pci,netdev=net0", "virtio-serial-pci,id=ctlbus", "panic=-1 acpi=noirq "}, []string{"tsc_early_khz", "reboot=t"}},
+		{Q35, "tcg", "", []string{"-M q35 ", "virtio-blk-pci"}, []string{"acpi=noirq"}},
+		{MicroVM, "tcg", "", []string{"-M microvm,acpi=on -global virtio-mmio.force-legacy=false ", "virtio-blk-device,drive=root", "-device virtio-net-device,netdev=net0", "virtio-serial-device,id=ctlbus", "isa-debug-exit", "panic=-1 reboot=t "}, []string{"-pci", "acpi=noirq"}},
 		{MicroVM, "kvm", "", []string{"reboot=t"}, []string{"tsc_early_khz"}},
 		{MicroVM, "tcg", "nvme", []string{"-M microvm,acpi=on,pcie=on ", "nvme,drive=root"}, nil},
 	} {
