@@ -41,14 +41,7 @@ var initramfsForms = []initramfsForm{
 // under -icount: the instructions the unpacking and the boot executed.
 func compressionTable(o options, work string) error {
 	dir := filepath.Join(work, "compression")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", dir, err)
-	}
-	floor, err := floorInitramfs(dir)
-	if err != nil {
-		return err
-	}
-	disk, err := workloadDisk(dir, filepath.Join(dir, "floorinit"))
+	floor, disk, err := floorAndDisk(dir)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -30,14 +29,7 @@ type machineRow struct {
 // saves.
 func machineTable(o options, work string) error {
 	dir := filepath.Join(work, "machines")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", dir, err)
-	}
-	floor, err := floorInitramfs(dir)
-	if err != nil {
-		return err
-	}
-	disk, err := workloadDisk(dir, filepath.Join(dir, "floorinit"))
+	floor, disk, err := floorAndDisk(dir)
 	if err != nil {
 		return err
 	}

@@ -52,14 +52,7 @@ type peerRow struct {
 // smallest memory the floor and ginit boot in.
 func peersTable(o options, work string) error {
 	dir := filepath.Join(work, "peers")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", dir, err)
-	}
-	floor, err := floorInitramfs(dir)
-	if err != nil {
-		return err
-	}
-	disk, err := workloadDisk(dir, filepath.Join(dir, "floorinit"))
+	floor, disk, err := floorAndDisk(dir)
 	if err != nil {
 		return err
 	}
@@ -349,4 +342,18 @@ func loadAverage() string {
 func oneLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
+}
+
+// floorAndDisk makes dir and in it the floor's initramfs (the workload as
+// /init) and the root disk with the same workload that every boot table
+// hands over to.
+func floorAndDisk(dir string) (floor, disk string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	if floor, err = floorInitramfs(dir); err != nil {
+		return "", "", err
+	}
+	disk, err = workloadDisk(dir, filepath.Join(dir, "floorinit"))
+	return floor, disk, err
 }
