@@ -20,6 +20,15 @@ until [ -e /tmp/checked ]; do sleep 0.2; done
 echo "microvm: checks $(cat /tmp/checked)"
 while :; do sleep 1; done`
 
+// needMicroVM skips (fails under make test) where microvm cannot boot
+// under TCG: without the host's TSC rate.
+func needMicroVM(t *testing.T) {
+	t.Helper()
+	if qemu.HostTSCkHz() == 0 {
+		testenv.Missing(t, "microvm under TCG needs the host's TSC rate (bogomips in /proc/cpuinfo)")
+	}
+}
+
 // One boot on QEMU's microvm machine: the disk, the network card and the
 // control ports are virtio-mmio devices that ACPI describes, so ginit must
 // find them on the platform bus and load their drivers; DHCP leases over
@@ -30,9 +39,7 @@ while :; do sleep 1; done`
 func TestMicroVM(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
-	if qemu.HostTSCkHz() == 0 {
-		testenv.Missing(t, "microvm under TCG needs the host's TSC rate (bogomips in /proc/cpuinfo)")
-	}
+	needMicroVM(t)
 	disk := a.MakeDisk(t, busyboxRoot(t, a, map[string]any{
 		"Entrypoint": []string{"/bin/sh", "-c", microvmWorkload},
 		"Env":        []string{"PATH=/bin"},
@@ -92,9 +99,7 @@ func TestMicroVM(t *testing.T) {
 func TestMicroVMReboot(t *testing.T) {
 	t.Parallel()
 	a := FindArtifacts(t)
-	if qemu.HostTSCkHz() == 0 {
-		testenv.Missing(t, "microvm under TCG needs the host's TSC rate (bogomips in /proc/cpuinfo)")
-	}
+	needMicroVM(t)
 	disk := a.MakeDisk(t, busyboxRoot(t, a, map[string]any{
 		"Entrypoint": []string{"/bin/sh", "-c", `n=$(($(cat /boots 2>/dev/null || echo 0) + 1)); echo $n >/boots; echo "microvm: boot number $n"`},
 		"Env":        []string{"PATH=/bin"},
