@@ -19,8 +19,9 @@ type machineRow struct {
 	name    string
 	machine qemu.Machine
 	build   peerBuild
-	guest   [][]time.Duration // per setup
+	guest   [][]time.Duration // per setup, per round
 	wall    [][]time.Duration
+	blocks  []blockCount // per setup
 }
 
 // machineTable boots the floor and ginit's minimal cpio on pc and on
@@ -61,6 +62,16 @@ func machineTable(o options, work string) error {
 			}
 		}
 	}
+	for _, r := range rows {
+		r.blocks = make([]blockCount, len(diskSetups))
+		for i, s := range diskSetups {
+			vm := peerVM(o, s, r.build, bootDisk, 0)
+			vm.Machine = r.machine
+			if r.blocks[i], err = translatedBlocks(vm, disk, filepath.Join(dir, "in_asm.log")); err != nil {
+				return fmt.Errorf("%s on %s, %s, counting translated blocks: %w", r.name, r.machine, s.name, err)
+			}
+		}
+	}
 	printMachineTable(rows, *peerRounds)
 	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
 		loadBefore, loadAverage(), time.Since(start).Seconds())
@@ -73,8 +84,7 @@ func machineTable(o options, work string) error {
 // microvm.
 func printMachineTable(rows []*machineRow, rounds int) {
 	fmt.Printf("## Machine types: the workload's start, since the kernel's start / since QEMU's start (firmware included), median of %d interleaved rounds\n\n", rounds)
-	fmt.Printf("| boot | %s |\n", strings.Join(setupNames(), " | "))
-	fmt.Printf("|---|%s\n", strings.Repeat("---:|", len(diskSetups)))
+	printSetupHeader("boot")
 	cells := func(f func(i int) string) string {
 		var c []string
 		for i := range diskSetups {
@@ -97,4 +107,38 @@ func printMachineTable(rows []*machineRow, rounds int) {
 	fmt.Printf("| ginit: microvm - pc | %s |\n", diff(rows[3], rows[2]))
 	fmt.Printf("| ginit - floor, on pc | %s |\n", diff(rows[2], rows[0]))
 	fmt.Printf("| ginit - floor, on microvm | %s |\n", diff(rows[3], rows[1]))
+	paired := func(a, b *machineRow) string {
+		return cells(func(i int) string {
+			q1, med, q3 := quartiles(pairedDiffs(a.guest[i], b.guest[i]))
+			return fmt.Sprintf("%+.2f s (%+.2f to %+.2f s)", med.Seconds(), q1.Seconds(), q3.Seconds())
+		})
+	}
+	fmt.Printf("\nEach round's ginit boot minus the same round's floor boot, in guest time: median (first to third quartile)\n\n")
+	printSetupHeader("boot")
+	fmt.Printf("| ginit - floor, on pc | %s |\n", paired(rows[2], rows[0]))
+	fmt.Printf("| ginit - floor, on microvm | %s |\n", paired(rows[3], rows[1]))
+
+	fmt.Printf("\nBlocks of guest code TCG translated up to the workload's first line, one boot each: all (the kernel's + the rest: user space, and the firmware before the kernel)\n\n")
+	printSetupHeader("boot")
+	for _, r := range rows {
+		fmt.Printf("| %s on %s | %s |\n", r.name, r.machine, cells(func(i int) string {
+			return r.blocks[i].String()
+		}))
+	}
+	blockDiff := func(a, b *machineRow) string {
+		return cells(func(i int) string {
+			return a.blocks[i].over(b.blocks[i])
+		})
+	}
+	fmt.Printf("| ginit - floor, on pc | %s |\n", blockDiff(rows[2], rows[0]))
+	fmt.Printf("| ginit - floor, on microvm | %s |\n", blockDiff(rows[3], rows[1]))
+}
+
+// pairedDiffs is a[i] - b[i] for each round i that both have.
+func pairedDiffs(a, b []time.Duration) []time.Duration {
+	var d []time.Duration
+	for i := range min(len(a), len(b)) {
+		d = append(d, a[i]-b[i])
+	}
+	return d
 }

@@ -271,9 +271,17 @@ func bootTable(o options, work string) error {
 }
 
 func median(d []time.Duration) time.Duration {
+	_, m, _ := quartiles(d)
+	return m
+}
+
+// quartiles is the first quartile, the median and the third quartile of
+// d, each one of its values (as median is).
+func quartiles(d []time.Duration) (q1, med, q3 time.Duration) {
 	s := slices.Clone(d)
 	slices.Sort(s)
-	return s[len(s)/2]
+	n := len(s)
+	return s[n/4], s[n/2], s[(3*n)/4]
 }
 
 // floorInitramfs writes a cpio holding only /dev/console and floorinit.

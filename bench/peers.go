@@ -44,6 +44,7 @@ type peerRow struct {
 	builds []peerBuild
 	starts [][]time.Duration // per setup
 	failed []string          // per setup: why a boot failed
+	blocks []*blockCount     // per setup; nil where not counted
 }
 
 // peersTable boots the same workload on the same root disk behind each
@@ -78,7 +79,9 @@ func peersTable(o options, work string) error {
 	loadBefore := loadAverage()
 	buildPeers(rows, env)
 	bootPeers(o, rows, disk, filepath.Join(dir, "boot.img"), *peerRounds)
+	countPeerBlocks(o, rows, disk, filepath.Join(dir, "boot.img"), filepath.Join(dir, "in_asm.log"))
 	printPeerTable(rows, *peerRounds)
+	printPeerBlocks(rows)
 	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
 		loadBefore, loadAverage(), time.Since(start).Seconds())
 	return memoryTable(o, rows[0].builds[0], rows[1].builds[0], disk, filepath.Join(dir, "boot.img"))
@@ -118,6 +121,51 @@ func bootPeers(o options, rows []*peerRow, disk, bootDisk string, rounds int) {
 				r.starts[i] = append(r.starts[i], at)
 			}
 		}
+	}
+}
+
+// countPeerBlocks boots each row that booted on a setup once more, with
+// TCG's translated blocks counted.
+func countPeerBlocks(o options, rows []*peerRow, disk, bootDisk, log string) {
+	for _, r := range rows {
+		r.blocks = make([]*blockCount, len(diskSetups))
+		for i, s := range diskSetups {
+			if len(r.starts[i]) == 0 {
+				continue
+			}
+			n, err := translatedBlocks(peerVM(o, s, r.builds[i], bootDisk, 0), disk, log)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %s, %s: counting translated blocks: %v\n", r.name, s.name, err)
+				continue
+			}
+			r.blocks[i] = &n
+		}
+	}
+}
+
+// printPeerBlocks prints the floor's translated blocks and each row's
+// over them: what a boot's once-run code costs under TCG beyond its
+// instructions.
+func printPeerBlocks(rows []*peerRow) {
+	fmt.Printf("\nBlocks of guest code TCG translated up to the workload's first line, one boot each: the floor's, and each row's over them (the kernel's, the rest's: user space, and the firmware before the kernel)\n\n")
+	printSetupHeader("initramfs")
+	floor := rows[0]
+	for ri, r := range rows {
+		var cells []string
+		for i := range diskSetups {
+			b, f := r.blocks[i], floor.blocks[i]
+			switch {
+			case b == nil:
+				cells = append(cells, "-")
+			case ri == 0:
+				cells = append(cells, b.String())
+			case f == nil:
+				cells = append(cells, "no floor")
+			default:
+				cells = append(cells, b.over(*f))
+			}
+		}
+		fmt.Printf("| %s | %s |\n", r.name, strings.Join(cells, " | "))
 	}
 }
 
@@ -171,6 +219,13 @@ func printPeerTable(rows []*peerRow, rounds int) {
 		}
 		fmt.Printf("| %s | %s | %s |\n", r.name, strings.Join(cells, " | "), buildSizes(r.builds))
 	}
+}
+
+// printSetupHeader prints the head of a table with a column per disk
+// setup.
+func printSetupHeader(first string) {
+	fmt.Printf("| %s | %s |\n", first, strings.Join(setupNames(), " | "))
+	fmt.Printf("|---|%s\n", strings.Repeat("---:|", len(diskSetups)))
 }
 
 func setupNames() []string {

@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestSmallestMemory(t *testing.T) {
 	for _, tc := range []struct {
@@ -27,5 +32,54 @@ func TestSmallestMemory(t *testing.T) {
 				t.Errorf("smallestMemory = %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCountBlocks(t *testing.T) {
+	log := `----------------
+IN: 
+0xfffffff0:  e9 8d ff                 jmp      0xff80
+
+----------------
+IN: 
+0xffffffff81000000:  48 8d 25 51 3f 60 01     leaq     0x1603f51(%rip), %rsp
+0xffffffff81000007:  e8 00 00 00 00           callq    0xffffffff8100000c
+
+----------------
+IN: runtime.rt0_go
+0x0000000000468f20:  48 89 f8                 movq     %rdi, %rax
+
+----------------
+IN: 
+0x00007ffd1e3fc7a0:  55                       pushq    %rbp
+`
+	got, err := countBlocks(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The firmware's real-mode block is below the kernel's half.
+	if want := (blockCount{kernel: 1, user: 3}); got != want {
+		t.Errorf("countBlocks = %+v, want %+v", got, want)
+	}
+	if _, err := countBlocks(strings.NewReader("IN: \n0xzz:  90  nop\n")); err == nil {
+		t.Errorf("countBlocks of a bad address = nil error, want one")
+	}
+}
+
+func TestQuartiles(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	diffs := pairedDiffs(ms(900, 1700, 1200, 1100, 2000), ms(400, 1000, 1100, 1000))
+	if want := ms(500, 700, 100, 100); !slices.Equal(diffs, want) {
+		t.Fatalf("pairedDiffs = %v, want %v (the fifth round has no floor)", diffs, want)
+	}
+	q1, med, q3 := quartiles(ms(50, 10, 40, 20, 30))
+	if q1 != 20*time.Millisecond || med != 30*time.Millisecond || q3 != 40*time.Millisecond {
+		t.Errorf("quartiles(10..50) = %v, %v, %v; want 20ms, 30ms, 40ms", q1, med, q3)
 	}
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/ginit-dev/ginit/internal/qemu"
+)
+
+// kernelSpace is where x86-64's upper half starts: a translated block at
+// or above it is the kernel's, one below it user space's.
+const kernelSpace = 0xffff800000000000
+
+// blockCount is how many blocks of guest code TCG translated in a boot,
+// the kernel's and the rest's: user space, and the firmware before the
+// kernel (the same for every boot of a machine type).
+type blockCount struct{ kernel, user int }
+
+func (b blockCount) total() int { return b.kernel + b.user }
+
+// String is the count as the tables print it: all (kernel + the rest).
+func (b blockCount) String() string {
+	return fmt.Sprintf("%d (%d + %d)", b.total(), b.kernel, b.user)
+}
+
+// over is b's count beyond floor's, as the tables print it.
+func (b blockCount) over(floor blockCount) string {
+	return fmt.Sprintf("%+d (%+d %+d)", b.total()-floor.total(), b.kernel-floor.kernel, b.user-floor.user)
+}
+
+// countBlocks reads a QEMU `-d in_asm` log: each translated block is an
+// "IN:" line, then its first instruction, whose address says whose block
+// it is.
+func countBlocks(r io.Reader) (blockCount, error) {
+	var n blockCount
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	inBlock := false
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "IN:") {
+			inBlock = true
+			continue
+		}
+		if !inBlock || !strings.HasPrefix(line, "0x") {
+			continue
+		}
+		inBlock = false
+		addr, _, _ := strings.Cut(line[2:], ":")
+		a, err := strconv.ParseUint(addr, 16, 64)
+		if err != nil {
+			return n, fmt.Errorf("in_asm log: address %q: %w", addr, err)
+		}
+		if a >= kernelSpace {
+			n.kernel++
+		} else {
+			n.user++
+		}
+	}
+	return n, sc.Err()
+}
+
+// translatedBlocks boots vm once on a fresh copy of disk with QEMU logging
+// every block of guest code TCG translates, and counts the blocks up to the
+// workload's first line (the log stops when the console shows it). TCG
+// translates a block the first time it runs, so the count is what a boot's
+// once-run code costs in real time beyond its instructions.
+func translatedBlocks(vm qemu.VM, disk, log string) (blockCount, error) {
+	defer os.Remove(log)
+	if out, err := exec.Command("cp", "--sparse=always", disk, vm.Disk).CombinedOutput(); err != nil {
+		return blockCount{}, fmt.Errorf("copy %s: %v: %s", disk, err, out)
+	}
+	vm.Extra = append(append([]string(nil), vm.Extra...), "-d", "in_asm", "-D", log)
+	vm.Triggers = []qemu.Trigger{{When: "floorinit: started at ", Command: "log none"}}
+	res, err := vm.Run(context.Background())
+	if err != nil {
+		return blockCount{}, fmt.Errorf("%w; the console ends: %s", err, lastLines(res.Console, 3))
+	}
+	if !floorLine.MatchString(res.Console) {
+		return blockCount{}, fmt.Errorf("%w; the console ends: %s", errNoLine, lastLines(res.Console, 3))
+	}
+	f, err := os.Open(log)
+	if err != nil {
+		return blockCount{}, err
+	}
+	defer f.Close()
+	return countBlocks(f)
+}
