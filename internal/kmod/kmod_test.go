@@ -42,15 +42,16 @@ func TestParseDep(t *testing.T) {
 	}
 }
 
-// Dependencies load before the modules that need them, each once, and
-// builtin modules are not loaded at all.
-func TestLoadOrder(t *testing.T) {
+// recordingLoader is a Loader over files (name to contents) in a temporary
+// module directory whose inserts record the module names in the order
+// they are loaded, instead of loading anything.
+func recordingLoader(t *testing.T, files map[string]string) (*Loader, *[]string) {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/fs/ext4/ext4.ko\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l, err := NewLoader(dir)
 	if err != nil {
@@ -61,14 +62,21 @@ func TestLoadOrder(t *testing.T) {
 		order = append(order, Name(path))
 		return nil
 	}
+	return l, &order
+}
+
+// Dependencies load before the modules that need them, each once, and
+// builtin modules are not loaded at all.
+func TestLoadOrder(t *testing.T) {
+	l, order := recordingLoader(t, map[string]string{"modules.dep": dep, "modules.builtin": "kernel/fs/ext4/ext4.ko\n"})
 	for _, m := range []string{"virtio_net", "virtio-blk", "ext4"} {
 		if err := l.Load(m); err != nil {
 			t.Fatalf("Load(%s): %v", m, err)
 		}
 	}
 	want := []string{"virtio_ring", "virtio", "failover", "net_failover", "virtio_net", "virtio_blk"}
-	if !reflect.DeepEqual(order, want) {
-		t.Errorf("load order = %q; want %q", order, want)
+	if !reflect.DeepEqual(*order, want) {
+		t.Errorf("load order = %q; want %q", *order, want)
 	}
 	if err := l.Load("nosuch"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Load(nosuch) = %v; want ErrNotFound", err)
@@ -78,22 +86,10 @@ func TestLoadOrder(t *testing.T) {
 // LoadInOrder loads in the order given, dependencies first, and goes on
 // past a module that fails.
 func TestLoadInOrder(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := NewLoader(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	l.insert = func(path string) error {
-		order = append(order, Name(path))
-		return nil
-	}
+	l, order := recordingLoader(t, map[string]string{"modules.dep": dep})
 	errs := l.LoadInOrder([]string{"virtio_blk", "nosuch", "failover"})
-	if want := []string{"virtio_ring", "virtio", "virtio_blk", "failover"}; !reflect.DeepEqual(order, want) {
-		t.Errorf("LoadInOrder order = %q; want %q", order, want)
+	if want := []string{"virtio_ring", "virtio", "virtio_blk", "failover"}; !reflect.DeepEqual(*order, want) {
+		t.Errorf("LoadInOrder order = %q; want %q", *order, want)
 	}
 	if len(errs) != 1 || !errors.Is(errs[0], ErrNotFound) {
 		t.Errorf("LoadInOrder errors = %v; want one ErrNotFound for nosuch", errs)
@@ -103,28 +99,13 @@ func TestLoadInOrder(t *testing.T) {
 // A host's second archive adds modules through ExtraDep; they may need the
 // image's.
 func TestExtraDep(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	extra := "kernel/fs/fuse/fuse.ko:\nkernel/fs/fuse/virtiofs.ko: kernel/fs/fuse/fuse.ko kernel/drivers/virtio/virtio_ring.ko\n"
-	if err := os.WriteFile(filepath.Join(dir, ExtraDep), []byte(extra), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := NewLoader(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	l.insert = func(path string) error {
-		order = append(order, Name(path))
-		return nil
-	}
+	l, order := recordingLoader(t, map[string]string{"modules.dep": dep, ExtraDep: extra})
 	if err := l.Load("virtiofs"); err != nil {
 		t.Fatalf("Load(virtiofs): %v", err)
 	}
-	if want := []string{"fuse", "virtio_ring", "virtiofs"}; !reflect.DeepEqual(order, want) {
-		t.Errorf("load order = %q; want %q", order, want)
+	if want := []string{"fuse", "virtio_ring", "virtiofs"}; !reflect.DeepEqual(*order, want) {
+		t.Errorf("load order = %q; want %q", *order, want)
 	}
 	if !l.Has("virtio_net") {
 		t.Errorf("Has(virtio_net) = false; the image's modules.dep was lost")
