@@ -375,8 +375,17 @@ func TestNetnsChild(t *testing.T) {
 			t.Fatalf("WaitFirst = false; want a lease")
 		}
 		t.Logf("first lease after %v", time.Since(start))
-		// The first lease may be the DHCPv6 one.
-		waitFor(t, 5*time.Second, "DHCPv4 lease", func() bool { return hasPrefixAddr(addrs(t, "eth0"), "192.0.2.5") })
+		// The first lease may be the DHCPv6 one, and the DHCPv4 lease's
+		// address is in place before its routes, hostname and files:
+		// wait for the last of them, the files (written in no set order).
+		waitFor(t, 5*time.Second, "the DHCPv4 lease applied", func() bool {
+			has := func(name, sub string) bool {
+				b, _ := os.ReadFile(filepath.Join(dir, name))
+				return strings.Contains(string(b), sub)
+			}
+			return log.has("eth0: DHCPv4 192.0.2.5") && has("hostname", "leased-host\n") &&
+				has("hosts", "\tleased-host\n") && has("resolv.conf", "nameserver 192.0.2.53\n")
+		})
 		as := addrs(t, "eth0")
 		if !hasPrefixAddr(as, "192.0.2.5") {
 			t.Errorf("eth0 addresses %v; want one in 192.0.2.50-59/24", as)
