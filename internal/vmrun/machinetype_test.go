@@ -11,6 +11,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/imagebuild"
 	"github.com/ginit-dev/ginit/internal/qemu"
+	"github.com/ginit-dev/ginit/internal/testenv"
 )
 
 // The default is microvm only where all it needs is there; an explicit
@@ -103,9 +104,7 @@ func TestInitrdModule(t *testing.T) {
 
 // QEMU's machine types are asked once per binary.
 func TestMachineTypesCached(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/" + QEMUSystem); err != nil {
-		t.Skip("no QEMU here: the cache is tested where it runs")
-	}
+	testenv.NeedTools(t, QEMUSystem)
 	s := State(t.TempDir())
 	types, err := s.machineTypes(t.Context())
 	if err != nil || len(types) == 0 {
