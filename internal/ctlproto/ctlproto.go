@@ -22,7 +22,9 @@ import (
 )
 
 // Version is the protocol version this package speaks, exchanged in hello.
-const Version = 1
+// Version 2 added hangup; a version 1 guest answers it with an error and
+// lets the session run on.
+const Version = 2
 
 // PortName is the virtio-serial port's name, as the host's QEMU names it.
 const PortName = "org.ginit.control"
@@ -88,6 +90,12 @@ const (
 	Stop Type = "stop"
 	// Error (guest) ends a session: the request was refused or malformed.
 	Error Type = "error"
+	// Hangup (host) ends a session as the end of its connection would: an
+	// exec's command gets SIGHUP, a subscription stops. Not answered; a
+	// session that has ended already is not an error. It lets one
+	// connection carry the sessions of many clients, ending one client's
+	// without a new hello (version 2).
+	Hangup Type = "hangup"
 )
 
 // Message is one frame's content. Which fields are set depends on Type.
@@ -317,7 +325,7 @@ var errNoArgv = errors.New("exec: empty argv")
 // What a type's fields mean for a session is the server's to judge.
 func (m *Message) check() error {
 	switch m.Type {
-	case Hello, Stdin, Stdout, Stderr, EOF, Exit, StatusReq, Events, Event, Stop, Error:
+	case Hello, Stdin, Stdout, Stderr, EOF, Exit, StatusReq, Events, Event, Stop, Error, Hangup:
 	case Exec:
 		e := m.Exec
 		if e == nil || len(e.Argv) == 0 || e.Argv[0] == "" {

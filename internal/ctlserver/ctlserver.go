@@ -200,6 +200,12 @@ func (s *Server) handle(m *ctlproto.Message) {
 	s.mu.Lock()
 	ss := s.sessions[m.Session]
 	s.mu.Unlock()
+	if m.Type == ctlproto.Hangup {
+		if ss != nil {
+			s.end(ss)
+		}
+		return
+	}
 	if ss != nil {
 		s.onSession(ss, m)
 		return
@@ -316,12 +322,18 @@ func (s *Server) close(ss *session) {
 	s.mu.Unlock()
 }
 
-// fail ends a running session with an error; called from the reading
+// end hangs up a running session and forgets it; called from the reading
 // goroutine.
-func (s *Server) fail(ss *session, err error) {
+func (s *Server) end(ss *session) {
 	s.close(ss)
 	ss.hangUp()
 	ss.closeStdin()
+}
+
+// fail ends a running session with an error; called from the reading
+// goroutine.
+func (s *Server) fail(ss *session, err error) {
+	s.end(ss)
 	s.send(ss.gen, &ctlproto.Message{Session: ss.id, Type: ctlproto.Error, Error: err.Error()})
 }
 

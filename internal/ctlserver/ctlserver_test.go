@@ -1,4 +1,4 @@
-package ctlserver
+package ctlserver_test
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -16,108 +15,8 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
-	"github.com/ginit-dev/ginit/internal/imagespec"
+	"github.com/ginit-dev/ginit/internal/ctlserver/ctltest"
 )
-
-// fakeMachine runs execs as host processes: no VM, no namespaces.
-type fakeMachine struct {
-	mu      sync.Mutex
-	phase   string
-	ready   bool
-	stopped int
-	signals []syscall.Signal
-	sizes   []ctlproto.WinSize
-	execs   []*ctlproto.ExecSpec
-	procs   []*hostProcess
-}
-
-func (f *fakeMachine) Status() ctlproto.Status {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return ctlproto.Status{Phase: f.phase, Ready: f.ready, Pid: 42, Boot: []ctlproto.BootPhase{{Name: "init", MS: 300}}}
-}
-
-func (f *fakeMachine) setPhase(p string) {
-	f.mu.Lock()
-	f.phase = p
-	f.mu.Unlock()
-}
-
-func (f *fakeMachine) Exec(spec *ctlproto.ExecSpec, stdio [3]*os.File) (Process, error) {
-	f.mu.Lock()
-	f.execs = append(f.execs, spec)
-	f.mu.Unlock()
-	if spec.Argv[0] == "missing" {
-		return nil, &imagespec.StartError{Code: imagespec.ExitNotFound, Err: errors.New("exec missing: no such file")}
-	}
-	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, spec.Env...)
-	// nil is /dev/null, as the real machine has it.
-	if stdio[0] != nil {
-		cmd.Stdin = stdio[0]
-	}
-	cmd.Stdout, cmd.Stderr = stdio[1], stdio[2]
-	if spec.TTY {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, &imagespec.StartError{Code: imagespec.ExitNotExecutable, Err: err}
-	}
-	p := &hostProcess{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
-		p.code = ws.ExitStatus()
-		if ws.Signaled() {
-			p.code = 128 + int(ws.Signal())
-		}
-		close(p.done)
-	}()
-	f.mu.Lock()
-	f.procs = append(f.procs, p)
-	f.mu.Unlock()
-	return p, nil
-}
-
-func (f *fakeMachine) SignalWorkload(sig syscall.Signal) error {
-	f.mu.Lock()
-	f.signals = append(f.signals, sig)
-	f.mu.Unlock()
-	return nil
-}
-
-func (f *fakeMachine) ResizeConsole(size ctlproto.WinSize) error {
-	f.mu.Lock()
-	f.sizes = append(f.sizes, size)
-	f.mu.Unlock()
-	return nil
-}
-
-func (f *fakeMachine) Stop() {
-	f.mu.Lock()
-	f.stopped++
-	f.mu.Unlock()
-}
-
-type hostProcess struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	code int
-}
-
-func (p *hostProcess) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
-func (p *hostProcess) Wait() int                       { <-p.done; return p.code }
-
-// serve starts a server on one end of a pipe and returns the other end.
-func serve(t *testing.T, m *fakeMachine) (net.Conn, *Server) {
-	t.Helper()
-	guest, host := net.Pipe()
-	srv := New(m, guest, t.Logf)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(guest) }()
-	t.Cleanup(func() { host.Close(); guest.Close(); <-done })
-	return host, srv
-}
 
 func connect(t *testing.T, conn net.Conn) *ctlclient.Client {
 	t.Helper()
@@ -152,8 +51,8 @@ func run(t *testing.T, c *ctlclient.Client, spec ctlproto.ExecSpec, stdin string
 }
 
 func TestExec(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, _ := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	for _, tc := range []struct {
 		name      string
@@ -187,8 +86,8 @@ func TestExec(t *testing.T) {
 
 // Sessions run side by side on one connection.
 func TestConcurrentExecs(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, _ := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -210,8 +109,8 @@ func TestConcurrentExecs(t *testing.T) {
 }
 
 func TestSignalExec(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, _ := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	var out syncBuffer
 	e, err := c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done"}}, nil, &out, nil)
@@ -230,8 +129,8 @@ func TestSignalExec(t *testing.T) {
 // A terminal: the command sees one, keys typed with CR end a line, and a
 // resize reaches it.
 func TestExecTTY(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, _ := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	var out syncBuffer
 	pr, pw, _ := os.Pipe()
@@ -260,8 +159,8 @@ func TestExecTTY(t *testing.T) {
 }
 
 func TestStatusStopSignalEvents(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, srv := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, srv := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	ctx := context.Background()
 	st, err := c.Status(ctx)
@@ -299,10 +198,10 @@ func TestStatusStopSignalEvents(t *testing.T) {
 	if strings.Join(names, " ") != "status:running stopping exited" {
 		t.Errorf("events = %q", names)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stopped != 1 || len(m.signals) != 1 || m.signals[0] != syscall.SIGUSR1 {
-		t.Errorf("machine stopped %d times, signals %v; want 1, [SIGUSR1]", m.stopped, m.signals)
+	m.Mu.Lock()
+	defer m.Mu.Unlock()
+	if m.Stopped != 1 || len(m.Signals) != 1 || m.Signals[0] != syscall.SIGUSR1 {
+		t.Errorf("machine stopped %d times, signals %v; want 1, [SIGUSR1]", m.Stopped, m.Signals)
 	}
 }
 
@@ -310,8 +209,8 @@ func TestStatusStopSignalEvents(t *testing.T) {
 // already, and with an error when the workload exits first.
 func TestWaitReady(t *testing.T) {
 	ctx := context.Background()
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, srv := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, srv := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	got := make(chan error, 1)
 	go func() {
@@ -334,15 +233,15 @@ func TestWaitReady(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	m.mu.Lock()
-	m.ready = true
-	m.mu.Unlock()
+	m.Mu.Lock()
+	m.Ready = true
+	m.Mu.Unlock()
 	if st, err := c.WaitReady(ctx); err != nil || !st.Ready {
 		t.Errorf("WaitReady when ready already: %+v, %v", st, err)
 	}
-	m.mu.Lock()
-	m.ready, m.phase = false, ctlproto.PhaseExited
-	m.mu.Unlock()
+	m.Mu.Lock()
+	m.Ready, m.Phase = false, ctlproto.PhaseExited
+	m.Mu.Unlock()
 	if _, err := c.WaitReady(ctx); err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Errorf("WaitReady after the exit: %v; want an error", err)
 	}
@@ -351,23 +250,23 @@ func TestWaitReady(t *testing.T) {
 // A resize on a new session is the console's: a host terminal showing it
 // was resized.
 func TestResizeConsole(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, _ := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	if st, err := c.ResizeConsole(context.Background(), 50, 160); err != nil || st.Phase != ctlproto.PhaseRunning {
 		t.Fatalf("ResizeConsole = %+v, %v; want the status", st, err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if want := []ctlproto.WinSize{{Rows: 50, Cols: 160}}; !reflect.DeepEqual(m.sizes, want) {
-		t.Errorf("console sizes %v; want %v", m.sizes, want)
+	m.Mu.Lock()
+	defer m.Mu.Unlock()
+	if want := []ctlproto.WinSize{{Rows: 50, Cols: 160}}; !reflect.DeepEqual(m.Sizes, want) {
+		t.Errorf("console sizes %v; want %v", m.Sizes, want)
 	}
 }
 
 // Before the root is mounted only status is answered.
 func TestBootingRefusesAllButStatus(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseBooting}
-	conn, _ := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseBooting}
+	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	ctx := context.Background()
 	if st, err := c.Status(ctx); err != nil || st.Phase != ctlproto.PhaseBooting {
@@ -383,8 +282,8 @@ func TestBootingRefusesAllButStatus(t *testing.T) {
 	if _, err := e.Wait(); err == nil || !strings.Contains(err.Error(), "not mounted") {
 		t.Errorf("exec while booting = %v; want a refusal", err)
 	}
-	if m.stopped != 0 || len(m.execs) != 0 {
-		t.Errorf("the machine was asked to stop (%d) or exec (%d)", m.stopped, len(m.execs))
+	if m.Stopped != 0 || len(m.Execs) != 0 {
+		t.Errorf("the machine was asked to stop (%d) or exec (%d)", m.Stopped, len(m.Execs))
 	}
 }
 
@@ -392,8 +291,8 @@ func TestBootingRefusesAllButStatus(t *testing.T) {
 // messages for sessions that do not exist, stdin after eof. The next exec
 // on the same connection works.
 func TestHostileInput(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, _ := serve(t, m)
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
 	raw := func(b []byte) {
 		t.Helper()
@@ -440,49 +339,97 @@ func TestHostileInput(t *testing.T) {
 // A new connection's hello hangs up the sessions of the last one: their
 // commands get SIGHUP, and nothing of theirs reaches the new connection.
 func TestHelloHangsUp(t *testing.T) {
-	m := &fakeMachine{phase: ctlproto.PhaseRunning}
-	conn, _ := serve(t, m)
-	enc := ctlproto.NewEncoder(conn)
-	dec := ctlproto.NewDecoder(conn)
-	send := func(msg *ctlproto.Message) {
-		t.Helper()
-		if err := enc.Encode(msg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recv := func() *ctlproto.Message {
-		t.Helper()
-		msg, err := dec.Decode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return msg
-	}
-	send(&ctlproto.Message{Type: ctlproto.Hello, Version: 1})
-	if msg := recv(); msg.Type != ctlproto.Hello {
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
+	c := rawConn{t, ctlproto.NewEncoder(conn), ctlproto.NewDecoder(conn)}
+	c.send(&ctlproto.Message{Type: ctlproto.Hello, Version: 1})
+	if msg := c.recv(); msg.Type != ctlproto.Hello {
 		t.Fatalf("answer to hello: %+v", msg)
 	}
-	send(&ctlproto.Message{Session: 1, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo up; exec sleep 30"}}})
-	if msg := recv(); msg.Type != ctlproto.Stdout || string(msg.Data) != "up\n" {
+	c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo up; exec sleep 30"}}})
+	if msg := c.recv(); msg.Type != ctlproto.Stdout || string(msg.Data) != "up\n" {
 		t.Fatalf("first output: %+v", msg)
 	}
-	send(&ctlproto.Message{Type: ctlproto.Hello, Version: 1})
-	if msg := recv(); msg.Type != ctlproto.Hello {
+	c.send(&ctlproto.Message{Type: ctlproto.Hello, Version: 1})
+	if msg := c.recv(); msg.Type != ctlproto.Hello {
 		t.Fatalf("answer to the second hello: %+v", msg)
 	}
-	send(&ctlproto.Message{Session: 1, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"echo", "new"}}})
+	c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"echo", "new"}}})
 	for _, want := range []string{"stdout new\n", "exit "} {
-		msg := recv()
+		msg := c.recv()
 		if got := string(msg.Type) + " " + string(msg.Data); msg.Session != 1 || got != want || msg.Exit != 0 {
 			t.Fatalf("on the new connection: %+v; want %q", msg, want)
 		}
 	}
-	m.mu.Lock()
-	first := m.procs[0]
-	m.mu.Unlock()
+	m.Mu.Lock()
+	first := m.Procs[0]
+	m.Mu.Unlock()
 	if code := first.Wait(); code != 128+int(syscall.SIGHUP) {
 		t.Errorf("the old connection's command ended with %d; want SIGHUP's %d", code, 128+int(syscall.SIGHUP))
 	}
+}
+
+// hangup ends one session as the end of its connection would, and leaves
+// the others running; it is not answered, not even for a session that
+// has ended.
+func TestHangup(t *testing.T) {
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
+	c := rawConn{t, ctlproto.NewEncoder(conn), ctlproto.NewDecoder(conn)}
+	for id := uint32(1); id <= 2; id++ {
+		c.send(&ctlproto.Message{Session: id, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo up; read line; echo $line"}, Stdin: true}})
+		if msg := c.recv(); msg.Session != id || msg.Type != ctlproto.Stdout || string(msg.Data) != "up\n" {
+			t.Fatalf("session %d: first output %+v", id, msg)
+		}
+	}
+	c.send(&ctlproto.Message{Session: 3, Type: ctlproto.Events})
+	if msg := c.recv(); msg.Session != 3 || msg.Type != ctlproto.StatusReq {
+		t.Fatalf("events: first message %+v; want the status", msg)
+	}
+	c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Hangup})
+	c.send(&ctlproto.Message{Session: 3, Type: ctlproto.Hangup})
+	c.send(&ctlproto.Message{Session: 9, Type: ctlproto.Hangup})
+	c.send(&ctlproto.Message{Session: 2, Type: ctlproto.Stdin, Data: []byte("still\n")})
+	for _, want := range []string{"stdout still\n", "exit "} {
+		msg := c.recv()
+		if got := string(msg.Type) + " " + string(msg.Data); msg.Session != 2 || got != want || msg.Exit != 0 {
+			t.Fatalf("after the hangups: %+v; want session 2's %q", msg, want)
+		}
+	}
+	m.Mu.Lock()
+	first := m.Procs[0]
+	m.Mu.Unlock()
+	if code := first.Wait(); code != 128+int(syscall.SIGHUP) {
+		t.Errorf("the hung up command ended with %d; want SIGHUP's %d", code, 128+int(syscall.SIGHUP))
+	}
+	// Nothing answered the hangups: the next message is this status.
+	c.send(&ctlproto.Message{Session: 4, Type: ctlproto.StatusReq})
+	if msg := c.recv(); msg.Session != 4 || msg.Type != ctlproto.StatusReq {
+		t.Errorf("after the hangups: %+v; want the answer to session 4's status", msg)
+	}
+}
+
+// rawConn speaks frames on a connection without a client's bookkeeping.
+type rawConn struct {
+	t   *testing.T
+	enc *ctlproto.Encoder
+	dec *ctlproto.Decoder
+}
+
+func (c rawConn) send(msg *ctlproto.Message) {
+	c.t.Helper()
+	if err := c.enc.Encode(msg); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c rawConn) recv() *ctlproto.Message {
+	c.t.Helper()
+	msg, err := c.dec.Decode()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return msg
 }
 
 type syncBuffer struct {
