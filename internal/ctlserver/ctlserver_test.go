@@ -112,7 +112,7 @@ func TestSignalExec(t *testing.T) {
 	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
 	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
-	var out syncBuffer
+	var out ctltest.Buffer
 	e, err := c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done"}}, nil, &out, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestExecTTY(t *testing.T) {
 	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
 	conn, _ := ctltest.Serve(t, m)
 	c := connect(t, conn)
-	var out syncBuffer
+	var out ctltest.Buffer
 	pr, pw, _ := os.Pipe()
 	defer pw.Close()
 	e, err := c.Exec(ctlproto.ExecSpec{
@@ -320,7 +320,7 @@ func TestHostileInput(t *testing.T) {
 	raw(frame(&ctlproto.Message{Session: 904, Type: ctlproto.Exit, Exit: 3}))
 	// A running exec that gets a message it cannot take ends with an
 	// error; its command is hung up.
-	var out syncBuffer
+	var out ctltest.Buffer
 	e, err := c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo up; sleep 30"}}, nil, &out, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -432,25 +432,8 @@ func (c rawConn) recv() *ctlproto.Message {
 	return msg
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor waits until out holds want; the test's deadline bounds it.
-func waitFor(t *testing.T, out *syncBuffer, want string) {
+func waitFor(t *testing.T, out *ctltest.Buffer, want string) {
 	t.Helper()
 	for !strings.Contains(out.String(), want) {
 		time.Sleep(10 * time.Millisecond)

@@ -3,6 +3,7 @@
 package ctltest
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"os"
@@ -63,7 +64,7 @@ func (f *Machine) Exec(spec *ctlproto.ExecSpec, stdio [3]*os.File) (ctlserver.Pr
 	if err := cmd.Start(); err != nil {
 		return nil, &imagespec.StartError{Code: imagespec.ExitNotExecutable, Err: err}
 	}
-	p := &HostProcess{Cmd: cmd, done: make(chan struct{})}
+	p := &HostProcess{Spec: spec, Cmd: cmd, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
@@ -101,12 +102,16 @@ func (f *Machine) Stop() {
 
 // HostProcess is an exec that Machine started.
 type HostProcess struct {
+	Spec *ctlproto.ExecSpec
 	Cmd  *exec.Cmd
 	done chan struct{}
-	Code int
+	Code int // once Wait returned
 }
 
 func (p *HostProcess) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
+// Done is closed once the process has ended.
+func (p *HostProcess) Done() <-chan struct{} { return p.done }
+
 func (p *HostProcess) Wait() int                       { <-p.done; return p.Code }
 
 // Serve starts a server for m on one end of a pipe and returns the other
@@ -119,4 +124,36 @@ func Serve(t *testing.T, m *Machine) (net.Conn, *ctlserver.Server) {
 	go func() { defer close(done); _ = srv.Serve(guest) }()
 	t.Cleanup(func() { host.Close(); guest.Close(); <-done })
 	return host, srv
+}
+
+// Buffer is a bytes.Buffer that a command's output and a test may use at
+// once.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Proc is the process of the exec whose argv ends with last, nil before
+// it started.
+func (f *Machine) Proc(last string) *HostProcess {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	for _, p := range f.Procs {
+		if argv := p.Spec.Argv; argv[len(argv)-1] == last {
+			return p
+		}
+	}
+	return nil
 }

@@ -1,0 +1,378 @@
+// Package ctlmux shares one control channel connection among any number of
+// host clients. QEMU's socket chardev serves one client at a time, so a
+// VM's serial ports alone would bound how many execs run at once; its
+// supervisor instead holds one port for the VM's life and serves the
+// channel to every comer on a unix socket through a Mux.
+//
+// A client speaks the protocol as it would to ginit. The Mux answers hello
+// itself, with the guest's version; gives each client session a guest
+// session of its own and routes the guest's messages back under the
+// client's id; and hangs up (ctlproto.Hangup) the sessions a client leaves
+// open when it goes or says hello again, as the guest does for a
+// connection.
+package ctlmux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ginit-dev/ginit/internal/ctlclient"
+	"github.com/ginit-dev/ginit/internal/ctlproto"
+)
+
+// A client's messages wait in a queue of queueLen while it reads slowly.
+// One whose queue stays full for stallLimit is dropped: the one stream from
+// the guest cannot pass a frame by, so meanwhile every client waits.
+const queueLen = 256
+
+var stallLimit = 5 * time.Second
+
+// Mux is one connection to the guest, shared.
+type Mux struct {
+	up      io.ReadWriteCloser
+	version int // the guest's
+	logf    func(format string, args ...any)
+
+	wmu sync.Mutex // one frame at a time to the guest
+	enc *ctlproto.Encoder
+
+	mu      sync.Mutex
+	next    uint32           // the last guest session id given
+	routes  map[uint32]route // by guest session id
+	clients map[*client]struct{}
+	ended   bool // reading the guest ended: no new client
+
+	done chan struct{} // closed when reading the guest ended
+	err  error         // why, once done is closed
+}
+
+// route is where a guest session's messages go.
+type route struct {
+	c    *client
+	id   uint32        // the client's session id
+	kind ctlproto.Type // the request that opened it
+}
+
+// client is one host client's connection.
+type client struct {
+	conn     io.ReadWriteCloser
+	out      chan *ctlproto.Message // to write to it
+	gone     chan struct{}          // closed when it is dropped or left
+	goneOnce sync.Once
+	sessions map[uint32]uint32 // its session id → the guest's; under Mux.mu
+}
+
+// New says hello to the guest on up and waits until ctx ends for the
+// answer; what the guest wrote before it (frames an earlier connection
+// left) is dropped. logf, when not nil, hears of dropped clients.
+func New(ctx context.Context, up io.ReadWriteCloser, logf func(format string, args ...any)) (*Mux, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	m := &Mux{
+		up:      up,
+		logf:    logf,
+		enc:     ctlproto.NewEncoder(up),
+		routes:  map[uint32]route{},
+		clients: map[*client]struct{}{},
+		done:    make(chan struct{}),
+	}
+	hello := make(chan int, 1)
+	go m.read(hello)
+	if err := m.send(&ctlproto.Message{Type: ctlproto.Hello, Version: ctlproto.Version}); err != nil {
+		up.Close()
+		return nil, err
+	}
+	select {
+	case m.version = <-hello:
+	case <-m.done:
+		return nil, fmt.Errorf("%w: %v", ctlclient.ErrNoAnswer, m.err)
+	case <-ctx.Done():
+		up.Close()
+		return nil, fmt.Errorf("%w: %v", ctlclient.ErrNoAnswer, ctx.Err())
+	}
+	if m.version < 1 {
+		up.Close()
+		return nil, fmt.Errorf("the guest speaks protocol version %d", m.version)
+	}
+	return m, nil
+}
+
+// Version is the protocol version the guest speaks.
+func (m *Mux) Version() int { return m.version }
+
+// Done is closed once the guest's connection has ended; Err says why.
+func (m *Mux) Done() <-chan struct{} { return m.done }
+
+// Err is why the guest's connection ended, once Done is closed.
+func (m *Mux) Err() error {
+	<-m.done
+	return m.err
+}
+
+// Close ends the guest's connection, and with it every client's.
+func (m *Mux) Close() error {
+	err := m.up.Close()
+	<-m.done
+	return err
+}
+
+// Serve serves each client that l accepts, until l fails.
+func (m *Mux) Serve(l net.Listener) error {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go m.ServeConn(conn)
+	}
+}
+
+// Client connects a client in this process.
+func (m *Mux) Client(ctx context.Context) (*ctlclient.Client, error) {
+	mine, theirs := net.Pipe()
+	go m.ServeConn(mine)
+	c, err := ctlclient.New(ctx, theirs)
+	if err != nil {
+		theirs.Close()
+	}
+	return c, err
+}
+
+// ServeConn serves one client on conn until it leaves or the guest's
+// connection ends, and closes conn.
+func (m *Mux) ServeConn(conn io.ReadWriteCloser) {
+	c := &client{
+		conn:     conn,
+		out:      make(chan *ctlproto.Message, queueLen),
+		gone:     make(chan struct{}),
+		sessions: map[uint32]uint32{},
+	}
+	m.mu.Lock()
+	if m.ended {
+		m.mu.Unlock()
+		conn.Close()
+		return
+	}
+	m.clients[c] = struct{}{}
+	m.mu.Unlock()
+	go m.write(c)
+	dec := ctlproto.NewDecoder(conn)
+	for {
+		msg, err := dec.Decode()
+		var me *ctlproto.MessageError
+		if errors.As(err, &me) {
+			// As the guest would answer it: the frame goes no further.
+			c.reply(&ctlproto.Message{Session: me.Session, Type: ctlproto.Error, Error: me.Err.Error()})
+			continue
+		}
+		if err != nil {
+			break
+		}
+		m.fromClient(c, msg)
+	}
+	m.mu.Lock()
+	delete(m.clients, c)
+	m.mu.Unlock()
+	m.hangUp(c)
+	c.drop()
+}
+
+// fromClient passes a client's message on to the guest under the guest
+// session that stands for the client's.
+func (m *Mux) fromClient(c *client, msg *ctlproto.Message) {
+	if msg.Session == 0 {
+		if msg.Type == ctlproto.Hello {
+			m.hangUp(c)
+			c.reply(&ctlproto.Message{Type: ctlproto.Hello, Version: m.version})
+		} else {
+			c.reply(&ctlproto.Message{Type: ctlproto.Error, Error: fmt.Sprintf("%s: session 0 is for hello", msg.Type)})
+		}
+		return
+	}
+	m.mu.Lock()
+	id, open := c.sessions[msg.Session]
+	switch {
+	case open && msg.Type == ctlproto.Hangup:
+		delete(c.sessions, msg.Session)
+		delete(m.routes, id)
+	case open:
+	case msg.Type == ctlproto.Hangup:
+		m.mu.Unlock()
+		return // nothing of it runs
+	default:
+		id = m.newSession()
+		c.sessions[msg.Session] = id
+		m.routes[id] = route{c: c, id: msg.Session, kind: msg.Type}
+	}
+	m.mu.Unlock()
+	msg.Session = id
+	// A failed write ends the guest's connection, which ends this client.
+	_ = m.send(msg)
+}
+
+// newSession returns a guest session id that no route holds; under mu.
+func (m *Mux) newSession() uint32 {
+	for {
+		m.next++
+		if _, taken := m.routes[m.next]; m.next != 0 && !taken {
+			return m.next
+		}
+	}
+}
+
+// hangUp ends the sessions client c has open in the guest.
+func (m *Mux) hangUp(c *client) {
+	m.mu.Lock()
+	var ids []uint32
+	for _, id := range c.sessions {
+		delete(m.routes, id)
+		ids = append(ids, id)
+	}
+	clear(c.sessions)
+	m.mu.Unlock()
+	for _, id := range ids {
+		if m.send(&ctlproto.Message{Session: id, Type: ctlproto.Hangup}) != nil {
+			return
+		}
+	}
+}
+
+// send writes one message to the guest.
+func (m *Mux) send(msg *ctlproto.Message) error {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	return m.enc.Encode(msg)
+}
+
+// read routes the guest's messages to their clients until the connection
+// ends; the first hello answer goes to hello.
+func (m *Mux) read(hello chan<- int) {
+	dec := ctlproto.NewDecoder(m.up)
+	greeted := false
+	var err error
+	for {
+		var msg *ctlproto.Message
+		msg, err = dec.Decode()
+		var me *ctlproto.MessageError
+		if errors.As(err, &me) {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if !greeted {
+			if msg.Type == ctlproto.Hello && msg.Session == 0 {
+				greeted = true
+				hello <- msg.Version
+			}
+			continue
+		}
+		m.toClient(msg)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		err = errors.New("the control channel closed")
+	}
+	m.mu.Lock()
+	m.err, m.ended = err, true
+	m.mu.Unlock()
+	// The writers send what is queued, then close their clients.
+	close(m.done)
+}
+
+// toClient delivers a guest message to the client whose session it is.
+func (m *Mux) toClient(msg *ctlproto.Message) {
+	m.mu.Lock()
+	r, ok := m.routes[msg.Session]
+	if ok && ends(r.kind, msg) {
+		delete(m.routes, msg.Session)
+		delete(r.c.sessions, r.id)
+	}
+	m.mu.Unlock()
+	if !ok {
+		return // a session whose client has gone
+	}
+	msg.Session = r.id
+	select {
+	case r.c.out <- msg:
+		return
+	case <-r.c.gone:
+		return
+	default:
+	}
+	stall := time.NewTimer(stallLimit)
+	defer stall.Stop()
+	select {
+	case r.c.out <- msg:
+	case <-r.c.gone:
+	case <-stall.C:
+		m.logf("control channel: a client read nothing for %v; dropped", stallLimit)
+		r.c.drop()
+	}
+}
+
+// ends says whether msg is the last of a session opened by a kind request.
+func ends(kind ctlproto.Type, msg *ctlproto.Message) bool {
+	switch msg.Type {
+	case ctlproto.Error, ctlproto.Exit:
+		return true
+	case ctlproto.StatusReq:
+		// A subscription's first message is the status; it ends there
+		// only when the workload has exited already.
+		return kind != ctlproto.Events || (msg.Status != nil && msg.Status.Phase == ctlproto.PhaseExited)
+	case ctlproto.Event:
+		return msg.Event != nil && msg.Event.Name == ctlproto.EventExited
+	}
+	return false
+}
+
+// write writes client c's queue to it until it goes or, once the guest's
+// connection has ended, its queue is empty.
+func (m *Mux) write(c *client) {
+	enc := ctlproto.NewEncoder(c.conn)
+	for {
+		select {
+		case msg := <-c.out:
+			if enc.Encode(msg) != nil {
+				c.drop()
+				return
+			}
+		case <-c.gone:
+			return
+		case <-m.done:
+			for {
+				select {
+				case msg := <-c.out:
+					if enc.Encode(msg) != nil {
+						c.drop()
+						return
+					}
+				default:
+					c.drop()
+					return
+				}
+			}
+		}
+	}
+}
+
+// reply queues an answer the mux gives itself.
+func (c *client) reply(msg *ctlproto.Message) {
+	select {
+	case c.out <- msg:
+	case <-c.gone:
+	}
+}
+
+// drop ends client c's connection, once.
+func (c *client) drop() {
+	c.goneOnce.Do(func() {
+		close(c.gone)
+		c.conn.Close()
+	})
+}
