@@ -74,6 +74,7 @@ const (
 	ConsoleSockFile = "console.sock" // the serial console, for a terminal to attach
 	QMPFile         = "qmp.sock"     // QEMU's QMP monitor
 	ControlFile     = "control.sock" // the first control channel port (qemu.ControlSockets names the rest)
+	ChannelFile     = "channel.sock" // the control channel for any number of clients, served by the supervisor
 	PIDFile         = "qemu.pid"     // QEMU's process id, written by its supervisor as QEMU starts
 	QEMULogFile     = "qemu.log"     // QEMU's own standard output and error
 	StatusFile      = "status.json"  // how the VM ended (Status), once it has
@@ -98,6 +99,11 @@ func (d VMDir) QMP() string { return d.path(QMPFile) }
 
 // Control is the control channel's socket.
 func (d VMDir) Control() string { return d.path(ControlFile) }
+
+// Channel is the socket on which the VM's supervisor serves the control
+// channel to any number of clients at once, over its own port; it exists
+// from the time ginit first answers there until QEMU ends.
+func (d VMDir) Channel() string { return d.path(ChannelFile) }
 
 // SupervisorControl is the socket of the control port kept for the VM's
 // supervisor, which hears the workload's exited event on it.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ginit-dev/ginit/internal/ctlclient"
+	"github.com/ginit-dev/ginit/internal/ctlmux"
 	"github.com/ginit-dev/ginit/internal/qemu"
 )
 
@@ -85,7 +86,9 @@ func Supervise(dir VMDir, report io.Writer) error {
 		}
 	}
 	say(reportRunning)
-	heard := hearExit(dir.SupervisorControl())
+	heard := serveChannel(dir, func(format string, args ...any) {
+		fmt.Fprintf(log, "ginitctl supervisor: "+format+"\n", args...)
+	})
 	waitErr = <-waited
 	code := cmd.ProcessState.ExitCode()
 	_, kerr := os.Stat(dir.Killed())
@@ -109,28 +112,53 @@ func Supervise(dir VMDir, report io.Writer) error {
 // what the control channel said before it to be read.
 const exitWait = 2 * time.Second
 
-// hearExit listens on the supervisor's control port, from now until QEMU
-// ends, for the workload's exited event. The function it returns is
-// called once QEMU has ended (which closes the socket, so that the
-// listener reads what is left and stops) and gives the workload's
-// status, nil when the channel did not say it: an image without the
-// channel, or a machine that stopped before the event.
-func hearExit(sock string) func() *int {
+// serveChannel holds the supervisor's control port from now until QEMU
+// ends. Once ginit answers there, it serves the channel on dir.Channel()
+// to any number of clients at once (a ctlmux over the port), and listens
+// for the workload's exited event itself. The function it returns is
+// called once QEMU has ended (which closes the port's socket, so that what
+// is left is read and the channel ends) and gives the workload's status,
+// nil when the channel did not say it: an image without the channel, or a
+// machine that stopped before the event.
+func serveChannel(dir VMDir, logf func(format string, args ...any)) func() *int {
 	ctx, cancel := context.WithCancel(context.Background())
 	heard := make(chan *int, 1)
 	go func() {
-		c, err := ctlclient.Dial(ctx, sock)
+		told := false
+		tell := func(exit *int) {
+			if !told {
+				told = true
+				heard <- exit
+			}
+		}
+		defer tell(nil)
+		up, err := new(net.Dialer).DialContext(ctx, "unix", dir.SupervisorControl())
 		if err != nil {
-			heard <- nil
+			return
+		}
+		mux, err := ctlmux.New(ctx, up, logf)
+		if err != nil {
+			return
+		}
+		defer mux.Close()
+		if l, err := listenPrivate(dir.Channel()); err != nil {
+			logf("control channel for clients: %v", err)
+		} else {
+			defer l.Close() // which removes the socket
+			go mux.Serve(l) //nolint:errcheck // ends with l
+		}
+		c, err := mux.Client(ctx)
+		if err != nil {
 			return
 		}
 		defer c.Close()
-		exit, err := c.WaitExit(ctx)
-		if err != nil {
-			heard <- nil
-			return
+		if code, err := c.WaitExit(ctx); err == nil {
+			tell(&code)
+		} else {
+			tell(nil)
 		}
-		heard <- &exit
+		// Clients are served until QEMU has ended.
+		<-ctx.Done()
 	}()
 	return func() *int {
 		defer cancel()
@@ -141,6 +169,20 @@ func hearExit(sock string) func() *int {
 			return nil
 		}
 	}
+}
+
+// listenPrivate listens on the unix socket path, which only this user may
+// connect to.
+func listenPrivate(path string) (net.Listener, error) {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return l, nil
 }
 
 // lastLine is a file's last line, for a message.

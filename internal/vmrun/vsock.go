@@ -52,11 +52,16 @@ const vsockWait = time.Second
 // dialVsock is ctlclient.DialVsock; a variable, for tests.
 var dialVsock = ctlclient.DialVsock
 
+// channelWait is how long a client waits for the supervisor's channel to
+// answer hello, which it does itself, at once.
+const channelWait = time.Second
+
 // DialControl connects to the VM's ginit on its control channel: on vsock
-// when the VM has a CID and ginit answers there (any number of clients at
-// once), else on the first serial port no other client holds. wait says
-// whether to wait for a port when every one is held (else
-// ctlclient.ErrBusy).
+// when the VM has a CID and ginit answers there, else on the channel its
+// supervisor serves once ginit has answered it (both take any number of
+// clients at once), else on the first serial port no other client holds:
+// a VM still booting, or one whose supervisor is gone. wait says whether to
+// wait for a port when every one is held (else ctlclient.ErrBusy).
 func (dir VMDir) DialControl(ctx context.Context, wait bool) (*ctlclient.Client, error) {
 	if info, err := dir.ReadInfo(); err == nil && info.VsockCID != 0 {
 		vctx, cancel := context.WithTimeout(ctx, vsockWait)
@@ -65,6 +70,12 @@ func (dir VMDir) DialControl(ctx context.Context, wait bool) (*ctlclient.Client,
 		if err == nil {
 			return c, nil
 		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, channelWait)
+	c, err := ctlclient.Dial(cctx, dir.Channel())
+	cancel()
+	if err == nil {
+		return c, nil
 	}
 	socks := qemu.ControlSockets(dir.Control())
 	if wait {

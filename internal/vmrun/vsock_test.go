@@ -2,7 +2,6 @@ package vmrun
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
 	"github.com/ginit-dev/ginit/internal/ctlserver"
+	"github.com/ginit-dev/ginit/internal/ctlserver/ctltest"
 )
 
 // A VM gets a vsock device only where the host has a usable vhost-vsock,
@@ -45,19 +45,17 @@ func TestVsockCID(t *testing.T) {
 
 // guest is a ginit's channel on a unix socket, as QEMU's chardev serves
 // the serial port.
-type guest struct{}
-
-func (guest) Status() ctlproto.Status {
-	return ctlproto.Status{Phase: ctlproto.PhaseRunning, Pid: 42}
-}
-func (guest) Exec(*ctlproto.ExecSpec, [3]*os.File) (ctlserver.Process, error) {
-	return nil, errors.New("no exec here")
-}
-func (guest) SignalWorkload(syscall.Signal) error  { return nil }
-func (guest) ResizeConsole(ctlproto.WinSize) error { return nil }
-func (guest) Stop()                                {}
 func serveGuest(t *testing.T, path string) {
 	t.Helper()
+	serveMachine(t, path, &ctltest.Machine{Phase: ctlproto.PhaseRunning})
+}
+
+// serveMachine serves m's channel on the unix socket path, as QEMU's
+// chardev serves the serial port; the server of each connection is sent
+// on the channel it returns.
+func serveMachine(t *testing.T, path string, m *ctltest.Machine) <-chan *ctlserver.Server {
+	t.Helper()
+	servers := make(chan *ctlserver.Server, 16)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -71,24 +69,33 @@ func serveGuest(t *testing.T, path string) {
 			}
 			go func() {
 				defer conn.Close()
-				_ = ctlserver.New(guest{}, conn, t.Logf).Serve(conn)
+				srv := ctlserver.New(m, conn, t.Logf)
+				select {
+				case servers <- srv:
+				default:
+				}
+				_ = srv.Serve(conn)
 			}()
 		}
 	}()
+	return servers
 }
 
-// DialControl tries the VM's vsock first when it has a CID, and the serial
-// ports when vsock does not answer or the VM has none.
+// DialControl tries the VM's vsock first when it has a CID, then the
+// supervisor's channel, and the serial ports when neither answers.
 func TestDialControl(t *testing.T) {
 	defer func(d func(context.Context, uint32, uint32) (*ctlclient.Client, error)) { dialVsock = d }(dialVsock)
 	for _, tt := range []struct {
 		cid       uint32
 		vsockUp   bool
+		channel   bool // the supervisor serves the channel; else only the ports answer
 		wantVsock bool // the client is the vsock one
 	}{
 		{cid: 0},
+		{cid: 0, channel: true},
 		{cid: 9, vsockUp: false},
-		{cid: 9, vsockUp: true, wantVsock: true},
+		{cid: 9, vsockUp: false, channel: true},
+		{cid: 9, vsockUp: true, channel: true, wantVsock: true},
 	} {
 		dir := State(t.TempDir()).VM("vm")
 		if err := os.MkdirAll(string(dir), 0o755); err != nil {
@@ -97,7 +104,11 @@ func TestDialControl(t *testing.T) {
 		if err := writeJSON(dir.Info(), Info{Name: "vm", VsockCID: tt.cid}, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		serveGuest(t, dir.Control())
+		if tt.channel {
+			serveGuest(t, dir.Channel())
+		} else {
+			serveGuest(t, dir.Control())
+		}
 		var tried []uint32
 		var vsockClient *ctlclient.Client
 		dialVsock = func(ctx context.Context, cid, port uint32) (*ctlclient.Client, error) {
@@ -106,7 +117,7 @@ func TestDialControl(t *testing.T) {
 				return nil, syscall.ECONNRESET
 			}
 			a, b := net.Pipe()
-			go func() { _ = ctlserver.New(guest{}, a, t.Logf).Serve(a) }()
+			go func() { _ = ctlserver.New(&ctltest.Machine{Phase: ctlproto.PhaseRunning}, a, t.Logf).Serve(a) }()
 			c, err := ctlclient.New(ctx, b)
 			vsockClient = c
 			return c, err
