@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,6 +128,28 @@ func TestGinitctlLifecycle(t *testing.T) {
 	if out, errOut, code := c.run(t, "exec", "a", "/app/probe", "args", "from exec"); code != 0 || out != "probe: arg[0]=\"from exec\"\n" {
 		t.Errorf("exec a probe args = %d, %q, %q; want 0 and the argument back", code, out, errOut)
 	}
+	// More execs at once than the VM has serial ports: each marks that it
+	// runs and waits for a gate that a last exec opens once all have
+	// marked, so all run at once.
+	var waiting sync.WaitGroup
+	opener := []string{"exec", "a", "/app/probe", "steps"}
+	for i := range qemu.ControlPorts + 2 {
+		mark := fmt.Sprintf("/running-%d", i)
+		opener = append(opener, "await="+mark)
+		waiting.Add(1)
+		go func() {
+			defer waiting.Done()
+			want := "probe: write " + mark + ": ok\nprobe: await /gate: ok\n"
+			if out, errOut, code := c.run(t, "exec", "a", "/app/probe", "steps", "write="+mark+"=yes", "await=/gate"); code != 0 || out != want {
+				t.Errorf("exec %d waiting at the gate = %d, %q, %q; want 0, %q", i, code, out, errOut, want)
+			}
+		}()
+	}
+	opener = append(opener, "write=/gate=open")
+	if out, errOut, code := c.run(t, opener[0], opener[1:]...); code != 0 || !strings.HasSuffix(out, "probe: write /gate: ok\n") {
+		t.Errorf("exec opening the gate = %d, %q, %q", code, out, errOut)
+	}
+	waiting.Wait()
 
 	// b on pc: a boots on the default, microvm where the host allows it.
 	out, errOut, code = c.run(t, "run", "--rm", "--machine", "pc", "--name", "b", image, "steps", "cat=/mark-a", "write=/mark-b=from b", "exit=3")

@@ -5,12 +5,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // steps runs each argument as one check and prints its outcome, so that
 // one boot can check many things: cat=PATH prints PATH's lines, write=PATH=TEXT
 // writes TEXT to PATH and says whether that worked, stopwait=PATH waits
-// for a stop signal as the stopwait command does, exit=CODE exits.
+// for a stop signal as the stopwait command does, await=PATH waits until
+// PATH exists, exit=CODE exits.
 func steps(args []string) {
 	for _, a := range args {
 		op, rest, _ := strings.Cut(a, "=")
@@ -33,6 +35,14 @@ func steps(args []string) {
 			}
 		case "stopwait":
 			stopWait(rest)
+		case "await":
+			for {
+				if _, err := os.Stat(rest); err == nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			fmt.Printf("probe: await %s: ok\n", rest)
 		case "exit":
 			code, _ := strconv.Atoi(rest)
 			os.Exit(code)
