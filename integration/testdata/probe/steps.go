@@ -12,7 +12,7 @@ import (
 // one boot can check many things: cat=PATH prints PATH's lines, write=PATH=TEXT
 // writes TEXT to PATH and says whether that worked, stopwait=PATH waits
 // for a stop signal as the stopwait command does, await=PATH waits until
-// PATH exists, exit=CODE exits.
+// PATH exists (a minute at most, then it exits 1), exit=CODE exits.
 func steps(args []string) {
 	for _, a := range args {
 		op, rest, _ := strings.Cut(a, "=")
@@ -36,11 +36,9 @@ func steps(args []string) {
 		case "stopwait":
 			stopWait(rest)
 		case "await":
-			for {
-				if _, err := os.Stat(rest); err == nil {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
+			if !await(rest, time.Minute) {
+				fmt.Printf("probe: await %s: not there after a minute\n", rest)
+				os.Exit(1)
 			}
 			fmt.Printf("probe: await %s: ok\n", rest)
 		case "exit":
@@ -50,4 +48,14 @@ func steps(args []string) {
 			fmt.Printf("probe: unknown step %q\n", a)
 		}
 	}
+}
+
+// await says whether path exists within limit.
+func await(path string, limit time.Duration) bool {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return true
+		}
+	}
+	return false
 }
