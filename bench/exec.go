@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
+	"github.com/ginit-dev/ginit/internal/ctlmux"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
 	"github.com/ginit-dev/ginit/internal/qemu"
 )
@@ -93,6 +95,14 @@ func execTable(o options, work string) error {
 	if err != nil {
 		return err
 	}
+	// The channel as a VM's supervisor shares it with ginitctl: a mux over
+	// the supervisor's port, served on a unix socket.
+	muxed, err := serveMux(ctx, qemu.SupervisorSocket(sock), filepath.Join(work, "channel.sock"))
+	if err != nil {
+		return err
+	}
+	defer muxed.Close()
+	dialMux := func() (*ctlclient.Client, error) { return ctlclient.Dial(ctx, muxed.Addr().String()) }
 	timed := func(n int, f func() error) ([]time.Duration, error) {
 		var d []time.Duration
 		for range n {
@@ -118,25 +128,36 @@ func execTable(o options, work string) error {
 	}
 	c.Close()
 	// Side by side in each round, so that the machine's load weighs on
-	// both rows alike: a new connection's first exec (as ginitctl exec
-	// makes it), then a second exec on it.
-	var withDial, onOpen []time.Duration
-	for range execRuns {
+	// every row alike: a new connection's first exec on a port, then a
+	// second exec on it; and a new connection's first exec through the
+	// supervisor's mux (as ginitctl exec makes it).
+	var withDial, onOpen, withMux []time.Duration
+	firstExec := func(dial func() (*ctlclient.Client, error)) (*ctlclient.Client, time.Duration, error) {
 		start := time.Now()
 		c, err := dial()
 		if err == nil {
 			err = run(c, io.Discard, "/bin/true")
 		}
+		return c, time.Since(start), err
+	}
+	for range execRuns {
+		c, d, err := firstExec(dial)
 		if err != nil {
 			return err
 		}
-		withDial = append(withDial, time.Since(start))
-		d, err := timed(1, func() error { return run(c, io.Discard, "/bin/true") })
+		withDial = append(withDial, d)
+		again, err := timed(1, func() error { return run(c, io.Discard, "/bin/true") })
 		c.Close()
 		if err != nil {
 			return err
 		}
-		onOpen = append(onOpen, d[0])
+		onOpen = append(onOpen, again[0])
+		c, d, err = firstExec(dialMux)
+		if err != nil {
+			return err
+		}
+		c.Close()
+		withMux = append(withMux, d)
 	}
 	if c, err = dial(); err != nil {
 		return err
@@ -157,6 +178,21 @@ func execTable(o options, work string) error {
 		return err
 	}
 	local := time.Since(start)
+	mc, err := dialMux()
+	if err != nil {
+		return err
+	}
+	counted.n = 0
+	start = time.Now()
+	err = run(mc, &counted, "head", "-c", size, "/dev/zero")
+	mc.Close()
+	if err != nil {
+		return err
+	}
+	throughMux := time.Since(start)
+	if counted.n != int64(*execMiB)<<20 {
+		return fmt.Errorf("throughput through the mux: got %d bytes of %d", counted.n, *execMiB<<20)
+	}
 	if _, err := c.Stop(ctx); err != nil {
 		return err
 	}
@@ -170,12 +206,37 @@ func execTable(o options, work string) error {
 	fmt.Println("|---|---:|---:|")
 	fmt.Printf("| a shell in the guest starts /bin/true (per start) | %.1f ms | 1.0 |\n", ms(perStart))
 	fmt.Printf("| exec /bin/true on an open connection | %.1f ms | %.1f |\n", ms(median(onOpen)), ratio(median(onOpen), perStart))
-	fmt.Printf("| exec /bin/true with its own connection and hello, as ginitctl exec | %.1f ms | %.1f |\n", ms(median(withDial)), ratio(median(withDial), perStart))
+	fmt.Printf("| exec /bin/true with its own connection and hello on a port | %.1f ms | %.1f |\n", ms(median(withDial)), ratio(median(withDial), perStart))
+	fmt.Printf("| exec /bin/true with its own connection through the supervisor's mux, as ginitctl exec | %.1f ms | %.1f |\n", ms(median(withMux)), ratio(median(withMux), perStart))
 	mibps := func(d time.Duration) float64 { return float64(*execMiB) / d.Seconds() }
 	fmt.Printf("| %d MiB of stdout: written to /dev/null in the guest | %.1f MiB/s | 1.0 |\n", *execMiB, mibps(local))
 	fmt.Printf("| %d MiB of stdout: through the channel to the host | %.1f MiB/s | %.2f |\n", *execMiB, mibps(channel), mibps(channel)/mibps(local))
+	fmt.Printf("| %d MiB of stdout: through the supervisor's mux to the host | %.1f MiB/s | %.2f |\n", *execMiB, mibps(throughMux), mibps(throughMux)/mibps(local))
 	fmt.Println()
 	return nil
+}
+
+// serveMux serves a ctlmux over the port behind up on a unix socket at
+// path, as a VM's supervisor does; closing the listener it returns ends it.
+func serveMux(ctx context.Context, up, path string) (net.Listener, error) {
+	conn, err := new(net.Dialer).DialContext(ctx, "unix", up)
+	if err != nil {
+		return nil, err
+	}
+	mux, err := ctlmux.New(ctx, conn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("mux over %s: %w", up, err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		mux.Close()
+		return nil, err
+	}
+	go func() {
+		_ = mux.Serve(l)
+		mux.Close()
+	}()
+	return l, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
