@@ -91,6 +91,7 @@ func New(ctx context.Context, up io.ReadWriteCloser, logf func(format string, ar
 	select {
 	case m.version = <-hello:
 	case <-m.done:
+		up.Close()
 		return nil, fmt.Errorf("%w: %v", ctlclient.ErrNoAnswer, m.err)
 	case <-ctx.Done():
 		up.Close()
