@@ -19,6 +19,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
 	"github.com/ginit-dev/ginit/internal/ctlproto"
+	"github.com/ginit-dev/ginit/internal/ctlserver/ctltest"
 	"github.com/ginit-dev/ginit/internal/qemu"
 	"github.com/ginit-dev/ginit/internal/testenv"
 )
@@ -58,7 +59,7 @@ type controlVM struct {
 	done chan struct{}
 	res  qemu.Result
 	err  error
-	cons *syncWriter
+	cons *ctltest.Buffer
 }
 
 // bootControl boots disk with the control port in the background and
@@ -83,7 +84,7 @@ func bootControlVM(t *testing.T, a Artifacts, vm VM, phase string) *controlVM {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	v := &controlVM{sock: filepath.Join(dir, "control.sock"), done: make(chan struct{}), cons: &syncWriter{}}
+	v := &controlVM{sock: filepath.Join(dir, "control.sock"), done: make(chan struct{}), cons: &ctltest.Buffer{}}
 	q := a.QEMU(vm)
 	q.ControlSocket, q.Tee = v.sock, v.cons
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,7 +214,7 @@ func TestControlChannel(t *testing.T) {
 	})
 
 	t.Run("terminal", func(t *testing.T) {
-		var out syncWriter
+		var out ctltest.Buffer
 		keys, typer := io.Pipe()
 		defer typer.Close()
 		e, err := v.c.Exec(ctlproto.ExecSpec{Argv: []string{"sh"}, TTY: true, Stdin: true, Size: &ctlproto.WinSize{Rows: 30, Cols: 90}}, keys, &out, nil)
@@ -223,14 +224,14 @@ func TestControlChannel(t *testing.T) {
 		// Enter is CR on a real terminal; the guest's terminal makes it a
 		// line end.
 		fmt.Fprint(typer, "stty size; echo sum=$((6*7))\r")
-		out.waitFor(t, "sum=42")
-		out.waitFor(t, "30 90")
+		out.WaitFor(t, "sum=42")
+		out.WaitFor(t, "30 90")
 		if err := e.Resize(40, 100); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprint(typer, "stty size; tty\r")
-		out.waitFor(t, "40 100")
-		out.waitFor(t, "/dev/pts/")
+		out.WaitFor(t, "40 100")
+		out.WaitFor(t, "/dev/pts/")
 		fmt.Fprint(typer, "exit 3\r")
 		if code, err := e.Wait(); code != 3 || err != nil {
 			t.Errorf("exit 3 in the terminal: %d, %v", code, err)
@@ -238,12 +239,12 @@ func TestControlChannel(t *testing.T) {
 	})
 
 	t.Run("signal to an exec", func(t *testing.T) {
-		var out syncWriter
+		var out ctltest.Buffer
 		e, err := v.c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo ready; exec sleep 1000"}}, nil, &out, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out.waitFor(t, "ready")
+		out.WaitFor(t, "ready")
 		if err := e.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -253,12 +254,12 @@ func TestControlChannel(t *testing.T) {
 	})
 
 	t.Run("two clients at once, on two ports", func(t *testing.T) {
-		var out syncWriter
+		var out ctltest.Buffer
 		e, err := v.c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo first; exec sleep 1000"}}, nil, &out, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out.waitFor(t, "first")
+		out.WaitFor(t, "first")
 		other := v.dial(t) // the first port is taken: the next one
 		var out2 bytes.Buffer
 		e2, err := other.Exec(ctlproto.ExecSpec{Argv: []string{"echo", "second"}}, nil, &out2, nil)
@@ -445,37 +446,4 @@ func TestControlReadiness(t *testing.T) {
 	wantReadyThenStop(t, got)
 	<-v.done
 	noPanic(t, v.res)
-}
-
-// syncWriter collects output that a test waits for.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor waits until the output holds want; the test's deadline bounds it.
-func (s *syncWriter) waitFor(t *testing.T, want string) {
-	t.Helper()
-	for {
-		got := s.String()
-		if strings.Contains(got, want) {
-			return
-		}
-		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
-			t.Fatalf("output %q never held %q", got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ginit-dev/ginit/internal/bootcfg"
+	"github.com/ginit-dev/ginit/internal/ctlserver/ctltest"
 	"github.com/ginit-dev/ginit/internal/imagespec"
 	"github.com/ginit-dev/ginit/internal/klog"
 	"github.com/ginit-dev/ginit/internal/shutdown"
@@ -159,7 +160,8 @@ func (p *fakeProcess) Exit() (int, *shutdown.Action) { return p.status, p.then }
 
 func runBoot(t *testing.T, m *fakeMachine) (*fakeMachine, string) {
 	t.Helper()
-	var out strings.Builder
+	// The workload's readiness probe may still log after run returns.
+	var out ctltest.Buffer
 	b := newBoot(klog.NewWriter(&out))
 	if m.signals == nil {
 		m.signals = make(chan os.Signal, 4)

@@ -240,38 +240,16 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) read() {
-	dec := ctlproto.NewDecoder(c.conn)
-	greeted := false
-	var err error
-	for {
-		var m *ctlproto.Message
-		m, err = dec.Decode()
-		var me *ctlproto.MessageError
-		if errors.As(err, &me) {
-			continue
-		}
-		if err != nil {
-			break
-		}
-		if !greeted {
-			if m.Type == ctlproto.Hello && m.Session == 0 {
-				greeted = true
-				c.hello <- m.Version
-			}
-			continue
-		}
+	err := ctlproto.Receive(c.conn, func(v int) { c.hello <- v }, func(m *ctlproto.Message) {
 		c.mu.Lock()
 		ch := c.sessions[m.Session]
 		c.mu.Unlock()
 		if ch != nil {
 			ch <- m
 		}
-	}
+	})
 	c.mu.Lock()
 	c.err = err
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		c.err = errors.New("the control channel closed")
-	}
 	close(c.done)
 	c.mu.Unlock()
 }

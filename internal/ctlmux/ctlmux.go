@@ -254,31 +254,7 @@ func (m *Mux) send(msg *ctlproto.Message) error {
 // read routes the guest's messages to their clients until the connection
 // ends; the first hello answer goes to hello.
 func (m *Mux) read(hello chan<- int) {
-	dec := ctlproto.NewDecoder(m.up)
-	greeted := false
-	var err error
-	for {
-		var msg *ctlproto.Message
-		msg, err = dec.Decode()
-		var me *ctlproto.MessageError
-		if errors.As(err, &me) {
-			continue
-		}
-		if err != nil {
-			break
-		}
-		if !greeted {
-			if msg.Type == ctlproto.Hello && msg.Session == 0 {
-				greeted = true
-				hello <- msg.Version
-			}
-			continue
-		}
-		m.toClient(msg)
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		err = errors.New("the control channel closed")
-	}
+	err := ctlproto.Receive(m.up, func(v int) { hello <- v }, m.toClient)
 	m.mu.Lock()
 	m.err, m.ended = err, true
 	m.mu.Unlock()
@@ -335,29 +311,23 @@ func ends(kind ctlproto.Type, msg *ctlproto.Message) bool {
 // write writes client c's queue to it until it goes or, once the guest's
 // connection has ended, its queue is empty.
 func (m *Mux) write(c *client) {
+	defer c.drop()
 	enc := ctlproto.NewEncoder(c.conn)
 	for {
+		var msg *ctlproto.Message
 		select {
-		case msg := <-c.out:
-			if enc.Encode(msg) != nil {
-				c.drop()
-				return
-			}
+		case msg = <-c.out:
 		case <-c.gone:
 			return
 		case <-m.done:
-			for {
-				select {
-				case msg := <-c.out:
-					if enc.Encode(msg) != nil {
-						c.drop()
-						return
-					}
-				default:
-					c.drop()
-					return
-				}
+			select {
+			case msg = <-c.out:
+			default:
+				return
 			}
+		}
+		if enc.Encode(msg) != nil {
+			return
 		}
 	}
 }

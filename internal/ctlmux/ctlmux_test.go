@@ -112,9 +112,7 @@ func TestLeavingHangsUp(t *testing.T) {
 	if _, err := goes.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", "echo up; exec sleep 30"}}, nil, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for !strings.Contains(out.String(), "up") {
-		time.Sleep(10 * time.Millisecond)
-	}
+	out.WaitFor(t, "up")
 	goes.Close()
 	if !hungUp(m.Proc("echo up; exec sleep 30")) {
 		t.Error("the command of the client that went was not hung up")

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 )
 
@@ -220,6 +221,38 @@ type Decoder struct {
 
 // NewDecoder reads frames from r.
 func NewDecoder(r io.Reader) *Decoder { return &Decoder{r: r} }
+
+// ErrClosed is a channel whose other end or this one closed it.
+var ErrClosed = errors.New("the control channel closed")
+
+// Receive reads the frames a host gets from r until reading fails, and
+// returns why (ErrClosed for a connection that ended). What comes before
+// the answer to hello (session 0) is what an earlier connection left, and
+// is dropped; hello gets the answer's version, and fn each valid message
+// after it. Frames that are not valid messages are skipped.
+func Receive(r io.Reader, hello func(version int), fn func(*Message)) error {
+	dec := NewDecoder(r)
+	greeted := false
+	for {
+		m, err := dec.Decode()
+		var me *MessageError
+		switch {
+		case errors.As(err, &me):
+			continue
+		case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+			return ErrClosed
+		case err != nil:
+			return err
+		case !greeted:
+			if m.Type == Hello && m.Session == 0 {
+				greeted = true
+				hello(m.Version)
+			}
+		default:
+			fn(m)
+		}
+	}
+}
 
 // Skipped returns how many bytes were skipped as garbage since it was last
 // called.

@@ -117,7 +117,7 @@ func TestSignalExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, &out, "ready\n")
+	out.WaitFor(t, "ready\n")
 	if err := e.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -142,13 +142,13 @@ func TestExecTTY(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, &out, "30 100")
+	out.WaitFor(t, "30 100")
 	pw.WriteString("hello\r")
-	waitFor(t, &out, "line=hello")
+	out.WaitFor(t, "line=hello")
 	if err := e.Resize(40, 120); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, &out, "40 120")
+	out.WaitFor(t, "40 120")
 	pw.WriteString("bye\r")
 	if code, err := e.Wait(); code != 0 || err != nil {
 		t.Errorf("Wait = %d, %v; output %q", code, err, out.String())
@@ -325,7 +325,7 @@ func TestHostileInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, &out, "up")
+	out.WaitFor(t, "up")
 	// The client numbers sessions from 1: this exec is the first.
 	raw(frame(&ctlproto.Message{Session: 1, Type: ctlproto.Resize, Size: &ctlproto.WinSize{Rows: 1, Cols: 1}}))
 	if _, err := e.Wait(); err == nil || !strings.Contains(err.Error(), "no terminal") {
@@ -430,15 +430,4 @@ func (c rawConn) recv() *ctlproto.Message {
 		c.t.Fatal(err)
 	}
 	return msg
-}
-
-// waitFor waits until out holds want; the test's deadline bounds it.
-func waitFor(t *testing.T, out *ctltest.Buffer, want string) {
-	t.Helper()
-	for !strings.Contains(out.String(), want) {
-		time.Sleep(10 * time.Millisecond)
-		if dl, ok := t.Deadline(); ok && time.Until(dl) < time.Second {
-			t.Fatalf("output %q never held %q", out.String(), want)
-		}
-	}
 }

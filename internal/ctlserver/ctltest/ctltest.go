@@ -8,9 +8,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ginit-dev/ginit/internal/ctlproto"
 	"github.com/ginit-dev/ginit/internal/ctlserver"
@@ -109,10 +111,11 @@ type HostProcess struct {
 }
 
 func (p *HostProcess) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
+
 // Done is closed once the process has ended.
 func (p *HostProcess) Done() <-chan struct{} { return p.done }
 
-func (p *HostProcess) Wait() int                       { <-p.done; return p.Code }
+func (p *HostProcess) Wait() int { <-p.done; return p.Code }
 
 // Serve starts a server for m on one end of a pipe and returns the other
 // end; the test's cleanup closes both.
@@ -126,8 +129,8 @@ func Serve(t *testing.T, m *Machine) (net.Conn, *ctlserver.Server) {
 	return host, srv
 }
 
-// Buffer is a bytes.Buffer that a command's output and a test may use at
-// once.
+// Buffer collects output that a test waits for: a bytes.Buffer that a
+// command's output and a test may use at once.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -156,4 +159,19 @@ func (f *Machine) Proc(last string) *HostProcess {
 		}
 	}
 	return nil
+}
+
+// WaitFor waits until the output holds want; the test's deadline bounds it.
+func (s *Buffer) WaitFor(t *testing.T, want string) {
+	t.Helper()
+	for {
+		got := s.String()
+		if strings.Contains(got, want) {
+			return
+		}
+		if dl, ok := t.Deadline(); ok && time.Until(dl) < 5*time.Second {
+			t.Fatalf("output %q never held %q", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
