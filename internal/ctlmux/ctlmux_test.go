@@ -289,3 +289,38 @@ func TestGuestEnds(t *testing.T) {
 		t.Error("a new client after the end said hello")
 	}
 }
+
+// FuzzClient: no client input makes the mux panic or stop serving the
+// others. The guest is still booting, so it runs nothing the input asks.
+func FuzzClient(f *testing.F) {
+	for _, m := range []*ctlproto.Message{
+		{Type: ctlproto.Hello, Version: 2},
+		{Session: 1, Type: ctlproto.StatusReq},
+		{Session: 1, Type: ctlproto.Hangup},
+		{Session: 2, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"true"}}},
+		{Session: 2, Type: ctlproto.Stdin, Data: []byte("data")},
+		{Type: ctlproto.Stop},
+	} {
+		frame, err := ctlproto.Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(frame)
+	}
+	f.Add([]byte("GCTL\x00\x00\x00\x02{}GCTL\x00\x00\x00\x30{\"session\":4294967295,\"type\":\"events\"}"))
+	f.Add([]byte("\xff\xfe garbage"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		mux, _ := muxOver(t, &ctltest.Machine{Phase: ctlproto.PhaseBooting})
+		mine, theirs := net.Pipe()
+		served := make(chan struct{})
+		go func() { mux.ServeConn(mine); close(served) }()
+		go func() { _, _ = io.Copy(io.Discard, theirs) }()
+		_, _ = theirs.Write(in)
+		theirs.Close()
+		<-served
+		st, err := dial(t, mux).Status(context.Background())
+		if err != nil || st.Phase != ctlproto.PhaseBooting {
+			t.Fatalf("another client's status after the input: %+v, %v", st, err)
+		}
+	})
+}
