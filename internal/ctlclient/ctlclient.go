@@ -36,6 +36,7 @@ type Client struct {
 	err      error         // why reading ended
 	done     chan struct{} // closed when reading ended
 	hello    chan int      // the guest's version
+	version  int           // the guest's version, once it said hello
 	lock     *os.File      // DialFree's lock on the socket, held until Close
 }
 
@@ -222,6 +223,7 @@ func New(ctx context.Context, conn io.ReadWriteCloser) (*Client, error) {
 		if v < 1 {
 			return nil, fmt.Errorf("the guest speaks protocol version %d", v)
 		}
+		c.version = v
 		return c, nil
 	case <-c.done:
 		return nil, fmt.Errorf("%w: %v", ErrNoAnswer, c.err)
@@ -510,12 +512,20 @@ func (c *Client) events(ctx context.Context, fn func(*ctlproto.Status, *ctlproto
 
 // Exec is a command running in the guest.
 type Exec struct {
-	c    *Client
-	id   uint32
-	done chan struct{}
-	code int
-	err  error
+	c        *Client
+	id       uint32
+	windowed bool // the guest waits for window messages
+	done     chan struct{}
+	code     int
+	err      error
 }
+
+// execWindow is how many output messages (32 KiB at most each) an exec's
+// guest sends ahead of what the host has written: a host that writes
+// slowly (a pager) holds up its own command, and never fills the session's
+// queue or a mux's queue for its connection. Half of it is granted back at
+// a time.
+const execWindow = 16
 
 // Exec starts spec. With stdin (and spec.Stdin) its input is sent until
 // stdin's end; its output goes to stdout and stderr.
@@ -527,11 +537,14 @@ func (c *Client) Exec(spec ctlproto.ExecSpec, stdin io.Reader, stdout, stderr io
 	if stderr == nil {
 		stderr = io.Discard
 	}
+	if c.version >= 2 {
+		spec.Window = execWindow
+	}
 	id, ch, err := c.open(&ctlproto.Message{Type: ctlproto.Exec, Exec: &spec})
 	if err != nil {
 		return nil, err
 	}
-	e := &Exec{c: c, id: id, done: make(chan struct{})}
+	e := &Exec{c: c, id: id, done: make(chan struct{}), windowed: spec.Window > 0}
 	if spec.Stdin {
 		go e.feed(stdin)
 	}
@@ -570,6 +583,7 @@ func (e *Exec) send(m *ctlproto.Message) error {
 func (e *Exec) pump(ch chan *ctlproto.Message, stdout, stderr io.Writer) {
 	defer close(e.done)
 	defer e.c.forget(e.id)
+	written := 0 // output messages written since the last window
 	for {
 		m, err := e.c.recv(context.Background(), ch)
 		if err != nil {
@@ -577,10 +591,17 @@ func (e *Exec) pump(ch chan *ctlproto.Message, stdout, stderr io.Writer) {
 			return
 		}
 		switch m.Type {
-		case ctlproto.Stdout:
-			_, _ = stdout.Write(m.Data)
-		case ctlproto.Stderr:
-			_, _ = stderr.Write(m.Data)
+		case ctlproto.Stdout, ctlproto.Stderr:
+			w := stdout
+			if m.Type == ctlproto.Stderr {
+				w = stderr
+			}
+			_, _ = w.Write(m.Data)
+			// Written: the guest may send as many more.
+			if written++; e.windowed && written == execWindow/2 {
+				_ = e.send(&ctlproto.Message{Type: ctlproto.Window, Window: written})
+				written = 0
+			}
 		case ctlproto.Exit:
 			e.code = m.Exit
 			if m.Error != "" {

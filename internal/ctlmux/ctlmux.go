@@ -26,9 +26,12 @@ import (
 )
 
 // A client's messages wait in a queue of queueLen while it reads slowly.
-// One whose queue stays full for stallLimit is dropped: the one stream from
-// the guest cannot pass a frame by, so meanwhile every client waits.
-const queueLen = 256
+// A client's execs with a window (ctlclient's, 16 messages) never fill it:
+// the guest holds at most 64 sessions a connection. One whose queue stays
+// full for stallLimit (a client that asks for no window) is dropped: the
+// one stream from the guest cannot pass a frame by, so meanwhile every
+// client waits.
+const queueLen = 1024
 
 var stallLimit = 5 * time.Second
 

@@ -243,6 +243,40 @@ func TestStalledClient(t *testing.T) {
 	}
 }
 
+// A client whose exec has a window (as ctlclient asks) and that writes its
+// output slowly holds up that command only: it is not dropped, others go
+// on meanwhile, and it gets every byte.
+func TestSlowReader(t *testing.T) {
+	defer func(d time.Duration) { stallLimit = d }(stallLimit)
+	stallLimit = 200 * time.Millisecond
+	mux, _ := muxOver(t, &ctltest.Machine{Phase: ctlproto.PhaseRunning})
+	slow := &heldWriter{release: make(chan struct{})}
+	e, err := dial(t, mux).Exec(ctlproto.ExecSpec{Argv: []string{"head", "-c", "67108864", "/dev/zero"}}, nil, slow, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * stallLimit)
+	if code, out, err := run(dial(t, mux), ctlproto.ExecSpec{Argv: []string{"echo", "fine"}}, ""); err != nil || code != 0 || out != "fine\n" {
+		t.Errorf("another client while one reads nothing: %d, %q, %v", code, out, err)
+	}
+	close(slow.release)
+	if code, err := e.Wait(); err != nil || code != 0 || slow.n != 64<<20 {
+		t.Errorf("the slow reader's exec: %d, %v, %d bytes; want 0 and 64 MiB, beyond the mux's queue", code, err, slow.n)
+	}
+}
+
+// heldWriter takes nothing until release is closed, then counts.
+type heldWriter struct {
+	release chan struct{}
+	n       int
+}
+
+func (w *heldWriter) Write(p []byte) (int, error) {
+	<-w.release
+	w.n += len(p)
+	return len(p), nil
+}
+
 // When the guest's connection ends, what it said before reaches the
 // clients, and then their connections end.
 func TestGuestEnds(t *testing.T) {

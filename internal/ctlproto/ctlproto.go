@@ -42,6 +42,8 @@ const (
 	MaxData  = 32 << 10
 	// MaxArgs bounds the number of argv and env entries of an exec.
 	MaxArgs = 4096
+	// MaxWindow bounds an exec's window and each grant, in messages.
+	MaxWindow = 1 << 16
 )
 
 // Magic opens every frame.
@@ -97,6 +99,11 @@ const (
 	// connection carry the sessions of many clients, ending one client's
 	// without a new hello (version 2).
 	Hangup Type = "hangup"
+	// Window (host, on an exec's session) lets the guest send Window more
+	// stdout and stderr messages, for an exec that asked for flow control
+	// (ExecSpec.Window), so that a host that reads slowly holds up its own
+	// command only (version 2).
+	Window Type = "window"
 )
 
 // Message is one frame's content. Which fields are set depends on Type.
@@ -113,6 +120,7 @@ type Message struct {
 	Status  *Status   `json:"status,omitempty"`  // status
 	Event   *EventMsg `json:"event,omitempty"`   // event
 	Error   string    `json:"error,omitempty"`   // error, exit
+	Window  int       `json:"window,omitempty"`  // window
 }
 
 // ExecSpec is a command to run inside the workload's root. Empty fields
@@ -126,6 +134,9 @@ type ExecSpec struct {
 	TTY   bool     `json:"tty,omitempty"`  // a pseudo-terminal for stdio
 	Size  *WinSize `json:"size,omitempty"` // the terminal's first size
 	Stdin bool     `json:"stdin,omitempty"`
+	// Window, when not 0, is how many stdout and stderr messages the guest
+	// sends before it waits for window messages granting more (version 2).
+	Window int `json:"window,omitempty"`
 }
 
 // WinSize is a terminal's size in characters.
@@ -364,6 +375,9 @@ func (m *Message) check() error {
 		if e == nil || len(e.Argv) == 0 || e.Argv[0] == "" {
 			return errNoArgv
 		}
+		if e.Window < 0 || e.Window > MaxWindow {
+			return fmt.Errorf("exec: window %d is not 0 to %d messages", e.Window, MaxWindow)
+		}
 		if len(e.Argv) > MaxArgs || len(e.Env) > MaxArgs {
 			return fmt.Errorf("exec: more than %d argv or env entries", MaxArgs)
 		}
@@ -371,6 +385,10 @@ func (m *Message) check() error {
 			if strings.IndexByte(kv, '=') <= 0 {
 				return fmt.Errorf("exec: env entry %q is not NAME=VALUE", kv)
 			}
+		}
+	case Window:
+		if m.Window <= 0 || m.Window > MaxWindow {
+			return fmt.Errorf("window: %d is not 1 to %d messages", m.Window, MaxWindow)
 		}
 	case Signal:
 		if m.Signal <= 0 || m.Signal > 64 {

@@ -172,6 +172,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(frame(f, &Message{Session: 1, Type: Exec, Exec: &ExecSpec{Argv: []string{"true"}, TTY: true, Size: &WinSize{24, 80}}}))
 	f.Add(frame(f, &Message{Session: 2, Type: Stdin, Data: []byte("data")}))
 	f.Add(frame(f, &Message{Session: 3, Type: Resize, Size: &WinSize{1, 1}}))
+	f.Add(frame(f, &Message{Session: 3, Type: Window, Window: 8}))
+	f.Add(frame(f, &Message{Session: 5, Type: Hangup}))
 	f.Add(rawFrame(`{"session":4294967295,"type":"signal","signal":9}`))
 	f.Add(rawFrame(`{"session":-1,"type":"exec","exec":{"argv":null}}`))
 	f.Add(rawFrame(`{"type":"event","event":{"exit":1e400}}`))

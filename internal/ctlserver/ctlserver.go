@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,6 +103,60 @@ type session struct {
 	master *os.File // the terminal's master, with tty
 	ended  bool     // hung up: its connection or its input ended it
 	gone   chan struct{}
+
+	// Flow control, for an exec with a window: how many more output
+	// messages the host takes (under mu), and a wake-up for a copier that
+	// waits for a grant.
+	windowed bool
+	credit   int
+	granted  chan struct{}
+	// For the drain after the command's end: when output last moved (unix
+	// nanoseconds), and how many copiers wait for a grant.
+	moved   atomic.Int64
+	waiting atomic.Int32
+}
+
+// spend takes one output message from the window, waiting for the host
+// to grant one; false when the session is gone (the output is dropped).
+func (ss *session) spend() bool {
+	if !ss.windowed {
+		return true
+	}
+	ss.waiting.Add(1)
+	defer ss.waiting.Add(-1)
+	for {
+		ss.mu.Lock()
+		if ss.credit > 0 {
+			ss.credit--
+			more := ss.credit > 0
+			ss.mu.Unlock()
+			if more {
+				ss.wake() // the other copier may wait too
+			}
+			return true
+		}
+		ss.mu.Unlock()
+		select {
+		case <-ss.granted:
+		case <-ss.gone:
+			return false
+		}
+	}
+}
+
+// grant lets the copiers send n more messages.
+func (ss *session) grant(n int) {
+	ss.mu.Lock()
+	ss.credit = min(ss.credit+n, ctlproto.MaxWindow)
+	ss.mu.Unlock()
+	ss.wake()
+}
+
+func (ss *session) wake() {
+	select {
+	case ss.granted <- struct{}{}:
+	default:
+	}
 }
 
 // hangUp ends a session from outside: its command gets SIGHUP, as on a
@@ -281,6 +336,12 @@ func (s *Server) onSession(ss *session, m *ctlproto.Message) {
 			return
 		}
 		_ = p.Signal(syscall.Signal(m.Signal))
+	case ctlproto.Window:
+		if !ss.windowed {
+			s.fail(ss, errors.New("window: the exec asked for no window"))
+			return
+		}
+		ss.grant(m.Window)
 	case ctlproto.Resize:
 		_, master := ss.started()
 		if master == nil {
@@ -304,6 +365,9 @@ func (s *Server) open(m *ctlproto.Message) (*session, error) {
 	if m.Type == ctlproto.Exec && m.Exec.Stdin {
 		ss.stdin = make(chan []byte, stdinQueue)
 		ss.stdinOK = true
+	}
+	if m.Type == ctlproto.Exec && m.Exec.Window > 0 {
+		ss.windowed, ss.credit, ss.granted = true, m.Exec.Window, make(chan struct{}, 1)
 	}
 	if m.Type == ctlproto.Events {
 		s.events[ss] = make(chan ctlproto.EventMsg, 16)
@@ -463,11 +527,21 @@ func (s *Server) runExec(ss *session, spec *ctlproto.ExecSpec) {
 	code := proc.Wait()
 	drained := make(chan struct{})
 	go func() { copiers.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(drainTime):
-		sio.stopReading()
-		<-drained
+	// What something the command started keeps open is read until no
+	// output has moved for drainTime; time spent waiting for the host's
+	// window does not count, so a slow host loses nothing.
+	ss.moved.Store(time.Now().UnixNano())
+	for done := false; !done; {
+		select {
+		case <-drained:
+			done = true
+		case <-time.After(drainTime / 4):
+			if ss.waiting.Load() == 0 && time.Since(time.Unix(0, ss.moved.Load())) >= drainTime {
+				sio.stopReading()
+				<-drained
+				done = true
+			}
+		}
 	}
 	// Nothing of the exec is left open once the host has its status.
 	sio.close()
@@ -480,9 +554,13 @@ func (s *Server) copyOut(ss *session, t ctlproto.Type, r *os.File) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
+			ss.moved.Store(time.Now().UnixNano())
 			// A session that is gone still reads, so the command is not
 			// blocked on a full pipe.
-			s.sendOn(ss, &ctlproto.Message{Type: t, Data: buf[:n]})
+			if ss.spend() {
+				s.sendOn(ss, &ctlproto.Message{Type: t, Data: buf[:n]})
+			}
+			ss.moved.Store(time.Now().UnixNano())
 		}
 		if err != nil {
 			return

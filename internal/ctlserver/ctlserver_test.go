@@ -431,3 +431,63 @@ func (c rawConn) recv() *ctlproto.Message {
 	}
 	return msg
 }
+
+// An exec with a window sends that many output messages and waits for the
+// host to grant more; its command waits meanwhile, and nothing is lost.
+func TestWindow(t *testing.T) {
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
+	enc := ctlproto.NewEncoder(conn)
+	msgs := make(chan *ctlproto.Message, 1024)
+	go func() {
+		dec := ctlproto.NewDecoder(conn)
+		for {
+			msg, err := dec.Decode()
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- msg
+		}
+	}()
+	const size = 1 << 20 // beyond the window and the pipe
+	const argv = "head -c 1048576 /dev/zero"
+	if err := enc.Encode(&ctlproto.Message{Session: 1, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"sh", "-c", argv}, Window: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for range 4 {
+		msg := <-msgs
+		if msg == nil || msg.Type != ctlproto.Stdout {
+			t.Fatalf("within the window: %+v", msg)
+		}
+		got += len(msg.Data)
+	}
+	select {
+	case msg := <-msgs:
+		t.Fatalf("past the window of 4: %+v", msg)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if p := m.Proc(argv); p == nil {
+		t.Fatal("the command did not start")
+	} else {
+		select {
+		case <-p.Done():
+			t.Error("the command ended while the host granted nothing")
+		default:
+		}
+	}
+	if err := enc.Encode(&ctlproto.Message{Session: 1, Type: ctlproto.Window, Window: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	for msg := range msgs {
+		if msg.Type == ctlproto.Exit {
+			if msg.Exit != 0 || got != size {
+				t.Errorf("exit %d after %d bytes; want 0 after %d", msg.Exit, got, size)
+			}
+			return
+		}
+		got += len(msg.Data)
+	}
+	t.Fatal("the channel ended before the exit")
+}
