@@ -344,7 +344,9 @@ func TestControlChannel(t *testing.T) {
 		}
 		t.Logf("%d execs in %v over %d ports, %d sessions each; ginit had %d fds", n, time.Since(start).Round(time.Millisecond), len(clients), perPort, fds)
 		fds2, zombies2, after := v.fdsAndZombies(t)
-		if fds2 != fds || zombies2 != zombies {
+		// Fewer is no leak: the count before may hold a file of the
+		// late driver scan (a device's modalias in /sys, seen here).
+		if fds2 > fds || zombies2 > zombies {
 			t.Errorf("after %d execs: ginit has %d fds (was %d), %d zombies (was %d):\nbefore:\n%s\nafter:\n%s", n, fds2, fds, zombies2, zombies, before, after)
 		}
 	})
