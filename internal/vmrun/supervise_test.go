@@ -54,7 +54,7 @@ func TestServeChannel(t *testing.T) {
 			defer c.Close()
 			var out bytes.Buffer
 			// Each waits until all have started: all run at once.
-			e, err := c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", fmt.Sprintf("echo %d; read line", i)}, Stdin: true}, &gate{started, clients}, &out, &out)
+			e, err := c.Exec(ctlproto.ExecSpec{Argv: []string{"sh", "-c", fmt.Sprintf("echo %d; read line", i)}, Stdin: true}, &gate{started: started}, &out, &out)
 			if err != nil {
 				errs <- err
 				return
@@ -85,21 +85,22 @@ func TestServeChannel(t *testing.T) {
 	}
 }
 
-// gate is a stdin that gives a line once n readers have each started
-// reading it: the commands behind it end only when all run at once.
+// gate is a stdin that gives one line once as many gates as started has
+// room for are being read: the commands behind them end only when all run
+// at once.
 type gate struct {
 	started chan struct{}
-	n       int
+	given   bool
 }
 
 func (g *gate) Read(p []byte) (int, error) {
-	if g.n == 0 {
+	if g.given {
 		return 0, io.EOF
 	}
 	g.started <- struct{}{}
 	for len(g.started) < cap(g.started) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	g.n = 0
+	g.given = true
 	return copy(p, "go\n"), nil
 }
