@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ginit-dev/ginit/internal/ctlclient"
@@ -27,11 +28,11 @@ import (
 
 // A client's messages wait in a queue of queueLen while it reads slowly.
 // A client's execs with a window (ctlclient's, 16 messages) never fill it:
-// the guest holds at most 64 sessions a connection. One whose queue stays
-// full for stallLimit (a client that asks for no window) is dropped: the
-// one stream from the guest cannot pass a frame by, so meanwhile every
-// client waits.
-const queueLen = 1024
+// the guest holds at most 64 sessions a connection, each with its window
+// and its exit. One whose queue stays full for stallLimit (a client that
+// asks for no window) is dropped: the one stream from the guest cannot
+// pass a frame by, so meanwhile every client waits.
+const queueLen = 64 * (16 + 1)
 
 var stallLimit = 5 * time.Second
 
@@ -44,11 +45,10 @@ type Mux struct {
 	wmu sync.Mutex // one frame at a time to the guest
 	enc *ctlproto.Encoder
 
-	mu      sync.Mutex
-	next    uint32           // the last guest session id given
-	routes  map[uint32]route // by guest session id
-	clients map[*client]struct{}
-	ended   bool // reading the guest ended: no new client
+	mu     sync.Mutex
+	next   uint32           // the last guest session id given
+	routes map[uint32]route // by guest session id
+	ended  bool             // reading the guest ended: no new client
 
 	done chan struct{} // closed when reading the guest ended
 	err  error         // why, once done is closed
@@ -57,6 +57,7 @@ type Mux struct {
 // route is where a guest session's messages go.
 type route struct {
 	c    *client
+	gen  uint64        // the client's hello it was opened under
 	id   uint32        // the client's session id
 	kind ctlproto.Type // the request that opened it
 }
@@ -64,10 +65,19 @@ type route struct {
 // client is one host client's connection.
 type client struct {
 	conn     io.ReadWriteCloser
-	out      chan *ctlproto.Message // to write to it
-	gone     chan struct{}          // closed when it is dropped or left
+	out      chan queued   // to write to it
+	gone     chan struct{} // closed when it is dropped or left
 	goneOnce sync.Once
 	sessions map[uint32]uint32 // its session id → the guest's; under Mux.mu
+	// gen counts its hellos, each of which ends what came before: what
+	// was queued under an earlier one is not written.
+	gen atomic.Uint64
+}
+
+// queued is a message for a client, and the client's hello it belongs to.
+type queued struct {
+	gen uint64
+	msg *ctlproto.Message
 }
 
 // New says hello to the guest on up and waits until ctx ends for the
@@ -78,12 +88,11 @@ func New(ctx context.Context, up io.ReadWriteCloser, logf func(format string, ar
 		logf = func(string, ...any) {}
 	}
 	m := &Mux{
-		up:      up,
-		logf:    logf,
-		enc:     ctlproto.NewEncoder(up),
-		routes:  map[uint32]route{},
-		clients: map[*client]struct{}{},
-		done:    make(chan struct{}),
+		up:     up,
+		logf:   logf,
+		enc:    ctlproto.NewEncoder(up),
+		routes: map[uint32]route{},
+		done:   make(chan struct{}),
 	}
 	hello := make(chan int, 1)
 	go m.read(hello)
@@ -153,7 +162,7 @@ func (m *Mux) Client(ctx context.Context) (*ctlclient.Client, error) {
 func (m *Mux) ServeConn(conn io.ReadWriteCloser) {
 	c := &client{
 		conn:     conn,
-		out:      make(chan *ctlproto.Message, queueLen),
+		out:      make(chan queued, queueLen),
 		gone:     make(chan struct{}),
 		sessions: map[uint32]uint32{},
 	}
@@ -163,7 +172,6 @@ func (m *Mux) ServeConn(conn io.ReadWriteCloser) {
 		conn.Close()
 		return
 	}
-	m.clients[c] = struct{}{}
 	m.mu.Unlock()
 	go m.write(c)
 	dec := ctlproto.NewDecoder(conn)
@@ -180,11 +188,8 @@ func (m *Mux) ServeConn(conn io.ReadWriteCloser) {
 		}
 		m.fromClient(c, msg)
 	}
-	m.mu.Lock()
-	delete(m.clients, c)
-	m.mu.Unlock()
-	m.hangUp(c)
 	c.drop()
+	m.hangUp(c)
 }
 
 // fromClient passes a client's message on to the guest under the guest
@@ -192,6 +197,7 @@ func (m *Mux) ServeConn(conn io.ReadWriteCloser) {
 func (m *Mux) fromClient(c *client, msg *ctlproto.Message) {
 	if msg.Session == 0 {
 		if msg.Type == ctlproto.Hello {
+			c.gen.Add(1)
 			m.hangUp(c)
 			c.reply(&ctlproto.Message{Type: ctlproto.Hello, Version: m.version})
 		} else {
@@ -206,13 +212,13 @@ func (m *Mux) fromClient(c *client, msg *ctlproto.Message) {
 		delete(c.sessions, msg.Session)
 		delete(m.routes, id)
 	case open:
-	case msg.Type == ctlproto.Hangup:
+	case msg.Type == ctlproto.Hangup || msg.Type == ctlproto.Window:
 		m.mu.Unlock()
-		return // nothing of it runs
+		return // for a session that has ended
 	default:
 		id = m.newSession()
 		c.sessions[msg.Session] = id
-		m.routes[id] = route{c: c, id: msg.Session, kind: msg.Type}
+		m.routes[id] = route{c: c, gen: c.gen.Load(), id: msg.Session, kind: msg.Type}
 	}
 	m.mu.Unlock()
 	msg.Session = id
@@ -278,8 +284,9 @@ func (m *Mux) toClient(msg *ctlproto.Message) {
 		return // a session whose client has gone
 	}
 	msg.Session = r.id
+	q := queued{gen: r.gen, msg: msg}
 	select {
-	case r.c.out <- msg:
+	case r.c.out <- q:
 		return
 	case <-r.c.gone:
 		return
@@ -288,7 +295,7 @@ func (m *Mux) toClient(msg *ctlproto.Message) {
 	stall := time.NewTimer(stallLimit)
 	defer stall.Stop()
 	select {
-	case r.c.out <- msg:
+	case r.c.out <- q:
 	case <-r.c.gone:
 	case <-stall.C:
 		m.logf("control channel: a client read nothing for %v; dropped", stallLimit)
@@ -317,19 +324,22 @@ func (m *Mux) write(c *client) {
 	defer c.drop()
 	enc := ctlproto.NewEncoder(c.conn)
 	for {
-		var msg *ctlproto.Message
+		var q queued
 		select {
-		case msg = <-c.out:
+		case q = <-c.out:
 		case <-c.gone:
 			return
 		case <-m.done:
 			select {
-			case msg = <-c.out:
+			case q = <-c.out:
 			default:
 				return
 			}
 		}
-		if enc.Encode(msg) != nil {
+		if q.gen != c.gen.Load() {
+			continue // of a session its hello ended
+		}
+		if enc.Encode(q.msg) != nil {
 			return
 		}
 	}
@@ -338,7 +348,7 @@ func (m *Mux) write(c *client) {
 // reply queues an answer the mux gives itself.
 func (c *client) reply(msg *ctlproto.Message) {
 	select {
-	case c.out <- msg:
+	case c.out <- queued{gen: c.gen.Load(), msg: msg}:
 	case <-c.gone:
 	}
 }

@@ -110,9 +110,8 @@ type session struct {
 	windowed bool
 	credit   int
 	granted  chan struct{}
-	// For the drain after the command's end: when output last moved (unix
-	// nanoseconds), and how many copiers wait for a grant.
-	moved   atomic.Int64
+	// How many copiers wait for a grant: the drain after the command's
+	// end does not count that time.
 	waiting atomic.Int32
 }
 
@@ -255,10 +254,13 @@ func (s *Server) handle(m *ctlproto.Message) {
 	s.mu.Lock()
 	ss := s.sessions[m.Session]
 	s.mu.Unlock()
+	if ss == nil && (m.Type == ctlproto.Hangup || m.Type == ctlproto.Window) {
+		// For a session that has ended: a grant the host sent as the exit
+		// came, or a hang-up that crossed it.
+		return
+	}
 	if m.Type == ctlproto.Hangup {
-		if ss != nil {
-			s.end(ss)
-		}
+		s.end(ss)
 		return
 	}
 	if ss != nil {
@@ -527,21 +529,24 @@ func (s *Server) runExec(ss *session, spec *ctlproto.ExecSpec) {
 	code := proc.Wait()
 	drained := make(chan struct{})
 	go func() { copiers.Wait(); close(drained) }()
-	// What something the command started keeps open is read until no
-	// output has moved for drainTime; time spent waiting for the host's
-	// window does not count, so a slow host loses nothing.
-	ss.moved.Store(time.Now().UnixNano())
-	for done := false; !done; {
+	// What something the command started keeps open is read for
+	// drainTime more; time spent waiting for the host's window does not
+	// count, so a slow host loses nothing of the command's own output.
+	const tick = drainTime / 10
+	for left := drainTime; ; {
 		select {
 		case <-drained:
-			done = true
-		case <-time.After(drainTime / 4):
-			if ss.waiting.Load() == 0 && time.Since(time.Unix(0, ss.moved.Load())) >= drainTime {
-				sio.stopReading()
-				<-drained
-				done = true
+		case <-time.After(tick):
+			if ss.waiting.Load() == 0 {
+				left -= tick
 			}
+			if left > 0 {
+				continue
+			}
+			sio.stopReading()
+			<-drained
 		}
+		break
 	}
 	// Nothing of the exec is left open once the host has its status.
 	sio.close()
@@ -554,13 +559,11 @@ func (s *Server) copyOut(ss *session, t ctlproto.Type, r *os.File) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			ss.moved.Store(time.Now().UnixNano())
 			// A session that is gone still reads, so the command is not
 			// blocked on a full pipe.
 			if ss.spend() {
 				s.sendOn(ss, &ctlproto.Message{Type: t, Data: buf[:n]})
 			}
-			ss.moved.Store(time.Now().UnixNano())
 		}
 		if err != nil {
 			return

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -370,8 +371,8 @@ func TestHelloHangsUp(t *testing.T) {
 }
 
 // hangup ends one session as the end of its connection would, and leaves
-// the others running; it is not answered, not even for a session that
-// has ended.
+// the others running; it is not answered, nor is it or a grant for a
+// session that has ended.
 func TestHangup(t *testing.T) {
 	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
 	conn, _ := ctltest.Serve(t, m)
@@ -389,6 +390,7 @@ func TestHangup(t *testing.T) {
 	c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Hangup})
 	c.send(&ctlproto.Message{Session: 3, Type: ctlproto.Hangup})
 	c.send(&ctlproto.Message{Session: 9, Type: ctlproto.Hangup})
+	c.send(&ctlproto.Message{Session: 9, Type: ctlproto.Window, Window: 8})
 	c.send(&ctlproto.Message{Session: 2, Type: ctlproto.Stdin, Data: []byte("still\n")})
 	for _, want := range []string{"stdout still\n", "exit "} {
 		msg := c.recv()
@@ -490,4 +492,58 @@ func TestWindow(t *testing.T) {
 		got += len(msg.Data)
 	}
 	t.Fatal("the channel ended before the exit")
+}
+
+// A command that leaves a writer behind (its stdout kept open) ends its
+// exec about a second (the server's drainTime) after it ended, with or
+// without a window; after a hang-up the writer's pipe is closed too, so it
+// dies of SIGPIPE rather than holding ginit's files.
+func TestDrain(t *testing.T) {
+	const argv = "(while echo tick; do sleep 0.2; done) & echo started"
+	for _, window := range []int{0, 16} {
+		m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+		conn, _ := ctltest.Serve(t, m)
+		c := rawConn{t, ctlproto.NewEncoder(conn), ctlproto.NewDecoder(conn)}
+		c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"sh", "-c", argv}, Window: window}})
+		start := time.Now()
+		for n := 1; ; n++ {
+			msg := c.recv()
+			if msg.Type == ctlproto.Exit {
+				break
+			}
+			if window > 0 && n%8 == 0 {
+				c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Window, Window: 8})
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("window %d: no exit %v after the start: the writer left behind holds the exec", window, time.Since(start))
+			}
+		}
+	}
+
+	m := &ctltest.Machine{Phase: ctlproto.PhaseRunning}
+	conn, _ := ctltest.Serve(t, m)
+	c := rawConn{t, ctlproto.NewEncoder(conn), ctlproto.NewDecoder(conn)}
+	c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Exec, Exec: &ctlproto.ExecSpec{Argv: []string{"sh", "-c", "(trap '' HUP; while echo tick; do sleep 0.2; done) & echo pid=$!"}}})
+	pid := 0
+	for pid == 0 {
+		msg := c.recv()
+		if line, ok := strings.CutPrefix(string(msg.Data), "pid="); ok {
+			pid, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(line, "\n", 2)[0]))
+		}
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	go func() {
+		for {
+			if _, err := c.dec.Decode(); err != nil {
+				return
+			}
+		}
+	}()
+	c.send(&ctlproto.Message{Session: 1, Type: ctlproto.Hangup})
+	for start := time.Now(); syscall.Kill(pid, 0) == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("the writer left behind still writes %v after the hang-up", time.Since(start))
+		}
+	}
+
 }

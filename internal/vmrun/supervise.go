@@ -109,8 +109,10 @@ func Supervise(dir VMDir, report io.Writer) error {
 }
 
 // exitWait is how long the supervisor, once QEMU has ended, waits for
-// what the control channel said before it to be read.
-const exitWait = 2 * time.Second
+// what the control channel said before it to be read: longer than the
+// mux stalls on a client that reads nothing (5 s), behind which the
+// exited event may wait.
+const exitWait = 7 * time.Second
 
 // serveChannel holds the supervisor's control port from now until QEMU
 // ends. Once ginit answers there, it serves the channel on dir.Channel()
@@ -141,11 +143,15 @@ func serveChannel(dir VMDir, logf func(format string, args ...any)) func() *int 
 			return
 		}
 		defer mux.Close()
-		if l, err := listenPrivate(dir.Channel()); err != nil {
-			logf("control channel for clients: %v", err)
-		} else {
-			defer l.Close() // which removes the socket
-			go mux.Serve(l) //nolint:errcheck // ends with l
+		// A version 1 ginit does not know hangup: sessions a client left
+		// would stay, so its clients keep a port each.
+		if mux.Version() >= 2 {
+			if l, err := listenPrivate(dir.Channel()); err != nil {
+				logf("control channel for clients: %v", err)
+			} else {
+				defer l.Close() // which removes the socket
+				go mux.Serve(l) //nolint:errcheck // ends with l
+			}
 		}
 		c, err := mux.Client(ctx)
 		if err != nil {
