@@ -219,21 +219,17 @@ func execTable(o options, work string) error {
 // serveMux serves a ctlmux over the port behind up on a unix socket at
 // path, as a VM's supervisor does; closing the listener it returns ends it.
 func serveMux(ctx context.Context, up, path string) (net.Listener, error) {
-	conn, err := new(net.Dialer).DialContext(ctx, "unix", up)
+	mux, err := ctlmux.Dial(ctx, up, nil)
 	if err != nil {
 		return nil, err
 	}
-	mux, err := ctlmux.New(ctx, conn, nil)
-	if err != nil {
-		return nil, fmt.Errorf("mux over %s: %w", up, err)
-	}
-	l, err := net.Listen("unix", path)
+	l, err := mux.Listen(path)
 	if err != nil {
 		mux.Close()
 		return nil, err
 	}
 	go func() {
-		_ = mux.Serve(l)
+		<-ctx.Done()
 		mux.Close()
 	}()
 	return l, nil

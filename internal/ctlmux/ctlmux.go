@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,20 +120,48 @@ func New(ctx context.Context, up io.ReadWriteCloser, logf func(format string, ar
 // Version is the protocol version the guest speaks.
 func (m *Mux) Version() int { return m.version }
 
-// Done is closed once the guest's connection has ended; Err says why.
+// Done is closed once the guest's connection has ended.
 func (m *Mux) Done() <-chan struct{} { return m.done }
-
-// Err is why the guest's connection ended, once Done is closed.
-func (m *Mux) Err() error {
-	<-m.done
-	return m.err
-}
 
 // Close ends the guest's connection, and with it every client's.
 func (m *Mux) Close() error {
 	err := m.up.Close()
 	<-m.done
 	return err
+}
+
+// Dial connects to the guest's channel behind the unix socket path (a
+// serial port's QEMU chardev) and says hello, as New.
+func Dial(ctx context.Context, path string, logf func(format string, args ...any)) (*Mux, error) {
+	up, err := new(net.Dialer).DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("dial control channel %s: %w", path, err)
+	}
+	m, err := New(ctx, up, logf)
+	if err != nil {
+		return nil, fmt.Errorf("control channel %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Listen serves the mux on a new unix socket at path, which only this
+// user may connect to, until the listener it returns is closed (which
+// removes the socket). A guest older than version 2 is refused: it knows
+// no hangup, so the sessions a client left would stay.
+func (m *Mux) Listen(path string) (net.Listener, error) {
+	if m.version < 2 {
+		return nil, fmt.Errorf("the guest speaks protocol version %d, without hangup: not shared", m.version)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	go m.Serve(l) //nolint:errcheck // ends with l
+	return l, nil
 }
 
 // Serve serves each client that l accepts, until l fails.

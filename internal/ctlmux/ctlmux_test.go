@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -357,4 +359,56 @@ func FuzzClient(f *testing.F) {
 			t.Fatalf("another client's status after the input: %+v, %v", st, err)
 		}
 	})
+}
+
+// Listen serves a version 2 guest on a socket only this user may use, and
+// refuses to share a version 1 guest, which knows no hangup.
+func TestListen(t *testing.T) {
+	mux, _ := muxOver(t, &ctltest.Machine{Phase: ctlproto.PhaseRunning})
+	path := filepath.Join(t.TempDir(), "channel.sock")
+	l, err := mux.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, %v; want mode 0600", path, fi.Mode(), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := ctlclient.Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Status(ctx); err != nil || st.Pid != 42 {
+		t.Errorf("status through %s: %+v, %v", path, st, err)
+	}
+	c.Close()
+	l.Close()
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("after the listener closed, %s: %v; want it gone", path, err)
+	}
+
+	guest, host := net.Pipe()
+	defer guest.Close()
+	go func() {
+		dec, enc := ctlproto.NewDecoder(guest), ctlproto.NewEncoder(guest)
+		for {
+			if _, err := dec.Decode(); err != nil {
+				return
+			}
+			_ = enc.Encode(&ctlproto.Message{Type: ctlproto.Hello, Version: 1})
+		}
+	}()
+	old, err := New(ctx, host, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if l, err := old.Listen(path); err == nil {
+		l.Close()
+		t.Error("a version 1 guest was shared")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("after refusing a version 1 guest, %s: %v; want no socket", path, err)
+	}
 }

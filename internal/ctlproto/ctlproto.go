@@ -23,8 +23,8 @@ import (
 )
 
 // Version is the protocol version this package speaks, exchanged in hello.
-// Version 2 added hangup; a version 1 guest answers it with an error and
-// lets the session run on.
+// Version 2 added hangup and exec windows; a version 1 guest answers
+// hangup and window with an error and ignores an exec's window.
 const Version = 2
 
 // PortName is the virtio-serial port's name, as the host's QEMU names it.

@@ -529,28 +529,32 @@ func (s *Server) runExec(ss *session, spec *ctlproto.ExecSpec) {
 	code := proc.Wait()
 	drained := make(chan struct{})
 	go func() { copiers.Wait(); close(drained) }()
-	// What something the command started keeps open is read for
-	// drainTime more; time spent waiting for the host's window does not
-	// count, so a slow host loses nothing of the command's own output.
-	const tick = drainTime / 10
-	for left := drainTime; ; {
-		select {
-		case <-drained:
-		case <-time.After(tick):
-			if ss.waiting.Load() == 0 {
-				left -= tick
-			}
-			if left > 0 {
-				continue
-			}
-			sio.stopReading()
-			<-drained
-		}
-		break
-	}
+	drain(ss, sio, drained)
 	// Nothing of the exec is left open once the host has its status.
 	sio.close()
 	s.sendOn(ss, &ctlproto.Message{Type: ctlproto.Exit, Exit: code})
+}
+
+// drain waits until the copiers are done (drained). What something the
+// command started keeps open is read for drainTime more; time spent waiting
+// for the host's window does not count, so a slow host loses nothing of
+// the command's own output.
+func drain(ss *session, sio *execIO, drained <-chan struct{}) {
+	const tick = drainTime / 10
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for left := drainTime; left > 0; {
+		select {
+		case <-drained:
+			return
+		case <-ticker.C:
+			if ss.waiting.Load() == 0 {
+				left -= tick
+			}
+		}
+	}
+	sio.stopReading()
+	<-drained
 }
 
 // copyOut sends what r gives as t messages until it ends.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -134,24 +133,15 @@ func serveChannel(dir VMDir, logf func(format string, args ...any)) func() *int 
 			}
 		}
 		defer tell(nil)
-		up, err := new(net.Dialer).DialContext(ctx, "unix", dir.SupervisorControl())
-		if err != nil {
-			return
-		}
-		mux, err := ctlmux.New(ctx, up, logf)
+		mux, err := ctlmux.Dial(ctx, dir.SupervisorControl(), logf)
 		if err != nil {
 			return
 		}
 		defer mux.Close()
-		// A version 1 ginit does not know hangup: sessions a client left
-		// would stay, so its clients keep a port each.
-		if mux.Version() >= 2 {
-			if l, err := listenPrivate(dir.Channel()); err != nil {
-				logf("control channel for clients: %v", err)
-			} else {
-				defer l.Close() // which removes the socket
-				go mux.Serve(l) //nolint:errcheck // ends with l
-			}
+		if l, err := mux.Listen(dir.Channel()); err != nil {
+			logf("control channel for clients: %v; they use the ports", err)
+		} else {
+			defer l.Close()
 		}
 		c, err := mux.Client(ctx)
 		if err != nil {
@@ -175,20 +165,6 @@ func serveChannel(dir VMDir, logf func(format string, args ...any)) func() *int 
 			return nil
 		}
 	}
-}
-
-// listenPrivate listens on the unix socket path, which only this user may
-// connect to.
-func listenPrivate(path string) (net.Listener, error) {
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return l, nil
 }
 
 // lastLine is a file's last line, for a message.
