@@ -70,8 +70,9 @@ func countBlocks(r io.Reader) (blockCount, error) {
 // every block of guest code TCG translates, and counts the blocks up to the
 // workload's first line (the log stops when the console shows it). TCG
 // translates a block the first time it runs, so the count is what a boot's
-// once-run code costs in real time beyond its instructions.
-func translatedBlocks(vm qemu.VM, disk, log string) (blockCount, error) {
+// once-run code costs in real time beyond its instructions. A keep path
+// gets the log, to see whose blocks they are.
+func translatedBlocks(vm qemu.VM, disk, log, keep string) (blockCount, error) {
 	defer os.Remove(log)
 	if out, err := exec.Command("cp", "--sparse=always", disk, vm.Disk).CombinedOutput(); err != nil {
 		return blockCount{}, fmt.Errorf("copy %s: %v: %s", disk, err, out)
@@ -90,5 +91,10 @@ func translatedBlocks(vm qemu.VM, disk, log string) (blockCount, error) {
 		return blockCount{}, err
 	}
 	defer f.Close()
+	if keep != "" {
+		if out, err := exec.Command("cp", log, keep).CombinedOutput(); err != nil {
+			return blockCount{}, fmt.Errorf("keep %s: %v: %s", log, err, out)
+		}
+	}
 	return countBlocks(f)
 }

@@ -68,7 +68,7 @@ func machineTable(o options, work string) error {
 		for i, s := range diskSetups {
 			vm := peerVM(o, s, r.build, bootDisk, 0)
 			vm.Machine = r.machine
-			if r.blocks[i], err = translatedBlocks(vm, disk, filepath.Join(dir, "in_asm.log")); err != nil {
+			if r.blocks[i], err = translatedBlocks(vm, disk, filepath.Join(dir, "in_asm.log"), ""); err != nil {
 				return fmt.Errorf("%s on %s, %s, counting translated blocks: %w", r.name, r.machine, s.name, err)
 			}
 		}

@@ -17,9 +17,11 @@ import (
 )
 
 var (
-	peersOnly  = flag.Bool("peers-only", false, "print only the table of ginit beside other initramfs builders, and the memory floor")
-	peerRounds = flag.Int("peer-rounds", 5, "interleaved rounds of the peer table (the median is reported)")
-	peerICount = flag.Bool("icount", false, "boot the peer, machine and compression tables under QEMU's -icount: a guest second is then 1,000 M executed instructions, the same on a loaded machine (TCG's translation time left out)")
+	peersOnly    = flag.Bool("peers-only", false, "print only the table of ginit beside other initramfs builders, and the memory floor")
+	peerRounds   = flag.Int("peer-rounds", 5, "interleaved rounds of the peer table (the median is reported)")
+	peerRowsFlag = flag.String("peer-rows", "", "boot only the peer table's rows whose names start with one of these comma-separated prefixes (the floor always)")
+	inAsmDir     = flag.String("in-asm-dir", "", "keep each block-counting boot's QEMU in_asm log in this directory, the kernel booted with nokaslr so that its addresses match System.map")
+	peerICount   = flag.Bool("icount", false, "boot the peer, machine and compression tables under QEMU's -icount: a guest second is then 1,000 M executed instructions, the same on a loaded machine (TCG's translation time left out)")
 )
 
 // diskSetup is one column of the peer table: the root disk's bus and
@@ -75,6 +77,7 @@ func peersTable(o options, work string) error {
 		{name: "booster (Go, udev-less)", make: booster},
 		{name: "the original ginit (Go + busybox)", make: originalGinit},
 	}
+	rows = chosenRows(rows, *peerRowsFlag)
 	start := time.Now()
 	loadBefore := loadAverage()
 	buildPeers(rows, env)
@@ -85,6 +88,24 @@ func peersTable(o options, work string) error {
 	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
 		loadBefore, loadAverage(), time.Since(start).Seconds())
 	return memoryTable(o, rows[0].builds[0], rows[1].builds[0], disk, filepath.Join(dir, "boot.img"))
+}
+
+// chosenRows is the floor and the rows whose names start with one of the
+// comma-separated prefixes; all rows when there are none.
+func chosenRows(rows []*peerRow, prefixes string) []*peerRow {
+	if prefixes == "" {
+		return rows
+	}
+	chosen := rows[:1]
+	for _, r := range rows[1:] {
+		for _, p := range strings.Split(prefixes, ",") {
+			if strings.HasPrefix(r.name, strings.TrimSpace(p)) {
+				chosen = append(chosen, r)
+				break
+			}
+		}
+	}
+	return chosen
 }
 
 // buildPeers makes each row's initramfs for each disk setup.
@@ -133,7 +154,12 @@ func countPeerBlocks(o options, rows []*peerRow, disk, bootDisk, log string) {
 			if len(r.starts[i]) == 0 {
 				continue
 			}
-			n, err := translatedBlocks(peerVM(o, s, r.builds[i], bootDisk, 0), disk, log)
+			vm, keep := peerVM(o, s, r.builds[i], bootDisk, 0), ""
+			if *inAsmDir != "" {
+				vm.Append += " nokaslr"
+				keep = filepath.Join(*inAsmDir, logName(r.name, s.bus))
+			}
+			n, err := translatedBlocks(vm, disk, log, keep)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "bench: %s, %s: counting translated blocks: %v\n", r.name, s.name, err)
 				continue
@@ -141,6 +167,15 @@ func countPeerBlocks(o options, rows []*peerRow, disk, bootDisk, log string) {
 			r.blocks[i] = &n
 		}
 	}
+}
+
+// logName is a file name for a row's log on a disk bus: the row's name in
+// lower-case words joined by dashes, and the bus.
+func logName(row, bus string) string {
+	words := strings.FieldsFunc(strings.ToLower(row), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	})
+	return strings.Join(append(words, bus), "-") + ".log"
 }
 
 // printPeerBlocks prints the floor's translated blocks and each row's

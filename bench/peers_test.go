@@ -83,3 +83,15 @@ func TestQuartiles(t *testing.T) {
 		t.Errorf("quartiles(10..50) = %v, %v, %v; want 20ms, 30ms, 40ms", q1, med, q3)
 	}
 }
+
+func TestLogName(t *testing.T) {
+	for row, want := range map[string]string{
+		"ginit (minimal, xz)":                         "ginit-minimal-xz-nvme.log",
+		"ginit (minimal, the same cpio uncompressed)": "ginit-minimal-the-same-cpio-uncompressed-nvme.log",
+		"floor: the workload as /init":                "floor-the-workload-as-init-nvme.log",
+	} {
+		if got := logName(row, "nvme"); got != want {
+			t.Errorf("logName(%q) = %q; want %q", row, got, want)
+		}
+	}
+}

@@ -64,6 +64,9 @@ func buildGo(ctx context.Context, o Options, warnf func(string, ...any), uuid *[
 		return nil, err
 	}
 	rep.ImageJSON = configData != nil || hasImageConfig(tree)
+	if err := addMountPoints(tree, t); err != nil {
+		return nil, err
+	}
 	digest := tree.Digest(seed, src.config == nil)
 	// The directory hash seed shapes the layout, so it comes from the
 	// content alone; the UUID also from the layout.
@@ -231,6 +234,36 @@ func addImageConfig(tree *ext4w.Tree, c *Config, imageConfig []byte, t int64) ([
 		}
 	}
 	return data, tree.Put(imagespec.ConfigPath[1:], (&ext4w.Node{Mode: ext4w.TypeReg | 0o644, Data: d}).Fixed())
+}
+
+// addMountPoints puts into the tree the mount points a container's root
+// has (imagespec.MountDirs, and imagespec.EtcFiles empty in a real /etc)
+// where the image has nothing by that name, root-owned, stamped t. A name
+// the image has, of whatever type, is left as it is: ginit resolves it at
+// boot.
+func addMountPoints(tree *ext4w.Tree, t int64) error {
+	for _, d := range imagespec.MountDirs {
+		if tree.Root.Child(d.Name) != nil {
+			continue
+		}
+		if err := tree.Put(d.Name, ext4w.NewDir(d.Perm, 0, 0, t).Fixed()); err != nil {
+			return fmt.Errorf("mount point /%s: %w", d.Name, err)
+		}
+	}
+	etc := tree.Root.Child("etc")
+	if etc == nil || !etc.IsDir() {
+		return nil
+	}
+	for _, name := range imagespec.EtcFiles {
+		if etc.Child(name) != nil {
+			continue
+		}
+		n := &ext4w.Node{Mode: ext4w.TypeReg | 0o644, Mtime: t}
+		if err := tree.Put("etc/"+name, n.Fixed()); err != nil {
+			return fmt.Errorf("mount point /etc/%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // hasImageConfig says whether the tree has a regular file at

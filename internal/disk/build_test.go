@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -493,5 +494,51 @@ func TestMkfsWriter(t *testing.T) {
 	}
 	if _, err := Build(context.Background(), Options{Source: imagesrc.Source{Kind: "tar", Path: tarPath}, Output: filepath.Join(dir, "x.img"), Writer: "cp"}); err == nil || !strings.Contains(err.Error(), `"cp"`) {
 		t.Errorf("Build(writer cp) = %v; want an error naming it", err)
+	}
+}
+
+// A disk has the mount points a container's root has, made where the image
+// has no such name and left as the image has them where it does, so that
+// ginit writes nothing to the disk at boot.
+func TestMountPoints(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	scratch := filepath.Join(dir, "scratch.tar")
+	os.WriteFile(scratch, mkTar(t, false,
+		tarEnt{hdr: tar.Header{Typeflag: tar.TypeReg, Name: "app", Mode: 0o755}, body: "app"},
+	), 0o644)
+	out := filepath.Join(dir, "scratch.img")
+	build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: scratch}, Output: out})
+	fsck(t, out)
+	for _, d := range imagespec.MountDirs {
+		wantMatch(t, "stat /"+d.Name, stat(t, out, "/"+d.Name), fmt.Sprintf(`Type: directory\s+Mode:\s+0%o\b(.|\n)*User:\s+0\s+Group:\s+0\b`, d.Perm))
+	}
+	for _, name := range imagespec.EtcFiles {
+		wantMatch(t, "stat /etc/"+name, stat(t, out, "/etc/"+name), `Type: regular\s+Mode:\s+0644\b(.|\n)*User:\s+0\s+Group:\s+0\s+Project:\s+\d+\s+Size: 0\n`)
+	}
+
+	// The sample has its own /etc/hostname and /tmp, and a /run with a
+	// file in it; an image's /etc that is a symlink gets nothing in it.
+	sample := filepath.Join(dir, "sample.tar")
+	os.WriteFile(sample, sampleTar(t, false), 0o644)
+	out = filepath.Join(dir, "sample.img")
+	build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: sample}, Output: out})
+	if got := cat(t, out, "/etc/hostname"); got != "box\n" {
+		t.Errorf("/etc/hostname = %q; want the image's %q", got, "box\n")
+	}
+	wantMatch(t, "stat /run/fifo", stat(t, out, "/run/fifo"), `Type: FIFO`)
+	wantMatch(t, "stat /etc/hosts", stat(t, out, "/etc/hosts"), `Type: regular\s+Mode:\s+0644\b`)
+
+	linked := filepath.Join(dir, "linked.tar")
+	os.WriteFile(linked, mkTar(t, false,
+		tarEnt{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "private/etc/", Mode: 0o755}},
+		tarEnt{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "etc", Linkname: "private/etc", Mode: 0o777}},
+	), 0o644)
+	out = filepath.Join(dir, "linked.img")
+	build(t, Options{Source: imagesrc.Source{Kind: "tar", Path: linked}, Output: out})
+	fsck(t, out)
+	wantMatch(t, "stat /etc", stat(t, out, "/etc"), `Type: symlink`)
+	if b, err := ext4img.ReadFile(context.Background(), out, "/private/etc/hosts"); err == nil {
+		t.Errorf("/private/etc/hosts = %q; want none: a symlinked /etc is the image's", b)
 	}
 }

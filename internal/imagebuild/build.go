@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -259,12 +260,29 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
+// GODEBUG defaults: gbb builds in GOPATH mode, where the go command bakes
+// in Go 1.20's defaults (panicnil=1, x509sha1=1 and 30 more), not those of
+// the go.mod the tests build with; parsing that list also cost every
+// command of the binary, PID 1 at boot first, about 900 blocks of code
+// that TCG translates once. The link sets them to this module's own:
+// none. A later -X wins over the go command's.
+const (
+	stripLdflags   = "-ldflags=-s -w -buildid= -X=runtime.godebugDefault="
+	noStripLdflags = "-ldflags=-X=runtime.godebugDefault="
+)
+
 // runURoot runs `go tool u-root -build=gbb` for the config, with extra
-// arguments before the output's.
+// arguments before the output's; with -go-no-strip, the binary keeps its
+// symbols and is otherwise the same.
 func runURoot(ctx context.Context, opts Options, cfgPath, base, out string, logf func(string, ...any), extra ...string) error {
 	args := []string{"tool", "u-root", "-build=gbb",
 		"-config-file=" + cfgPath, "-config=" + opts.Config,
 		"-base=" + base}
+	ldflags := stripLdflags
+	if slices.Contains(extra, "-go-no-strip") {
+		ldflags = noStripLdflags
+	}
+	args = append(args, "-go-extra-args="+ldflags)
 	args = append(append(args, extra...), "-o", out)
 	dir := filepath.Dir(cfgPath)
 	if opts.runTool != nil {

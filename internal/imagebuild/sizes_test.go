@@ -488,6 +488,13 @@ func TestBuildOverBudget(t *testing.T) {
 	if len(calls) != 2 || slices.Contains(calls[0], "-go-no-strip") || !slices.Contains(calls[1], "-go-no-strip") {
 		t.Errorf("u-root calls = %q; want the build, then one with -go-no-strip", calls)
 	}
+	// Both builds link this module's GODEBUG defaults, not Go 1.20's,
+	// the stripped one stripped.
+	for i, want := range []string{"-go-extra-args=-ldflags=-s -w -buildid= -X=runtime.godebugDefault=", "-go-extra-args=-ldflags=-X=runtime.godebugDefault="} {
+		if i < len(calls) && !slices.Contains(calls[i], want) {
+			t.Errorf("u-root call %d = %q; want it to hold %q", i, calls[i], want)
+		}
+	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("over budget, %s holds %v; want nothing", out, ents)
 	}

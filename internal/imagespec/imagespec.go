@@ -28,6 +28,25 @@ const SourcePath = "/.ginit/source.json"
 // looks for it.
 const RootLabel = "ginit-root"
 
+// MountDir is a directory a container's root has for the machine's own
+// filesystem to be mounted on.
+type MountDir struct {
+	Name string // in the root
+	Perm uint32
+}
+
+// MountDirs and EtcFiles are what a container's root has, whatever its
+// image holds, as Docker's containers have them: ginit mounts the
+// machine's /dev, /proc, /sys and /run and a /tmp of its own on the
+// directories, and binds the network's files over /etc's. oci2disk makes
+// those an image lacks, so that the boot writes nothing to the disk (on
+// the first boot's critical path, the new inodes cost the kernel more than
+// the mounts) and a read-only root has them too.
+var (
+	MountDirs = []MountDir{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"run", 0o755}, {"tmp", 0o1777}, {"etc", 0o755}}
+	EtcFiles  = []string{"resolv.conf", "hosts", "hostname"}
+)
+
 // DefaultPath is Docker's PATH for an image that sets none.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -55,7 +74,7 @@ type Config struct {
 func ReadImage(root string) (Image, error) {
 	var img Image
 	path := filepath.Join(root, ConfigPath)
-	b, err := os.ReadFile(path)
+	b, err := ReadRootFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return img, nil
 	}

@@ -3,6 +3,8 @@ package mounts
 import (
 	"reflect"
 	"testing"
+
+	"github.com/ginit-dev/ginit/internal/imagespec"
 )
 
 const mountinfo = `22 1 0:21 / / rw - rootfs rootfs rw
@@ -31,5 +33,25 @@ func TestIntoRootTargets(t *testing.T) {
 	want := []string{"/newroot/dev", "/newroot/proc", "/newroot/sys", "/newroot/run", "/newroot/tmp"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("IntoRoot targets = %q; want %q", got, want)
+	}
+}
+
+// A disk made from an image has each of IntoRoot's mount points, so that
+// mounting them writes nothing to it: they are in imagespec.MountDirs,
+// with the mode IntoRoot would make them with.
+func TestIntoRootTargetsOnDisk(t *testing.T) {
+	perms := map[string]uint32{}
+	for _, d := range imagespec.MountDirs {
+		perms["/newroot/"+d.Name] = d.Perm
+	}
+	for _, m := range IntoRoot("/newroot") {
+		perm, ok := perms[m.Target]
+		if !ok {
+			t.Errorf("IntoRoot's %s is not in imagespec.MountDirs: a disk would lack it", m.Target)
+			continue
+		}
+		if m.Mode != 0 && uint32(m.Mode.Perm()) != perm&0o777 {
+			t.Errorf("%s: IntoRoot makes it %v; imagespec.MountDirs %#o", m.Target, m.Mode, perm)
+		}
 	}
 }

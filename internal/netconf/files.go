@@ -14,6 +14,7 @@ import (
 
 	"github.com/ginit-dev/ginit/internal/dhcp4"
 	"github.com/ginit-dev/ginit/internal/dhcp6"
+	"github.com/ginit-dev/ginit/internal/imagespec"
 )
 
 // snapshot is what the generated files are made from.
@@ -182,7 +183,7 @@ func IntoRoot(root string, log Logger) {
 }
 
 func intoRoot(root, dir string, log Logger) {
-	for _, name := range []string{"resolv.conf", "hosts", "hostname"} {
+	for _, name := range imagespec.EtcFiles {
 		src := filepath.Join(dir, name)
 		if _, err := os.Stat(src); err != nil {
 			// Up did not run: an empty file still hides the disk's.

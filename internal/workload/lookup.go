@@ -172,7 +172,7 @@ func readColonFile(root, p string) [][]string {
 	if err != nil {
 		return nil
 	}
-	b, err := os.ReadFile(host)
+	b, err := imagespec.ReadRootFile(host)
 	if err != nil {
 		return nil
 	}

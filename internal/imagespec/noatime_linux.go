@@ -1,0 +1,5 @@
+package imagespec
+
+import "syscall"
+
+const noAtime = syscall.O_NOATIME

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package imagespec
+
+const noAtime = 0
