@@ -84,6 +84,7 @@ func peersTable(o options, work string) error {
 	bootPeers(o, rows, disk, filepath.Join(dir, "boot.img"), *peerRounds)
 	countPeerBlocks(o, rows, disk, filepath.Join(dir, "boot.img"), filepath.Join(dir, "in_asm.log"))
 	printPeerTable(rows, *peerRounds)
+	printPeerPaired(rows)
 	printPeerBlocks(rows)
 	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
 		loadBefore, loadAverage(), time.Since(start).Seconds())
@@ -253,6 +254,29 @@ func printPeerTable(rows []*peerRow, rounds int) {
 			cells = append(cells, peerCell(r, floor, i, ri == 0))
 		}
 		fmt.Printf("| %s | %s | %s |\n", r.name, strings.Join(cells, " | "), buildSizes(r.builds))
+	}
+}
+
+// printPeerPaired prints, for each row, its boot in each round minus the
+// floor's boot in the same round: the machine's load drifts over a run
+// more than it changes between two boots in a row, so the spread of these
+// says what the medians are worth.
+func printPeerPaired(rows []*peerRow) {
+	fmt.Printf("\nEach round's boot minus the same round's floor boot: median (first to third quartile)\n\n")
+	printSetupHeader("initramfs")
+	floor := rows[0]
+	for _, r := range rows[1:] {
+		var cells []string
+		for i := range diskSetups {
+			d := pairedDiffs(r.starts[i], floor.starts[i])
+			if len(d) == 0 {
+				cells = append(cells, "-")
+				continue
+			}
+			q1, med, q3 := quartiles(d)
+			cells = append(cells, fmt.Sprintf("%+.2f s (%+.2f to %+.2f s)", med.Seconds(), q1.Seconds(), q3.Seconds()))
+		}
+		fmt.Printf("| %s | %s |\n", r.name, strings.Join(cells, " | "))
 	}
 }
 
