@@ -107,10 +107,16 @@ func (m Machine) args(pcie bool) []string {
 //
 // On pc the kernel routes the PCI devices' interrupts by the BIOS's
 // tables, not ACPI (acpi=noirq): ACPI's routing of each virtio device's
-// legacy interrupt took about 165 ms of its probe under TCG.
+// legacy interrupt took about 165 ms of its probe under TCG. Without ACPI's
+// interrupt routing the kernel gives PCI devices no MSI domain, so each
+// virtio driver's MSI-X setup failed with a kernel WARNING (a stack trace,
+// and the kernel tainted) before falling back to that legacy interrupt:
+// pci=nomsi takes the legacy interrupt at once.
+const pcKernelArgs = "acpi=noirq pci=nomsi "
+
 func (m Machine) kernelArgs(accel string, extra []string) string {
 	if m.orPC() == PC {
-		return "acpi=noirq "
+		return pcKernelArgs
 	}
 	if m != MicroVM {
 		return ""

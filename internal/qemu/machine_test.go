@@ -42,9 +42,9 @@ func TestArgsMachine(t *testing.T) {
 		accel, bus  string
 		want, avoid []string
 	}{
-		{"", "tcg", "", []string{"-M pc ", "virtio-blk-pci,drive=root", "-netdev user,id=net0,hostfwd=tcp::8080-:80 -device virtio-net-pci,netdev=net0", "virtio-serial-pci,id=ctlbus", "panic=-1 acpi=noirq "}, []string{"tsc_early_khz", "reboot=t"}},
-		{Q35, "tcg", "", []string{"-M q35 ", "virtio-blk-pci"}, []string{"acpi=noirq"}},
-		{MicroVM, "tcg", "", []string{"-M microvm,acpi=on -global virtio-mmio.force-legacy=false ", "virtio-blk-device,drive=root", "-device virtio-net-device,netdev=net0", "virtio-serial-device,id=ctlbus", "isa-debug-exit", "panic=-1 reboot=t "}, []string{"-pci", "acpi=noirq"}},
+		{"", "tcg", "", []string{"-M pc ", "virtio-blk-pci,drive=root", "-netdev user,id=net0,hostfwd=tcp::8080-:80 -device virtio-net-pci,netdev=net0", "virtio-serial-pci,id=ctlbus", "panic=-1 acpi=noirq pci=nomsi "}, []string{"tsc_early_khz", "reboot=t"}},
+		{Q35, "tcg", "", []string{"-M q35 ", "virtio-blk-pci"}, []string{"acpi=noirq", "pci=nomsi"}},
+		{MicroVM, "tcg", "", []string{"-M microvm,acpi=on -global virtio-mmio.force-legacy=false ", "virtio-blk-device,drive=root", "-device virtio-net-device,netdev=net0", "virtio-serial-device,id=ctlbus", "isa-debug-exit", "panic=-1 reboot=t "}, []string{"-pci", "acpi=noirq", "pci=nomsi"}},
 		{MicroVM, "kvm", "", []string{"reboot=t"}, []string{"tsc_early_khz"}},
 		{MicroVM, "tcg", "nvme", []string{"-M microvm,acpi=on,pcie=on ", "nvme,drive=root"}, nil},
 	} {
