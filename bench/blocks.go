@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 
+	"github.com/ginit-dev/ginit/internal/inasm"
 	"github.com/ginit-dev/ginit/internal/qemu"
 )
-
-// kernelSpace is where x86-64's upper half starts: a translated block at
-// or above it is the kernel's, one below it user space's.
-const kernelSpace = 0xffff800000000000
 
 // blockCount is how many blocks of guest code TCG translated in a boot,
 // the kernel's and the rest's: user space, and the firmware before the
@@ -34,36 +28,17 @@ func (b blockCount) over(floor blockCount) string {
 	return fmt.Sprintf("%+d (%+d %+d)", b.total()-floor.total(), b.kernel-floor.kernel, b.user-floor.user)
 }
 
-// countBlocks reads a QEMU `-d in_asm` log: each translated block is an
-// "IN:" line, then its first instruction, whose address says whose block
-// it is.
+// countBlocks counts a QEMU `-d in_asm` log's blocks.
 func countBlocks(r io.Reader) (blockCount, error) {
 	var n blockCount
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	inBlock := false
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "IN:") {
-			inBlock = true
-			continue
-		}
-		if !inBlock || !strings.HasPrefix(line, "0x") {
-			continue
-		}
-		inBlock = false
-		addr, _, _ := strings.Cut(line[2:], ":")
-		a, err := strconv.ParseUint(addr, 16, 64)
-		if err != nil {
-			return n, fmt.Errorf("in_asm log: address %q: %w", addr, err)
-		}
-		if a >= kernelSpace {
+	err := inasm.Blocks(r, func(a uint64) {
+		if a >= inasm.KernelSpace {
 			n.kernel++
 		} else {
 			n.user++
 		}
-	}
-	return n, sc.Err()
+	})
+	return n, err
 }
 
 // translatedBlocks boots vm once on a fresh copy of disk with QEMU logging

@@ -59,6 +59,12 @@ func peersTable(o options, work string) error {
 	if err != nil {
 		return err
 	}
+	if *inAsmDir != "" {
+		// The workload's entry ends ginit's part of a kept log (bench/inasm).
+		if out, err := exec.Command("cp", filepath.Join(dir, "floorinit"), filepath.Join(*inAsmDir, "floorinit")).CombinedOutput(); err != nil {
+			return fmt.Errorf("keep the workload in %s: %v: %s", *inAsmDir, err, out)
+		}
+	}
 	ginitInitrd, ginitCompression := shippedImage(o.build, "minimal")
 	env, err := newPeerEnv(o, dir)
 	if err != nil {
