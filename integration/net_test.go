@@ -118,3 +118,22 @@ func TestStaticIP(t *testing.T) {
 		t.Errorf("DHCP ran despite a static ip=")
 	}
 }
+
+// A root mounted read-only from the start (ro) still gets the lease's
+// resolv.conf, hosts and hostname: the disk carries their mount points,
+// so ginit need not make them on it.
+func TestReadOnlyRootNetworkFiles(t *testing.T) {
+	t.Parallel()
+	a := FindArtifacts(t)
+	disk := netDisk(t, a)
+	res := a.Boot(t, VM{Disk: disk, Append: `ro entrypoint="/app/probe net"`, NetOptions: "hostname=rovm"})
+	wantClean(t, res,
+		"probe: file /etc/resolv.conf",
+		"probe: | nameserver 10.0.2.3",
+		"probe: | 10.0.2.15\trovm",
+		"ginit: entrypoint exited with status 0",
+	)
+	if strings.Contains(res.Console, "read-only file system") {
+		t.Errorf("console shows a write to the read-only root")
+	}
+}
