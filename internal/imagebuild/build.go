@@ -261,11 +261,10 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 }
 
 // GODEBUG defaults: gbb builds in GOPATH mode, where the go command bakes
-// in Go 1.20's defaults (panicnil=1, x509sha1=1 and 30 more), not those of
-// the go.mod the tests build with; parsing that list also cost every
-// command of the binary, PID 1 at boot first, about 900 blocks of code
-// that TCG translates once. The link sets them to this module's own:
-// none. A later -X wins over the go command's.
+// in Go 1.20's defaults (panicnil=1, x509sha1=1, tls3des=1 and 30 more),
+// not those of the go.mod the tests build with, and every command of the
+// binary parses that list at its start. The link sets them to this
+// module's own: none. A later -X wins over the go command's.
 const (
 	stripLdflags   = "-ldflags=-s -w -buildid= -X=runtime.godebugDefault="
 	noStripLdflags = "-ldflags=-X=runtime.godebugDefault="
