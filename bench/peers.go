@@ -94,7 +94,7 @@ func peersTable(o options, work string) error {
 	printPeerBlocks(rows)
 	fmt.Printf("\n%s; load average %s before, %s after; %.0f s.\n\n", start.UTC().Format("2006-01-02 15:04 UTC"),
 		loadBefore, loadAverage(), time.Since(start).Seconds())
-	return memoryTable(o, rows[0].builds[0], rows[1].builds[0], disk, filepath.Join(dir, "boot.img"))
+	return memoryTable(o, peerBuild{initrd: floor}, peerBuild{initrd: ginitInitrd}, disk, filepath.Join(dir, "boot.img"))
 }
 
 // chosenRows is the floor and the rows whose names start with one of the

@@ -33,41 +33,31 @@ import (
 	"github.com/ginit-dev/ginit/internal/inasm"
 )
 
-// symbols maps addresses to the function that holds them.
-type symbols struct {
-	addrs []uint64
-	names []string
+// symbol is a function's first address and name.
+type symbol struct {
+	addr uint64
+	name string
 }
 
-func (s *symbols) add(addr uint64, name string) {
-	s.addrs = append(s.addrs, addr)
-	s.names = append(s.names, name)
-}
+// symbols are functions sorted by address.
+type symbols []symbol
 
-func (s *symbols) sort() {
-	idx := make([]int, len(s.addrs))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return s.addrs[idx[a]] < s.addrs[idx[b]] })
-	addrs, names := make([]uint64, len(idx)), make([]string, len(idx))
-	for i, j := range idx {
-		addrs[i], names[i] = s.addrs[j], s.names[j]
-	}
-	s.addrs, s.names = addrs, names
+func (s symbols) sorted() symbols {
+	slices.SortFunc(s, func(a, b symbol) int { return cmp.Compare(a.addr, b.addr) })
+	return s
 }
 
 // lookup is the function at or before addr, and whether addr is its first
 // instruction.
-func (s *symbols) lookup(addr uint64) (string, bool) {
-	i := sort.Search(len(s.addrs), func(i int) bool { return s.addrs[i] > addr }) - 1
+func (s symbols) lookup(addr uint64) (string, bool) {
+	i := sort.Search(len(s), func(i int) bool { return s[i].addr > addr }) - 1
 	if i < 0 {
 		return "?", false
 	}
-	return s.names[i], s.addrs[i] == addr
+	return s[i].name, s[i].addr == addr
 }
 
-func elfSymbols(path string) (*symbols, uint64, error) {
+func elfSymbols(path string) (symbols, uint64, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, 0, err
@@ -77,14 +67,13 @@ func elfSymbols(path string) (*symbols, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w (an unstripped build is needed)", path, err)
 	}
-	s := &symbols{}
+	var s symbols
 	for _, sym := range syms {
-		if elf.ST_TYPE(sym.Info) == elf.STT_FUNC || sym.Section < elf.SHN_LORESERVE && elf.ST_TYPE(sym.Info) == elf.STT_NOTYPE && sym.Value != 0 {
-			s.add(sym.Value, sym.Name)
+		if elf.ST_TYPE(sym.Info) == elf.STT_FUNC {
+			s = append(s, symbol{sym.Value, sym.Name})
 		}
 	}
-	s.sort()
-	return s, f.Entry, nil
+	return s.sorted(), f.Entry, nil
 }
 
 func entry(path string) (uint64, error) {
@@ -96,13 +85,13 @@ func entry(path string) (uint64, error) {
 	return f.Entry, nil
 }
 
-func systemMap(path string) (*symbols, error) {
+func systemMap(path string) (symbols, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	s := &symbols{}
+	var s symbols
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -113,13 +102,12 @@ func systemMap(path string) (*symbols, error) {
 		if err != nil {
 			continue
 		}
-		s.add(a, fields[2])
+		s = append(s, symbol{a, fields[2]})
 	}
-	if len(s.addrs) < 2 {
+	if len(s) < 2 {
 		return nil, fmt.Errorf("%s: no text symbols (Debian's /boot copy is a placeholder: take the -dbg package's)", path)
 	}
-	s.sort()
-	return s, sc.Err()
+	return s.sorted(), sc.Err()
 }
 
 // step is one part of the boot: from the first block of a step's function
@@ -159,7 +147,7 @@ func run() error {
 			return err
 		}
 	}
-	var kernel *symbols
+	var kernel symbols
 	if *mapPath != "" {
 		if kernel, err = systemMap(*mapPath); err != nil {
 			return err

@@ -499,7 +499,7 @@ func TestMkfsWriter(t *testing.T) {
 
 // A disk has the mount points a container's root has, made where the image
 // has no such name and left as the image has them where it does, so that
-// ginit writes nothing to the disk at boot.
+// ginit need not make them on the disk at boot.
 func TestMountPoints(t *testing.T) {
 	needTools(t)
 	dir := t.TempDir()

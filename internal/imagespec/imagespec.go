@@ -39,8 +39,8 @@ type MountDir struct {
 // image holds, as Docker's containers have them: ginit mounts the
 // machine's /dev, /proc, /sys and /run and a /tmp of its own on the
 // directories, and binds the network's files over /etc's. oci2disk makes
-// those an image lacks, so that the boot writes nothing to the disk (on
-// the first boot's critical path, the new inodes cost the kernel more than
+// those an image lacks, so that the boot need not make them on the disk
+// (on the first boot's critical path, new inodes cost the kernel more than
 // the mounts) and a read-only root has them too.
 var (
 	MountDirs = []MountDir{{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"run", 0o755}, {"tmp", 0o1777}, {"etc", 0o755}}

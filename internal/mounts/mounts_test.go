@@ -37,7 +37,7 @@ func TestIntoRootTargets(t *testing.T) {
 }
 
 // A disk made from an image has each of IntoRoot's mount points, so that
-// mounting them writes nothing to it: they are in imagespec.MountDirs,
+// mounting them makes nothing on it: they are in imagespec.MountDirs,
 // with the mode IntoRoot would make them with.
 func TestIntoRootTargetsOnDisk(t *testing.T) {
 	perms := map[string]uint32{}
