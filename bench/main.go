@@ -92,6 +92,9 @@ func run() error {
 	if *compressionOnly {
 		return compressionTable(o, work)
 	}
+	if *tcgOnly {
+		return tcgTable(o, work)
+	}
 	if err := diskTable(o); err != nil || *diskOnly {
 		return err
 	}
@@ -115,6 +118,9 @@ func run() error {
 		return err
 	}
 	if err := machineTable(o, work); err != nil {
+		return err
+	}
+	if err := tcgTable(o, work); err != nil {
 		return err
 	}
 	if err := compressionTable(o, work); err != nil {
