@@ -296,12 +296,18 @@ func floorInitramfs(work string) (string, error) {
 	if err := goBuild(bin, "./bench/floorinit"); err != nil {
 		return "", err
 	}
+	path := filepath.Join(work, "floor.cpio")
+	return path, writeInitCpio(path, bin)
+}
+
+// writeInitCpio writes a cpio at path holding only /dev/console and the
+// program bin as /init.
+func writeInitCpio(path, bin string) error {
 	b, err := os.ReadFile(bin)
 	if err != nil {
-		return "", err
+		return err
 	}
-	path := filepath.Join(work, "floor.cpio")
-	return path, writeCpio(path, []cpio.Record{
+	return writeCpio(path, []cpio.Record{
 		cpio.Directory("dev", 0o755),
 		cpio.CharDev("dev/console", 0o600, 5, 1),
 		cpio.StaticFile("init", string(b), 0o755),

@@ -103,7 +103,7 @@ func chosenRows(rows []*peerRow, prefixes string) []*peerRow {
 	if prefixes == "" {
 		return rows
 	}
-	chosen := rows[:1]
+	chosen := []*peerRow{rows[0]}
 	for _, r := range rows[1:] {
 		for _, p := range strings.Split(prefixes, ",") {
 			if strings.HasPrefix(r.name, strings.TrimSpace(p)) {

@@ -95,3 +95,30 @@ func TestLogName(t *testing.T) {
 		}
 	}
 }
+
+func TestChosenRows(t *testing.T) {
+	names := func(rs []*peerRow) []string {
+		var n []string
+		for _, r := range rs {
+			n = append(n, r.name)
+		}
+		return n
+	}
+	rows := []*peerRow{{name: "floor"}, {name: "ginit (minimal, xz)"}, {name: "ginit (minimal, the same cpio)"}, {name: "tiny-initramfs"}, {name: "booster"}}
+	for _, tc := range []struct {
+		prefixes string
+		want     []string
+	}{
+		{"", []string{"floor", "ginit (minimal, xz)", "ginit (minimal, the same cpio)", "tiny-initramfs", "booster"}},
+		{"tiny", []string{"floor", "tiny-initramfs"}},
+		{"booster, ginit", []string{"floor", "ginit (minimal, xz)", "ginit (minimal, the same cpio)", "booster"}},
+		{"dracut", []string{"floor"}},
+	} {
+		if got := names(chosenRows(rows, tc.prefixes)); !slices.Equal(got, tc.want) {
+			t.Errorf("chosenRows(%q) = %q; want %q", tc.prefixes, got, tc.want)
+		}
+	}
+	if got := names(rows); !slices.Equal(got, []string{"floor", "ginit (minimal, xz)", "ginit (minimal, the same cpio)", "tiny-initramfs", "booster"}) {
+		t.Errorf("rows after chosenRows = %q; want them as they were", got)
+	}
+}

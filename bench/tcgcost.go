@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/u-root/mkuimage/cpio"
-
 	"github.com/ginit-dev/ginit/internal/inasm"
 	"github.com/ginit-dev/ginit/internal/qemu"
 )
@@ -143,16 +141,8 @@ func tcgTable(o options, work string) error {
 	if len(funcs) != tcgFuncs {
 		return fmt.Errorf("%s: %d of its %d functions in its symbols", bin, len(funcs), tcgFuncs)
 	}
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
 	initrd := filepath.Join(work, "tcgprobe.cpio")
-	if err := writeCpio(initrd, []cpio.Record{
-		cpio.Directory("dev", 0o755),
-		cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.StaticFile("init", string(b), 0o755),
-	}); err != nil {
+	if err := writeInitCpio(initrd, bin); err != nil {
 		return err
 	}
 	vm := qemu.VM{Kernel: o.kernel, Initrd: initrd, NoNet: true, Append: "quiet"}

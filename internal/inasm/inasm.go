@@ -1,6 +1,6 @@
 // Package inasm reads QEMU's `-d in_asm` log: the guest code TCG
 // translates, one block at a time, the first time it runs. The bench counts
-// a boot's blocks with it, and cmds/inasm says whose code they are.
+// a boot's blocks with it, and bench/inasm says whose code they are.
 package inasm
 
 import (
